@@ -1,0 +1,86 @@
+"""The fixtures eval tests use: ``llm``, ``judge``, ``prompt``, ``llmops_case``.
+
+This module is registered by the plugin at start-up, so it imports nothing
+heavy: the model client, the cache and the prompt library load inside the
+fixtures, the first time a test asks for one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_llmops.case import CaseRecord, current_case
+from pytest_llmops.session import get_state
+from pytest_llmops.settings import Settings
+
+
+def settings_for(request: pytest.FixtureRequest) -> Settings:
+    """The run's settings with the test's ``llm_eval`` marker applied (marker wins)."""
+    settings = get_state(request.config).settings
+    marker = request.node.get_closest_marker("llm_eval")
+    if marker is not None and marker.kwargs:
+        settings = settings.with_marker(marker.kwargs, request.node.nodeid)
+    return settings
+
+
+def _client(request: pytest.FixtureRequest, role: str) -> Any:
+    from pytest_llmops.models.client import LLMClient, ModelConfig, UnconfiguredModel
+    from pytest_llmops.models.retry import RetryPolicy
+
+    settings = settings_for(request)
+    model = settings.model if role == "llm" else settings.judge
+    if model is None:
+        return UnconfiguredModel(role, "llmops_judge", "--llmops-judge")  # type: ignore[arg-type]
+    config = ModelConfig(
+        model=model,
+        role=role,  # type: ignore[arg-type]
+        api_base=settings.api_base if role == "llm" else settings.judge_api_base,
+        # A judge should be as repeatable as it can be.
+        params={"temperature": 0.0} if role == "judge" else {},
+        timeout_s=settings.timeout,
+        retry=RetryPolicy(retries=settings.retries, deadline_s=settings.deadline),
+    )
+    return LLMClient(config, get_state(request.config).runtime())
+
+
+@pytest.fixture
+def llm(request: pytest.FixtureRequest) -> Any:
+    """The model under test (``llmops_model``; the embedded local model by default).
+
+    ``await llm.complete(prompt)`` in async tests, ``llm.complete_sync(prompt)``
+    in sync ones; the answer is a ``str`` with its ``Call`` record on ``.call``.
+    """
+    return _client(request, "llm")
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest) -> Any:
+    """The judge model (``llmops_judge``). There is no default judge: unconfigured,
+    every use ends the check unmeasured with a reason naming the setting."""
+    return _client(request, "judge")
+
+
+@pytest.fixture
+def prompt(request: pytest.FixtureRequest) -> Any:
+    """The prompt template library (``llmops_prompts`` folders).
+
+    ``prompt("support_qa", question=...)`` renders a template to messages; the
+    template's name, version and hash are recorded on the case.
+    """
+    from pytest_llmops.prompts import PromptError
+
+    try:
+        return get_state(request.config).prompts()
+    except PromptError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def llmops_case(request: pytest.FixtureRequest) -> CaseRecord:
+    """The running case's record: add custom scores or metadata to the results file."""
+    record = current_case()
+    if record is None:  # pragma: no cover - the plugin opens a record for every test using this fixture
+        raise RuntimeError("llmops_case is only available inside a test run by pytest-llmops")
+    return record

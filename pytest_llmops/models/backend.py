@@ -1,0 +1,141 @@
+"""The contract between the model client and a provider backend.
+
+A backend knows how to talk to one kind of provider (litellm for the hosted
+APIs, llama.cpp for the embedded local model). It makes exactly one attempt
+per call: retries, the deadline, the cache and the ``Call`` records belong to
+the client above it, so every backend behaves the same under failure.
+
+Backends raise ``ProviderError`` (or a subclass) for anything that went wrong
+on the provider's side, with ``retryable`` and ``retry_after`` filled in so
+the client's retry policy needs no knowledge of the SDK underneath.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from pytest_llmops.verdict import UnmeasuredError
+
+Message = Mapping[str, Any]
+
+
+class ProviderError(UnmeasuredError):
+    """A provider call failed. A test that ends on one is reported unmeasured.
+
+    ``retryable`` says whether the same request may succeed if sent again (rate
+    limits, 5xx, timeouts, broken connections); ``retry_after`` is the delay
+    the provider asked for, in seconds, when it said one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+        self.error_type = error_type or type(self).__name__
+        #: The ``Call`` record of the failed call, set by the client once it gives up.
+        self.call: Any = None
+
+
+class ProviderTimeout(ProviderError):
+    """An attempt, or the whole call, ran past its time limit."""
+
+    def __init__(self, message: str, *, error_type: str | None = None) -> None:
+        super().__init__(message, retryable=True, error_type=error_type or "Timeout")
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion request, as the client hands it to a backend.
+
+    ``params`` holds everything that shapes the answer (temperature, max_tokens,
+    top_p, stop, seed, response_format, logprobs, top_logprobs, ...).
+    ``api_key`` is passed through to the provider and never recorded.
+    """
+
+    model: str
+    messages: Sequence[Message]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "messages", tuple(MappingProxyType(dict(m)) for m in self.messages))
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """Log-probability of one generated token, with the top alternatives when asked for."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    """What a backend got back for one chat request."""
+
+    text: str
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    #: USD, or ``None`` when the model's price is unknown.
+    cost_usd: float | None = None
+    finish_reason: str | None = None
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    #: Time to first token in seconds; set by streaming backends only.
+    ttft_s: float | None = None
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    model: str
+    texts: Sequence[str]
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "texts", tuple(self.texts))
+
+
+@dataclass(frozen=True)
+class EmbeddingResponse:
+    vectors: tuple[tuple[float, ...], ...]
+    tokens_in: int | None = None
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """A piece of a streamed answer: a text delta, or (last) the full response."""
+
+    delta: str = ""
+    final: ChatResponse | None = None
+
+
+class Backend(Protocol):
+    """A provider backend. One attempt per call; raise ``ProviderError`` on failure."""
+
+    name: str
+
+    async def chat(self, request: ChatRequest) -> ChatResponse: ...
+
+    def chat_stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """Yield text deltas as they arrive, then one chunk whose ``final`` is set."""
+        ...
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse: ...

@@ -1,0 +1,74 @@
+"""The immutable record of one provider call.
+
+Every request the model layer makes (chat, streamed chat, embeddings), served
+by the provider or by the cache, becomes one ``Call``. Budgets, the terminal
+summary and the results file are all computed from these records. API keys
+are never part of a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Literal
+
+CallKind = Literal["chat", "embedding"]
+#: Which fixture the call was made through; budgets keep the model under test apart from the judge.
+CallRole = Literal["llm", "judge", "embedder", "other"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One provider call, as measured.
+
+    Timings are in seconds. ``latency_s`` is the successful attempt's time from
+    request to full answer; time spent backing off between attempts is kept
+    apart in ``backoff_s`` so latency budgets do not see it. ``cost_usd`` is
+    ``None`` when the price of the model is unknown (never a made-up 0).
+    On a cache hit the timings, tokens and cost are those recorded when the
+    answer was first obtained, and ``cache_hit`` says so.
+    """
+
+    model: str
+    kind: CallKind
+    role: CallRole
+    api_base: str | None
+    params: Mapping[str, Any]
+    prompt_hash: str
+    cache_key: str
+    started_at: float
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    attempts: int = 1
+    backoff_s: float = 0.0
+    cache_hit: bool = False
+    error: str | None = None
+    error_type: str | None = None
+    nodeid: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def cost_known(self) -> bool:
+        return self.cost_usd is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["params"] = dict(self.params)
+        data["extra"] = dict(self.extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Call:
+        return cls(**dict(data))

@@ -1,0 +1,599 @@
+"""The one model client: chat, streamed chat and embeddings, async first.
+
+Every request goes through the same steps, whatever the provider:
+
+1. the prompt becomes messages, and the parameters are merged (call
+   arguments over the template's defaults over the fixture's defaults);
+2. the cache is asked (by record mode) for a content-addressed answer;
+3. otherwise the backend is called under the provider's concurrency limit,
+   with the client's retry policy and an overall deadline;
+4. the outcome, success or failure, becomes an immutable ``Call`` record that
+   is kept for the session and attached to the running case.
+
+A call that fails for good raises ``ProviderError`` (an ``UnmeasuredError``):
+the case ends unmeasured with the reason, never as a silent pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pytest_llmops.case import current_case
+from pytest_llmops.models.backend import (
+    Backend,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ProviderError,
+    ProviderTimeout,
+    StreamChunk,
+    TokenLogprob,
+)
+from pytest_llmops.models.call import Call, CallRole
+from pytest_llmops.models.retry import RetryPolicy
+from pytest_llmops.verdict import UnmeasuredError
+
+if TYPE_CHECKING:
+    from pytest_llmops.models.cache import CallCache, RecordMode
+
+T = TypeVar("T")
+
+LOCAL_PREFIX = "local/"
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def prompt_hash(messages: Sequence[Mapping[str, Any]]) -> str:
+    """sha256 of the messages as sent: two calls with the same hash saw the same prompt."""
+    return hashlib.sha256(_canonical([dict(m) for m in messages]).encode()).hexdigest()
+
+
+def to_messages(prompt: Any) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+    """Messages and default parameters from a string, a message list or a rendered prompt."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": str(prompt)}], {}
+    messages = getattr(prompt, "messages", None)
+    if messages is not None:  # a RenderedPrompt from the prompt library
+        return [dict(m) for m in messages], dict(getattr(prompt, "params", {}) or {})
+    if isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
+        for index, message in enumerate(prompt):
+            if "role" not in message or "content" not in message:
+                raise TypeError(f"message {index} needs 'role' and 'content' keys, got {sorted(message)}")
+        return [dict(m) for m in prompt], {}
+    raise TypeError(
+        f"a prompt must be a str, a list of {{'role', 'content'}} messages or a rendered prompt, "
+        f"got {type(prompt).__name__}"
+    )
+
+
+class Completion(str):
+    """The text of an answer, with its ``Call`` record and details attached.
+
+    It *is* a ``str``, so it goes straight into assertions and metrics;
+    ``.call`` tells how it was obtained (model, latency, tokens, cost, cache).
+    """
+
+    call: Call
+    logprobs: tuple[TokenLogprob, ...] | None
+    finish_reason: str | None
+
+    def __new__(
+        cls,
+        text: str,
+        *,
+        call: Call,
+        logprobs: tuple[TokenLogprob, ...] | None = None,
+        finish_reason: str | None = None,
+    ) -> Completion:
+        obj = super().__new__(cls, text)
+        obj.call = call
+        obj.logprobs = logprobs
+        obj.finish_reason = finish_reason
+        return obj
+
+    @property
+    def text(self) -> str:
+        return str.__str__(self)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a client is bound to: model, endpoint, role, defaults and limits."""
+
+    model: str
+    role: CallRole = "llm"
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    #: Seconds one attempt may take.
+    timeout_s: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def provider(self) -> str:
+        """The concurrency-limit group: the provider prefix and endpoint."""
+        prefix = self.model.split("/", 1)[0] if "/" in self.model else self.model
+        return f"{prefix}@{self.api_base or 'default'}"
+
+
+class ModelRuntime:
+    """Session-wide state shared by every client: backends, cache, limits, call log.
+
+    One per pytest session (per xdist worker). It also owns the event loop
+    that the plugin runs async tests on, so clients created for one test can
+    be reused by the next without "attached to a different loop" errors.
+    """
+
+    def __init__(
+        self,
+        *,
+        cache: CallCache | None = None,
+        record_mode: RecordMode | None = None,
+        concurrency: int = 16,
+    ) -> None:
+        from pytest_llmops.models.cache import RecordMode as _RecordMode
+
+        self.cache = cache
+        self.record_mode = record_mode or _RecordMode.NEW
+        if self.cache is None:
+            self.record_mode = _RecordMode.OFF
+        self.concurrency = max(1, int(concurrency))
+        self.calls: list[Call] = []
+        self._backends: dict[str, Backend] = {}
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._runner: asyncio.Runner | None = None
+
+    # -- event loop -------------------------------------------------------
+    def run(self, awaitable: Awaitable[T]) -> T:
+        """Run ``awaitable`` to completion on the session's event loop (from sync code)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise RuntimeError(
+                "a *_sync model method was called inside a running event loop; "
+                "in an async test use `await llm.complete(...)` instead"
+            )
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        # The runner would use a context frozen at its creation; hand it the
+        # caller's, so the running case (a context variable) is seen inside.
+        return self._runner.run(awaitable, context=contextvars.copy_context())  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+        if self.cache is not None:
+            self.cache.close()
+
+    # -- backends and limits ---------------------------------------------
+    def backend_for(self, model: str) -> Backend:
+        name = "local" if model.startswith(LOCAL_PREFIX) else "litellm"
+        backend = self._backends.get(name)
+        if backend is None:
+            if name == "local":
+                from pytest_llmops.models.local import LocalLlamaBackend
+
+                backend = LocalLlamaBackend()
+            else:
+                from pytest_llmops.models.litellm_backend import LiteLLMBackend
+
+                backend = LiteLLMBackend()
+            self._backends[name] = backend
+        return backend
+
+    def limit_for(self, provider: str) -> asyncio.Semaphore:
+        semaphore = self._limits.get(provider)
+        if semaphore is None:
+            semaphore = self._limits[provider] = asyncio.Semaphore(self.concurrency)
+        return semaphore
+
+    def record(self, call: Call) -> Call:
+        self.calls.append(call)
+        case = current_case()
+        if case is not None:
+            case.add_call(call)
+        return call
+
+
+class LLMClient:
+    """A model bound to its configuration: what the ``llm`` and ``judge`` fixtures give.
+
+    Use ``await client.complete(prompt)`` in async tests and
+    ``client.complete_sync(prompt)`` in sync ones; both return a ``Completion``.
+    """
+
+    def __init__(self, config: ModelConfig, runtime: ModelRuntime) -> None:
+        self.config = config
+        self.runtime = runtime
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    configured = True
+
+    def __repr__(self) -> str:
+        return f"LLMClient(model={self.config.model!r}, role={self.config.role!r})"
+
+    def with_params(self, **params: Any) -> LLMClient:
+        """A client like this one with other default parameters (e.g. temperature)."""
+        merged = {**self.config.params, **params}
+        return LLMClient(replace(self.config, params=merged), self.runtime)
+
+    # -- chat ---------------------------------------------------------------
+    def _request(self, prompt: Any, params: Mapping[str, Any]) -> ChatRequest:
+        messages, template_params = to_messages(prompt)
+        merged = {**self.config.params, **template_params, **params}
+        return ChatRequest(
+            model=self.config.model,
+            messages=messages,
+            params=merged,
+            api_base=self.config.api_base,
+            api_key=self.config.api_key,
+            timeout=self.config.timeout_s,
+        )
+
+    def _key(self, kind: str, payload: Mapping[str, Any]) -> str:
+        from pytest_llmops.models.cache import cache_key
+
+        return cache_key(kind, self.config.model, self.config.api_base, payload)
+
+    def _call_record(self, request: ChatRequest | EmbeddingRequest, kind: str, key: str, **fields: Any) -> Call:
+        case = current_case()
+        if isinstance(request, ChatRequest):
+            params = dict(request.params)
+            phash = prompt_hash(request.messages)
+        else:
+            params = {"n_texts": len(request.texts)}
+            phash = hashlib.sha256(_canonical(list(request.texts)).encode()).hexdigest()
+        return Call(
+            model=self.config.model,
+            kind=kind,  # type: ignore[arg-type]
+            role=self.config.role,
+            api_base=self.config.api_base,
+            params=params,
+            prompt_hash=phash,
+            cache_key=key,
+            nodeid=case.nodeid if case is not None else None,
+            **fields,
+        )
+
+    def _replay(self, request: ChatRequest | EmbeddingRequest, kind: str, key: str) -> tuple[dict, Call] | None:
+        runtime = self.runtime
+        if runtime.cache is None or not runtime.record_mode.reads:
+            return None
+        entry = runtime.cache.get(key)
+        if entry is None:
+            if runtime.record_mode.value == "none":
+                from pytest_llmops.models.cache import CacheMissError
+
+                case = current_case()
+                raise CacheMissError(key=key, model=self.config.model, nodeid=case.nodeid if case else None)
+            return None
+        recorded = entry.call
+        call = self._call_record(
+            request,
+            kind,
+            key,
+            started_at=time.time(),
+            latency_s=recorded.get("latency_s"),
+            ttft_s=recorded.get("ttft_s"),
+            tokens_in=recorded.get("tokens_in"),
+            tokens_out=recorded.get("tokens_out"),
+            cost_usd=recorded.get("cost_usd"),
+            attempts=0,
+            cache_hit=True,
+            extra={"replayed": True, "recorded_at": entry.created_at},
+        )
+        return entry.response, runtime.record(call)
+
+    def _store(self, key: str, kind: str, request: ChatRequest | EmbeddingRequest, response: dict, call: Call) -> None:
+        runtime = self.runtime
+        if runtime.cache is None or not runtime.record_mode.writes:
+            return
+        if isinstance(request, ChatRequest):
+            stored_request = {"messages": [dict(m) for m in request.messages], "params": dict(request.params)}
+        else:
+            stored_request = {"texts": list(request.texts)}
+        runtime.cache.put(key, kind=kind, model=self.config.model, request=stored_request, response=response, call=call.to_dict())
+
+    async def _with_retries(self, attempt: Callable[[float], Awaitable[T]]) -> tuple[T, float, int, float]:
+        """Run ``attempt(timeout)`` under the retry policy and deadline.
+
+        Returns the result, the successful attempt's latency, the attempt count
+        and the seconds spent backing off. Raises the last ``ProviderError``
+        (with ``attempts`` and ``backoff_s`` attached) when it gives up.
+        """
+        policy = self.config.retry
+        started = time.monotonic()
+        attempts = 0
+        backoff = 0.0
+        while True:
+            attempts += 1
+            remaining = policy.deadline_s - (time.monotonic() - started)
+            try:
+                if remaining <= 0:
+                    raise ProviderTimeout(
+                        f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
+                        f"({attempts - 1} attempts; raise --llmops-deadline to allow more)"
+                    )
+                t0 = time.perf_counter()
+                try:
+                    async with self.runtime.limit_for(self.config.provider):
+                        async with asyncio.timeout(remaining):
+                            result = await attempt(min(self.config.timeout_s, remaining))
+                except TimeoutError as exc:
+                    raise ProviderTimeout(
+                        f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
+                        f"(attempt {attempts}; raise --llmops-deadline to allow more)"
+                    ) from exc
+                return result, time.perf_counter() - t0, attempts, backoff
+            except ProviderError as error:
+                elapsed = time.monotonic() - started
+                delay = policy.delay_s(error, attempts)
+                if not policy.should_retry(error, attempts) or elapsed + delay >= policy.deadline_s:
+                    error.attempts = attempts  # type: ignore[attr-defined]
+                    error.backoff_s = backoff  # type: ignore[attr-defined]
+                    raise
+                await asyncio.sleep(delay)
+                backoff += delay
+
+    def _fail(self, error: ProviderError, request: ChatRequest | EmbeddingRequest, kind: str, key: str, started: float) -> ProviderError:
+        call = self._call_record(
+            request,
+            kind,
+            key,
+            started_at=started,
+            attempts=getattr(error, "attempts", 1),
+            backoff_s=getattr(error, "backoff_s", 0.0),
+            error=str(error),
+            error_type=error.error_type,
+        )
+        error.call = self.runtime.record(call)
+        return error
+
+    async def complete(self, prompt: Any, *, stream: bool = False, **params: Any) -> Completion:
+        """Ask the model; returns the answer as a ``Completion`` (a ``str``).
+
+        ``stream=True`` streams the answer to measure time to first token.
+        Extra keyword arguments are sampling parameters (temperature, max_tokens, ...).
+        """
+        request = self._request(prompt, params)
+        key = self._key("chat", {"messages": [dict(m) for m in request.messages], "params": dict(request.params)})
+        replayed = self._replay(request, "chat", key)
+        if replayed is not None:
+            response, call = replayed
+            return _completion_from_dict(response, call)
+        started = time.time()
+        backend = self.runtime.backend_for(request.model)
+
+        async def attempt(timeout: float) -> ChatResponse:
+            sent = replace(request, timeout=timeout)
+            if not stream:
+                return await backend.chat(sent)
+            final = None
+            async for chunk in backend.chat_stream(sent):
+                if chunk.final is not None:
+                    final = chunk.final
+            if final is None:
+                raise ProviderError(f"{request.model}: the stream ended without a final answer", retryable=True)
+            return final
+
+        try:
+            response, latency, attempts, backoff = await self._with_retries(attempt)
+        except ProviderError as error:
+            raise self._fail(error, request, "chat", key, started) from None
+        call = self.runtime.record(
+            self._call_record(
+                request,
+                "chat",
+                key,
+                started_at=started,
+                latency_s=latency,
+                ttft_s=response.ttft_s,
+                tokens_in=response.tokens_in,
+                tokens_out=response.tokens_out,
+                cost_usd=response.cost_usd,
+                attempts=attempts,
+                backoff_s=backoff,
+            )
+        )
+        self._store(key, "chat", request, _response_to_dict(response), call)
+        return Completion(response.text, call=call, logprobs=response.logprobs, finish_reason=response.finish_reason)
+
+    def complete_sync(self, prompt: Any, **params: Any) -> Completion:
+        """``complete`` for sync code: runs on the session's event loop."""
+        return self.runtime.run(self.complete(prompt, **params))
+
+    async def stream(self, prompt: Any, **params: Any) -> AsyncIterator[str]:
+        """Yield the answer's text as it arrives.
+
+        A cached answer arrives as one piece. Failures before the first piece
+        are retried like ``complete``; a stream that breaks after it raises.
+        The ``Call`` record is kept as for ``complete``.
+        """
+        request = self._request(prompt, params)
+        key = self._key("chat", {"messages": [dict(m) for m in request.messages], "params": dict(request.params)})
+        replayed = self._replay(request, "chat", key)
+        if replayed is not None:
+            yield replayed[0]["text"]
+            return
+        started = time.time()
+        backend = self.runtime.backend_for(request.model)
+        queue: asyncio.Queue[StreamChunk | None] = asyncio.Queue()
+
+        async def attempt(timeout: float) -> ChatResponse:
+            first = True
+            final = None
+            try:
+                async for chunk in backend.chat_stream(replace(request, timeout=timeout)):
+                    if chunk.final is not None:
+                        final = chunk.final
+                    elif chunk.delta:
+                        first = False
+                        queue.put_nowait(chunk)
+            except ProviderError as error:
+                # Text already handed to the caller cannot be taken back: no retry then.
+                error.retryable = error.retryable and first
+                raise
+            if final is None:
+                raise ProviderError(f"{request.model}: the stream ended without a final answer", retryable=first)
+            return final
+
+        task = asyncio.ensure_future(self._with_retries(attempt))
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (chunk := await queue.get()) is not None:
+                yield chunk.delta
+        finally:
+            if not task.done():
+                task.cancel()
+        try:
+            response, latency, attempts, backoff = task.result()
+        except ProviderError as error:
+            raise self._fail(error, request, "chat", key, started) from None
+        call = self.runtime.record(
+            self._call_record(
+                request,
+                "chat",
+                key,
+                started_at=started,
+                latency_s=latency,
+                ttft_s=response.ttft_s,
+                tokens_in=response.tokens_in,
+                tokens_out=response.tokens_out,
+                cost_usd=response.cost_usd,
+                attempts=attempts,
+                backoff_s=backoff,
+            )
+        )
+        self._store(key, "chat", request, _response_to_dict(response), call)
+
+    # -- embeddings -----------------------------------------------------------
+    async def embed(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+        """Embed ``texts`` in one request; one vector per text, in order."""
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a list of texts; wrap a single text in a list")
+        request = EmbeddingRequest(
+            model=self.config.model,
+            texts=list(texts),
+            api_base=self.config.api_base,
+            api_key=self.config.api_key,
+            timeout=self.config.timeout_s,
+        )
+        key = self._key("embedding", {"texts": list(request.texts)})
+        replayed = self._replay(request, "embedding", key)
+        if replayed is not None:
+            return [tuple(v) for v in replayed[0]["vectors"]]
+        started = time.time()
+        backend = self.runtime.backend_for(request.model)
+
+        async def attempt(timeout: float) -> EmbeddingResponse:
+            return await backend.embed(replace(request, timeout=timeout))
+
+        try:
+            response, latency, attempts, backoff = await self._with_retries(attempt)
+        except ProviderError as error:
+            raise self._fail(error, request, "embedding", key, started) from None
+        call = self.runtime.record(
+            self._call_record(
+                request,
+                "embedding",
+                key,
+                started_at=started,
+                latency_s=latency,
+                tokens_in=response.tokens_in,
+                tokens_out=0,
+                cost_usd=response.cost_usd,
+                attempts=attempts,
+                backoff_s=backoff,
+            )
+        )
+        self._store(key, "embedding", request, {"vectors": [list(v) for v in response.vectors]}, call)
+        return list(response.vectors)
+
+    def embed_sync(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+        return self.runtime.run(self.embed(texts))
+
+
+class UnconfiguredModel:
+    """Stands in for a model the user has not configured (there is no default judge).
+
+    Any use ends the check unmeasured with a reason that names the setting,
+    so a judge-based check can never pass without a judge.
+    """
+
+    configured = False
+
+    def __init__(self, role: CallRole, setting: str, option: str) -> None:
+        self.role = role
+        self.reason = (
+            f"no {role} model is configured: set {setting} = \"<litellm model name>\" "
+            f"under [tool.pytest.ini_options], or pass {option}=<model>"
+        )
+
+    @property
+    def model(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"UnconfiguredModel(role={self.role!r})"
+
+    def _refuse(self) -> UnmeasuredError:
+        return UnmeasuredError(self.reason)
+
+    async def complete(self, prompt: Any, **params: Any) -> Completion:
+        raise self._refuse()
+
+    def complete_sync(self, prompt: Any, **params: Any) -> Completion:
+        raise self._refuse()
+
+    async def stream(self, prompt: Any, **params: Any) -> AsyncIterator[str]:
+        raise self._refuse()
+        yield ""  # pragma: no cover - makes this an async generator
+
+    async def embed(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+        raise self._refuse()
+
+    def embed_sync(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+        raise self._refuse()
+
+    def with_params(self, **params: Any) -> UnconfiguredModel:
+        return self
+
+
+def _response_to_dict(response: ChatResponse) -> dict[str, Any]:
+    return {
+        "text": response.text,
+        "finish_reason": response.finish_reason,
+        "logprobs": [
+            {"token": t.token, "logprob": t.logprob, "top": [list(x) for x in t.top]} for t in response.logprobs
+        ]
+        if response.logprobs
+        else None,
+    }
+
+
+def _completion_from_dict(data: Mapping[str, Any], call: Call) -> Completion:
+    logprobs = data.get("logprobs")
+    parsed = (
+        tuple(TokenLogprob(token=t["token"], logprob=t["logprob"], top=tuple((a, b) for a, b in t["top"])) for t in logprobs)
+        if logprobs
+        else None
+    )
+    return Completion(data["text"], call=call, logprobs=parsed, finish_reason=data.get("finish_reason"))

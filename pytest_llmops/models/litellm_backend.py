@@ -1,0 +1,250 @@
+"""The backend for hosted and OpenAI-compatible providers, over litellm.
+
+litellm is imported on first use only (it costs seconds of CPU and hundreds of
+modules; FACTS.md). Before that import it is made quiet and offline: the cost
+map comes from the copy shipped in the package instead of the network, and it
+does not log. A setting the user made explicitly in the environment wins.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from pytest_llmops.models.backend import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ProviderError,
+    ProviderTimeout,
+    StreamChunk,
+    TokenLogprob,
+)
+
+#: Set before litellm is imported unless the user chose otherwise (FACTS.md).
+OFFLINE_DEFAULTS = {
+    "LITELLM_OFFLINE_MODE": "true",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "true",
+    "LITELLM_LOG": "ERROR",
+    "HF_HUB_OFFLINE": "1",
+}
+
+#: HTTP statuses worth sending again: rate limits, timeouts and server-side failures.
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+
+_litellm: Any = None
+
+
+def load_litellm() -> Any:
+    """Import litellm once, quiet and offline."""
+    global _litellm
+    if _litellm is None:
+        for name, value in OFFLINE_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        try:
+            import litellm
+        except ModuleNotFoundError as exc:  # pragma: no cover - litellm is a core dependency
+            if exc.name != "litellm":
+                raise
+            raise ImportError("pytest-llmops needs litellm for hosted models: pip install 'litellm>=1.110.2'") from exc
+        litellm.suppress_debug_info = True
+        litellm.telemetry = False
+        _litellm = litellm
+    return _litellm
+
+
+def _retry_after_seconds(exc: BaseException) -> float | None:
+    """The provider's ``Retry-After`` as seconds, from wherever litellm kept the headers."""
+    candidates: list[Mapping[str, str]] = []
+    for attr in ("headers", "litellm_response_headers"):
+        value = getattr(exc, attr, None)
+        if value:
+            candidates.append(value)
+    response = getattr(exc, "response", None)
+    if response is not None and getattr(response, "headers", None) is not None:
+        candidates.append(response.headers)
+    for headers in candidates:
+        try:
+            raw = headers.get("retry-after") or headers.get("Retry-After")
+        except AttributeError:
+            continue
+        if raw is None:
+            continue
+        raw = str(raw).strip()
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            pass
+        try:  # the HTTP-date form
+            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def translate_error(exc: BaseException, model: str) -> ProviderError:
+    """Turn a litellm / OpenAI SDK exception into the project's ``ProviderError``."""
+    litellm = load_litellm()
+    kind = type(exc).__name__
+    message = f"{model}: {kind}: {getattr(exc, 'message', None) or exc}"
+    if isinstance(exc, litellm.Timeout):
+        return ProviderTimeout(message, error_type=kind)
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, litellm.APIConnectionError) and status in (None, 500):
+        # Refused connections and unreadable bodies both land here (FACTS.md).
+        return ProviderError(message, retryable=True, status=status, error_type=kind)
+    retryable = status in RETRYABLE_STATUSES if isinstance(status, int) else False
+    return ProviderError(
+        message,
+        retryable=retryable,
+        status=status if isinstance(status, int) else None,
+        retry_after=_retry_after_seconds(exc),
+        error_type=kind,
+    )
+
+
+def _logprobs(choice: Any) -> tuple[TokenLogprob, ...] | None:
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if content is None and isinstance(getattr(choice, "logprobs", None), dict):
+        content = choice.logprobs.get("content")
+    if not content:
+        return None
+    out = []
+    for item in content:
+        get = item.get if isinstance(item, dict) else lambda k, item=item: getattr(item, k, None)
+        top = get("top_logprobs") or []
+        alternatives = tuple(
+            (t["token"], float(t["logprob"])) if isinstance(t, dict) else (t.token, float(t.logprob)) for t in top
+        )
+        out.append(TokenLogprob(token=get("token"), logprob=float(get("logprob")), top=alternatives))
+    return tuple(out)
+
+
+class LiteLLMBackend:
+    """Any litellm model name: ``openai/...``, ``anthropic/...``, ``ollama_chat/...``, ..."""
+
+    name = "litellm"
+
+    def __init__(self) -> None:
+        # Import now, not inside the first timed attempt: the import costs seconds.
+        load_litellm()
+
+    def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(request.params)
+        kwargs.update(model=request.model, messages=[dict(m) for m in request.messages])
+        kwargs["timeout"] = request.timeout
+        kwargs["max_retries"] = 0  # the client owns retries
+        if request.api_base:
+            kwargs["api_base"] = request.api_base
+        if request.api_key:
+            kwargs["api_key"] = request.api_key
+        return kwargs
+
+    def _cost(self, response: Any) -> float | None:
+        litellm = load_litellm()
+        try:
+            return float(litellm.completion_cost(completion_response=response))
+        except Exception:  # litellm raises for a model it has no price for
+            return None
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        litellm = load_litellm()
+        try:
+            response = await litellm.acompletion(**self._kwargs(request))
+        except Exception as exc:
+            raise translate_error(exc, request.model) from exc
+        if not getattr(response, "choices", None):
+            raise ProviderError(f"{request.model}: the provider answered with no choices", retryable=True)
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        return ChatResponse(
+            text=choice.message.content or "",
+            tokens_in=getattr(usage, "prompt_tokens", None),
+            tokens_out=getattr(usage, "completion_tokens", None),
+            cost_usd=self._cost(response),
+            finish_reason=getattr(choice, "finish_reason", None),
+            logprobs=_logprobs(choice),
+        )
+
+    async def chat_stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        litellm = load_litellm()
+        kwargs = self._kwargs(request)
+        kwargs.update(stream=True, stream_options={"include_usage": True})
+        started = time.perf_counter()
+        ttft: float | None = None
+        parts: list[str] = []
+        usage: Any = None
+        finish_reason = None
+        try:
+            stream = await litellm.acompletion(**kwargs)
+            async for chunk in stream:
+                if getattr(chunk, "usage", None):
+                    usage = chunk.usage
+                for choice in getattr(chunk, "choices", None) or []:
+                    delta = getattr(getattr(choice, "delta", None), "content", None)
+                    finish_reason = getattr(choice, "finish_reason", None) or finish_reason
+                    if delta:
+                        if ttft is None:
+                            ttft = time.perf_counter() - started
+                        parts.append(delta)
+                        yield StreamChunk(delta=delta)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise translate_error(exc, request.model) from exc
+        text = "".join(parts)
+        tokens_in = getattr(usage, "prompt_tokens", None)
+        tokens_out = getattr(usage, "completion_tokens", None)
+        cost = None
+        if tokens_in is not None and tokens_out is not None:
+            try:
+                prompt_cost, completion_cost = litellm.cost_per_token(
+                    model=request.model, prompt_tokens=tokens_in, completion_tokens=tokens_out
+                )
+                cost = float(prompt_cost + completion_cost)
+            except Exception:
+                cost = None
+        yield StreamChunk(
+            final=ChatResponse(
+                text=text,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                cost_usd=cost,
+                finish_reason=finish_reason,
+                ttft_s=ttft,
+            )
+        )
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        litellm = load_litellm()
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "input": list(request.texts),
+            "timeout": request.timeout,
+            "max_retries": 0,
+        }
+        if request.api_base:
+            kwargs["api_base"] = request.api_base
+        if request.api_key:
+            kwargs["api_key"] = request.api_key
+        try:
+            response = await litellm.aembedding(**kwargs)
+        except Exception as exc:
+            raise translate_error(exc, request.model) from exc
+        rows = sorted(response.data, key=lambda d: d["index"] if isinstance(d, dict) else d.index)
+        vectors = tuple(tuple(float(x) for x in (r["embedding"] if isinstance(r, dict) else r.embedding)) for r in rows)
+        if len(vectors) != len(request.texts):
+            raise ProviderError(
+                f"{request.model}: asked for {len(request.texts)} embeddings, got {len(vectors)}", retryable=True
+            )
+        usage = getattr(response, "usage", None)
+        cost = None
+        try:
+            cost = float(litellm.completion_cost(completion_response=response, call_type="embedding"))
+        except Exception:
+            cost = None
+        return EmbeddingResponse(vectors=vectors, tokens_in=getattr(usage, "prompt_tokens", None), cost_usd=cost)

@@ -1,0 +1,198 @@
+"""The pytest face of pytest-llmops: options, the ``llm_eval`` marker, hooks.
+
+pytest loads this module in every run of an environment where the package is
+installed, so it stays inert unless used: it imports only the standard
+library, pytest and the project's own light modules, opens no file and reaches
+no network. The model client, the cache, pydantic and the provider SDKs load
+the first time a test asks for them.
+
+Precedence of settings: marker > command line > ini > default (see
+``pytest_llmops.settings``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+
+from pytest_llmops.case import CaseRecord, case_scope
+from pytest_llmops.results.collect import case_payload
+from pytest_llmops.session import LLMOpsState, get_state, state_key
+from pytest_llmops.settings import add_options, check_marker_args, resolve
+from pytest_llmops.verdict import UnmeasuredError
+
+#: Tests that use one of these fixtures are eval cases even without the marker.
+LLMOPS_FIXTURES = frozenset({"llm", "judge", "prompt", "llmops_case"})
+
+MARKER_HELP = (
+    "llm_eval(repeat=1, min_pass_rate=None, model=None, api_base=None, judge=None, judge_api_base=None, "
+    "timeout=None, deadline=None, retries=None): an LLM evaluation case. Keyword arguments override the "
+    "run's settings for this test (marker > command line > ini > default)."
+)
+
+_record_key = pytest.StashKey[CaseRecord]()
+_sent_key = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    state = config.stash[state_key] = LLMOpsState(config, resolve(config))
+    config.pluginmanager.register(_CaseCollector(state), "llmops-cases")
+    from pytest_llmops import fixtures
+    from pytest_llmops.testing import fixtures as server_fixtures
+
+    config.pluginmanager.register(fixtures, "llmops-fixtures")
+    config.pluginmanager.register(server_fixtures, "llmops-testing")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(state_key, None)
+    if state is not None:
+        state.close()
+
+
+def _is_eval_case(item: pytest.Item) -> bool:
+    if item.get_closest_marker("llm_eval") is not None:
+        return True
+    return not LLMOPS_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("llm_eval")
+        if marker is None:
+            continue
+        check_marker_args(marker.kwargs, marker.args, item.nodeid)
+        if marker.kwargs.get("repeat", 1) != 1 or marker.kwargs.get("min_pass_rate") is not None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: llm_eval(repeat=..., min_pass_rate=...) is reserved for repeated runs with a "
+                f"pass-rate verdict, which this version of pytest-llmops does not run yet; remove them for now"
+            )
+
+
+# -- one record per eval case, current during each phase ---------------------
+
+
+def _in_case(item: pytest.Item, *, start: bool = False) -> Any:
+    record = item.stash.get(_record_key, None)
+    if record is None and start and _is_eval_case(item):
+        record = item.stash[_record_key] = CaseRecord(item.nodeid)
+        item.stash[_sent_key] = {"scores": 0, "calls": 0}
+    if record is None:
+        return (yield)
+    with case_scope(record):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    return (yield from _in_case(item, start=True))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    return (yield from _in_case(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    return (yield from _in_case(item))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` eval tests on the session's event loop.
+
+    Tests marked ``asyncio`` or ``anyio`` are left to those plugins.
+    """
+    if not inspect.iscoroutinefunction(pyfuncitem.obj) or pyfuncitem.get_closest_marker("llm_eval") is None:
+        return None
+    if pyfuncitem.get_closest_marker("asyncio") or pyfuncitem.get_closest_marker("anyio"):
+        return None
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    get_state(pyfuncitem.config).runtime().run(pyfuncitem.obj(**arguments))
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, UnmeasuredError) and report.when in ("setup", "call"):
+        report.outcome = "failed"
+        report.llmops_unmeasured = error.reason
+        report.longrepr = f"UNMEASURED: {error.reason}"
+    record = item.stash.get(_record_key, None)
+    if record is not None:
+        # Each report carries only what the case added since the previous report.
+        sent = item.stash[_sent_key]
+        payload = case_payload(record)
+        payload["scores"] = payload["scores"][sent["scores"] :]
+        payload["calls"] = payload["calls"][sent["calls"] :]
+        sent["scores"] += len(payload["scores"])
+        sent["calls"] += len(payload["calls"])
+        if report.when == "setup":
+            payload["markers"] = sorted({m.name for m in item.iter_markers()})
+        report.llmops = payload
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    if getattr(report, "llmops_unmeasured", None) is not None:
+        return "unmeasured", "U", ("UNMEASURED", {"yellow": True})
+    return None
+
+
+class _CaseCollector:
+    """Folds each eval case's reports into the run state.
+
+    A plugin object rather than a module hook because ``pytest_runtest_logreport``
+    is not handed the config. It runs on the controller under xdist too: the
+    case's payload travels with the report.
+    """
+
+    def __init__(self, state: LLMOpsState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payload = getattr(report, "llmops", None)
+        if payload is None:
+            return
+        case = self.state.outcome(report.nodeid)
+        if report.when == "setup" and "markers" in payload:
+            case.markers = list(payload["markers"])
+        case.absorb(report)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(state_key, None)
+    if state is None or state.is_worker or not state.cases:
+        return
+    from pytest_llmops.results.writer import write_run
+
+    write_run(state, int(exitstatus))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(state_key, None)
+    if state is None or state.is_worker or not state.cases:
+        return
+    from pytest_llmops.reporting.terminal import write_summary
+    from pytest_llmops.results.summary import summarize
+
+    cases = list(state.cases.values())
+    write_summary(
+        terminalreporter,
+        state.settings,
+        summarize(cases),
+        cases,
+        state.results_written,
+        config.rootpath,
+    )

@@ -1,0 +1,179 @@
+"""The versioned JSON results file (pydantic models).
+
+The file records what is needed to reproduce and to re-judge a run: the
+settings, the environment (Python, platform, package versions, git revision)
+and, per case, its verdict, scores with their signatures, the prompts'
+hashes and every provider call. Imported only when a run writes results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+#: Distributions whose versions can change a number in the results.
+TRACKED_PACKAGES = (
+    "pytest-llmops",
+    "pytest",
+    "litellm",
+    "openai",
+    "llama-cpp-python",
+    "pydantic",
+    "jinja2",
+    "rouge-score",
+    "sacrebleu",
+    "nltk",
+    "bert-score",
+    "torch",
+    "transformers",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ScoreResult(_Frozen):
+    name: str
+    value: float | None
+    verdict: Literal["pass", "fail", "unmeasured"]
+    threshold: float | None = None
+    higher_is_better: bool = True
+    reason: str = ""
+    signature: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallResult(_Frozen):
+    model: str
+    kind: Literal["chat", "embedding"]
+    role: str
+    api_base: str | None
+    params: dict[str, Any]
+    prompt_hash: str
+    cache_key: str
+    started_at: float
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    attempts: int = 1
+    backoff_s: float = 0.0
+    cache_hit: bool = False
+    error: str | None = None
+    error_type: str | None = None
+    nodeid: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class PromptResult(_Frozen):
+    name: str
+    version: str
+    hash: str
+
+
+class CaseResult(_Frozen):
+    nodeid: str
+    state: Literal["passed", "failed", "unmeasured", "error", "skipped"]
+    reason: str = ""
+    duration_s: float = 0.0
+    markers: list[str] = Field(default_factory=list)
+    scores: list[ScoreResult] = Field(default_factory=list)
+    calls: list[CallResult] = Field(default_factory=list)
+    prompts: list[PromptResult] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Environment(_Frozen):
+    python: str
+    platform: str
+    packages: dict[str, str]
+    git_revision: str | None = None
+
+
+class RunResult(_Frozen):
+    """One pytest-llmops run. ``schema_version`` changes when a field changes meaning."""
+
+    schema_version: int = SCHEMA_VERSION
+    started_at: float
+    finished_at: float
+    interrupted: bool = False
+    exit_status: int | None = None
+    settings: dict[str, Any]
+    environment: Environment
+    summary: dict[str, Any]
+    cases: list[CaseResult]
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the tracked packages, without importing them."""
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_revision(folder: Path) -> str | None:
+    """The commit checked out in ``folder`` (with ``-dirty`` when it has changes), if it is a git work tree."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("-dirty" if dirty else "") if head else None
+
+
+def environment(folder: Path) -> Environment:
+    return Environment(
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        packages=package_versions(),
+        git_revision=git_revision(folder),
+    )
+
+
+def write_results(result: RunResult, path: Path) -> None:
+    """Write atomically: a reader never sees half a file, an interrupted write loses nothing old."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = result.model_dump_json(indent=2)
+    handle, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_results(path: Path) -> RunResult:
+    """Load a results file, checking its schema version."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(
+            f"{path}: results schema version {version!r}, this pytest-llmops reads version {SCHEMA_VERSION}"
+        )
+    return RunResult.model_validate(data)

@@ -1,0 +1,86 @@
+"""Run-level figures computed from the cases: verdict counts, calls, tokens, cost, latency."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_llmops.results.collect import CASE_STATES, CaseOutcome
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) with linear interpolation (numpy's default); None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+
+
+@dataclass
+class RunSummary:
+    """What the terminal section and the results file show about a whole run."""
+
+    cases: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    calls: int = 0
+    cache_hits: int = 0
+    call_errors: int = 0
+    attempts: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    calls_unknown_cost: int = 0
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    ttft_p50_s: float | None = None
+    ttft_p95_s: float | None = None
+    by_role: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def summarize(cases: Iterable[CaseOutcome]) -> RunSummary:
+    """Fold the cases' verdicts and ``Call`` records into one ``RunSummary``.
+
+    Latency percentiles cover successful calls of the model under test; cache
+    hits count with the timings recorded when the answer was first obtained.
+    """
+    cases = list(cases)
+    counts = Counter(case.state for case in cases)
+    summary = RunSummary(cases=len(cases), counts={state: counts.get(state, 0) for state in CASE_STATES})
+    latencies: list[float] = []
+    ttfts: list[float] = []
+    roles: Counter[str] = Counter()
+    for case in cases:
+        for call in case.calls:
+            summary.calls += 1
+            roles[call.get("role", "other")] += 1
+            summary.attempts += int(call.get("attempts") or 0)
+            if call.get("cache_hit"):
+                summary.cache_hits += 1
+            if call.get("error"):
+                summary.call_errors += 1
+                continue
+            summary.tokens_in += int(call.get("tokens_in") or 0)
+            summary.tokens_out += int(call.get("tokens_out") or 0)
+            if call.get("cost_usd") is None:
+                summary.calls_unknown_cost += 1
+            else:
+                summary.cost_usd += float(call["cost_usd"])
+            if call.get("role") == "llm" and call.get("kind") == "chat":
+                if call.get("latency_s") is not None:
+                    latencies.append(float(call["latency_s"]))
+                if call.get("ttft_s") is not None:
+                    ttfts.append(float(call["ttft_s"]))
+    summary.by_role = dict(roles)
+    summary.latency_p50_s = percentile(latencies, 50)
+    summary.latency_p95_s = percentile(latencies, 95)
+    summary.ttft_p50_s = percentile(ttfts, 50)
+    summary.ttft_p95_s = percentile(ttfts, 95)
+    return summary

@@ -1,0 +1,85 @@
+"""Per-run state of the plugin, kept in ``config.stash``.
+
+Nothing expensive happens here until a test asks for it: the model runtime
+(and with it the cache) and the prompt library are built on first use, so a
+run with no eval tests never opens a database or imports a provider SDK.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmops.results.collect import CaseOutcome
+from pytest_llmops.settings import Settings
+
+if TYPE_CHECKING:
+    from pytest_llmops.models.client import ModelRuntime
+
+
+class LLMOpsState:
+    """What one pytest process knows about the run."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.started_at = time.time()
+        self.cases: dict[str, CaseOutcome] = {}
+        self._runtime: ModelRuntime | None = None
+        self._prompts: Any = None
+        #: Where the results file went, once written.
+        self.results_written: Path | None = None
+
+    @property
+    def is_worker(self) -> bool:
+        """True on a pytest-xdist worker: the controller writes results and summaries."""
+        return hasattr(self.config, "workerinput")
+
+    @property
+    def runtime_started(self) -> bool:
+        return self._runtime is not None
+
+    def runtime(self) -> ModelRuntime:
+        """The session's model runtime, created (with its cache) on first use."""
+        if self._runtime is None:
+            from pytest_llmops.models.cache import CacheError, CallCache, RecordMode
+            from pytest_llmops.models.client import ModelRuntime
+
+            mode = RecordMode.parse(self.settings.record_mode, source="llmops_record_mode")
+            cache = None if mode is RecordMode.OFF else CallCache(self.settings.cache_path)
+            try:
+                if cache is not None:
+                    cache.stats()  # open now, so a broken file is reported once, clearly
+            except CacheError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            self._runtime = ModelRuntime(cache=cache, record_mode=mode, concurrency=self.settings.concurrency)
+        return self._runtime
+
+    def prompts(self) -> Any:
+        """The prompt library over the configured folders, loaded on first use."""
+        if self._prompts is None:
+            from pytest_llmops.prompts import PromptLibrary
+
+            self._prompts = PromptLibrary(*self.settings.prompts)
+        return self._prompts
+
+    def outcome(self, nodeid: str) -> CaseOutcome:
+        case = self.cases.get(nodeid)
+        if case is None:
+            case = self.cases[nodeid] = CaseOutcome(nodeid)
+        return case
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+
+
+state_key = pytest.StashKey[LLMOpsState]()
+
+
+def get_state(config: pytest.Config) -> LLMOpsState:
+    return config.stash[state_key]

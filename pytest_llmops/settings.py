@@ -1,0 +1,236 @@
+"""Every setting of the plugin, where it comes from, and how it is checked.
+
+Each setting can be given four ways; the first one present wins:
+
+1. the ``llm_eval`` marker on the test (for the settings a marker may carry),
+2. the command line (``--llmops-<name>``),
+3. the ini file (``llmops_<name>`` under ``[tool.pytest.ini_options]``, or
+   ``pytest.ini`` / ``tox.ini`` / ``setup.cfg``),
+4. the default below.
+
+Values are checked once at start-up; a bad one is a ``pytest.UsageError``
+that names where it came from and shows a valid example.
+
+Standard library and pytest only: the plugin imports this at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: The embedded local model: SmolLM2-135M-Instruct on llama.cpp, no API key needed.
+DEFAULT_MODEL = "local/smollm2"
+RECORD_MODES = ("off", "new", "none", "all")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its name, type, default and help, for both the CLI and the ini file."""
+
+    name: str
+    help: str
+    default: Any
+    kind: str = "string"  # string | int | float | choice | paths
+    choices: tuple[str, ...] = ()
+    example: str = ""
+    marker: bool = False  # may the llm_eval marker override it?
+
+    @property
+    def flag(self) -> str:
+        return "--llmops-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "llmops_" + self.name
+
+    @property
+    def dest(self) -> str:
+        return "llmops_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model", "model under test: any litellm model name, or local/smollm2 (the embedded default)",
+           DEFAULT_MODEL, example="openai/gpt-4o-mini", marker=True),
+    Option("api_base", "base URL for the model under test (e.g. a self-hosted OpenAI-compatible server)",
+           None, example="http://127.0.0.1:8000/v1", marker=True),
+    Option("judge", "judge model for judge-based checks; none by default, so such checks end unmeasured",
+           None, example="anthropic/claude-3-5-haiku-latest", marker=True),
+    Option("judge_api_base", "base URL for the judge model", None, example="http://127.0.0.1:8000/v1", marker=True),
+    Option("cache_path", "SQLite cache of provider calls (relative paths are under the rootdir)",
+           ".llmops/cache.sqlite", example=".llmops/cache.sqlite"),
+    Option("record_mode", "cache mode: off (no cache), new (replay hits, record misses), "
+           "none (replay only; a miss is an error - for hermetic CI), all (re-record everything)",
+           "new", kind="choice", choices=RECORD_MODES, example="none"),
+    Option("concurrency", "most provider calls in flight at once, per provider", 16, kind="int", example="8"),
+    Option("timeout", "seconds one attempt of a provider call may take", 60.0, kind="float", example="30",
+           marker=True),
+    Option("deadline", "seconds one provider call may take in all, retries and backoff included", 300.0,
+           kind="float", example="120", marker=True),
+    Option("retries", "extra attempts after a retryable provider error (429, 5xx, timeout)", 3, kind="int",
+           example="2", marker=True),
+    Option("results", "where the JSON results of the run are written (relative paths are under the rootdir)",
+           ".llmops/results.json", example="reports/llmops.json"),
+    Option("prompts", "folders of prompt templates (*.toml), searched in order", ["prompts"], kind="paths",
+           example="prompts"),
+)
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+#: Marker arguments that are not settings: they shape how a case is run and judged.
+MARKER_ONLY_ARGS = ("repeat", "min_pass_rate")
+MARKER_ARGS = tuple(o.name for o in OPTIONS if o.marker) + MARKER_ONLY_ARGS
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of a run (or of one test, after its marker)."""
+
+    model: str = DEFAULT_MODEL
+    api_base: str | None = None
+    judge: str | None = None
+    judge_api_base: str | None = None
+    cache_path: Path = Path(".llmops/cache.sqlite")
+    record_mode: str = "new"
+    concurrency: int = 16
+    timeout: float = 60.0
+    deadline: float = 300.0
+    retries: int = 3
+    results: Path = Path(".llmops/results.json")
+    prompts: tuple[Path, ...] = field(default_factory=tuple)
+    #: For each setting, where its value came from: "marker", "command line", "ini" or "default".
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def with_marker(self, kwargs: Mapping[str, Any], nodeid: str) -> Settings:
+        """These settings with a test's ``llm_eval`` marker arguments applied."""
+        changes: dict[str, Any] = {}
+        for name, value in kwargs.items():
+            if name in MARKER_ONLY_ARGS:
+                continue
+            option = OPTIONS_BY_NAME[name]
+            changes[name] = _convert(option, value, f"@pytest.mark.llm_eval({name}=...) on {nodeid}")
+        if not changes:
+            return self
+        sources = {**self.sources, **{name: "marker" for name in changes}}
+        return replace(self, **changes, sources=sources)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the ``llmops`` option group and the matching ini values."""
+    group = parser.getgroup("llmops", "LLM evaluation (pytest-llmops)")
+    for option in OPTIONS:
+        default_text = "none" if option.default is None else option.default
+        if isinstance(default_text, list):
+            default_text = " ".join(default_text)
+        group.addoption(
+            option.flag,
+            dest=option.dest,
+            default=None,
+            metavar=option.name.upper(),
+            choices=list(option.choices) or None,
+            help=f"{option.help} (default: {default_text}; ini: {option.ini})",
+        )
+        ini_type = "paths" if option.kind == "paths" else "string"
+        parser.addini(option.ini, f"{option.help} (default: {default_text})", type=ini_type, default=None)
+
+
+def _convert(option: Option, value: Any, source: str) -> Any:
+    """Check and convert one raw value; a bad one is a UsageError naming ``source``."""
+    def bad(expected: str) -> pytest.UsageError:
+        return pytest.UsageError(
+            f"{source}: expected {expected}, got {value!r}. Example: {option.flag}={option.example}"
+        )
+
+    if value is None:
+        return None
+    if option.kind == "int":
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise bad("a whole number") from None
+        if number < (1 if option.name == "concurrency" else 0):
+            raise bad("a whole number >= 1" if option.name == "concurrency" else "a whole number >= 0")
+        return number
+    if option.kind == "float":
+        text = str(value).strip().removesuffix("s")
+        try:
+            number = float(text)
+        except ValueError:
+            raise bad("a number of seconds") from None
+        if not number > 0:
+            raise bad("a number of seconds > 0")
+        return number
+    if option.kind == "choice":
+        text = str(value).strip().lower()
+        if text not in option.choices:
+            raise bad("one of " + ", ".join(option.choices))
+        return text
+    text = str(value).strip()
+    return text or None
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Settings from the command line, the ini file and the defaults, checked."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    inifile = str(config.inipath) if config.inipath else "the ini file"
+    root = Path(config.rootpath)
+    for option in OPTIONS:
+        cli_value = config.getoption(option.dest, default=None)
+        if cli_value is not None:
+            raw, source, where = cli_value, "command line", option.flag
+        else:
+            try:
+                raw = config.getini(option.ini)
+            except (TypeError, ValueError) as exc:
+                raise pytest.UsageError(f"{option.ini} in {inifile}: {exc}. Example: {option.ini} = {option.example}") from None
+            source, where = "ini", f"{option.ini} in {inifile}"
+            if raw in (None, "", []):
+                raw, source = None, "default"
+        if option.kind == "paths":
+            if raw is None:
+                value = tuple(root / p for p in option.default)
+            elif isinstance(raw, str):  # from the command line
+                value = tuple((Path(config.invocation_params.dir) / p) for p in raw.split(os.pathsep) if p)
+            else:
+                value = tuple(Path(p) for p in raw)
+        else:
+            value = _convert(option, raw, where) if raw is not None else option.default
+        if option.name in ("cache_path", "results") and value is not None:
+            value = Path(value)
+            if not value.is_absolute():
+                value = root / value
+        values[option.name] = value
+        sources[option.name] = source
+    return Settings(**values, sources=sources)
+
+
+def check_marker_args(kwargs: Mapping[str, Any], args: tuple[Any, ...], nodeid: str) -> None:
+    """Reject positional or unknown ``llm_eval`` marker arguments, naming the test."""
+    if args:
+        raise pytest.UsageError(
+            f"{nodeid}: @pytest.mark.llm_eval takes keyword arguments only, got {args!r}. "
+            f"Example: @pytest.mark.llm_eval(repeat=5, min_pass_rate=0.8)"
+        )
+    unknown = sorted(set(kwargs) - set(MARKER_ARGS))
+    if unknown:
+        raise pytest.UsageError(
+            f"{nodeid}: unknown @pytest.mark.llm_eval argument(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(MARKER_ARGS)}"
+        )
+    repeat = kwargs.get("repeat", 1)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise pytest.UsageError(f"{nodeid}: llm_eval(repeat=...) must be a whole number >= 1, got {repeat!r}")
+    rate = kwargs.get("min_pass_rate")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1):
+        raise pytest.UsageError(f"{nodeid}: llm_eval(min_pass_rate=...) must be between 0 and 1, got {rate!r}")
+    for name, value in kwargs.items():
+        if name not in MARKER_ONLY_ARGS:
+            _convert(OPTIONS_BY_NAME[name], value, f"@pytest.mark.llm_eval({name}=...) on {nodeid}")
+
+
+MarkerCheck = Callable[[Mapping[str, Any], tuple[Any, ...], str], None]

@@ -1,0 +1,34 @@
+"""Test helpers: a local OpenAI-compatible server and its pytest fixture.
+
+``LLMTestServer`` is a real HTTP server on 127.0.0.1 that answers like the
+OpenAI API: deterministic replies, scripted replies, logprobs, streaming,
+embeddings, injected faults and request counters. Point litellm (``openai/``
+models), the ``openai`` SDK or any HTTP client at ``server.url``::
+
+    import json
+
+    import litellm
+    from pytest_llmops.testing import Fault, LLMTestServer
+
+    with LLMTestServer(latency=0.05) as server:
+        server.script(r"Rate the answer", {"verdict": "yes", "score": 4})
+        reply = litellm.completion(
+            model="openai/test-model", api_base=server.url, api_key="test",
+            messages=[{"role": "user", "content": "Rate the answer: Paris"}],
+            max_retries=0,
+        )
+        assert json.loads(reply.choices[0].message.content)["verdict"] == "yes"
+
+        server.inject(Fault.rate_limit(retry_after=0.5))  # the next call gets a 429
+        assert server.requests == 1 and server.max_in_flight == 1
+
+In a test, take the ``llm_server`` fixture (from
+``pytest_llmops.testing.fixtures``) for a started server that is stopped
+after the test.
+
+Standard library only: the plugin imports this package at start-up.
+"""
+
+from pytest_llmops.testing.server import Fault, LLMTestServer, ReceivedRequest
+
+__all__ = ["Fault", "LLMTestServer", "ReceivedRequest"]

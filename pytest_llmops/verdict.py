@@ -1,0 +1,172 @@
+"""Tri-state verdicts and the immutable ``Score`` every check returns.
+
+A check ends in one of three states: it passed, it failed, or it could not be
+measured (a judge that did not answer, a provider that was down, a metric with
+no input to work on). "Unmeasured" is never folded into a pass or turned into a
+NaN: it travels as its own verdict with a reason, and a test that ends
+unmeasured is reported as such by the plugin.
+
+This module is imported by the plugin at start-up, so it uses the standard
+library only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+
+class Verdict(str, Enum):
+    """The outcome of one check."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    UNMEASURED = "unmeasured"
+
+
+class UnmeasuredError(Exception):
+    """Raised when a check cannot be measured.
+
+    The plugin reports a test that raises it with the ``unmeasured`` status
+    (shown apart from passed and failed, and failing the run unless the user's
+    gates allow it). ``reason`` says what went wrong and, where it can, the fix.
+    """
+
+    def __init__(self, reason: str, *, score: Score | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.score = score
+
+
+def unmeasured(reason: str) -> None:
+    """End the current check as unmeasured, like ``pytest.skip`` ends it skipped."""
+    raise UnmeasuredError(reason)
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(frozen=True)
+class Score:
+    """The immutable result of one metric on one input.
+
+    ``value`` is ``None`` exactly when the verdict is unmeasured. ``signature``
+    says how the number was computed (metric, options, library versions), so
+    two scores are only compared when they were computed the same way.
+    """
+
+    name: str
+    value: float | None
+    verdict: Verdict
+    threshold: float | None = None
+    higher_is_better: bool = True
+    reason: str = ""
+    signature: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", Verdict(self.verdict))
+        object.__setattr__(self, "details", _frozen_mapping(self.details))
+        if self.verdict is Verdict.UNMEASURED:
+            if self.value is not None:
+                raise ValueError(f"score {self.name!r}: an unmeasured score carries no value")
+            if not self.reason:
+                raise ValueError(f"score {self.name!r}: an unmeasured score needs a reason")
+            return
+        if self.value is None:
+            raise ValueError(f"score {self.name!r}: a {self.verdict.value} score needs a value")
+        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
+            raise TypeError(f"score {self.name!r}: value must be a number, got {type(self.value).__name__}")
+        if math.isnan(self.value):
+            raise ValueError(f"score {self.name!r}: value is NaN; report it as unmeasured with a reason")
+        object.__setattr__(self, "value", float(self.value))
+
+    @classmethod
+    def measured(
+        cls,
+        name: str,
+        value: float,
+        *,
+        threshold: float | None = None,
+        higher_is_better: bool = True,
+        reason: str = "",
+        signature: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> Score:
+        """A measured score; the verdict follows from ``value`` and ``threshold``.
+
+        With no threshold the score is informational and passes. A NaN value is
+        turned into an unmeasured score rather than a silent number.
+        """
+        if isinstance(value, float) and math.isnan(value):
+            return cls.unmeasured(name, reason or "the metric returned NaN", signature=signature, details=details)
+        if threshold is None:
+            verdict = Verdict.PASS
+        elif higher_is_better:
+            verdict = Verdict.PASS if value >= threshold else Verdict.FAIL
+        else:
+            verdict = Verdict.PASS if value <= threshold else Verdict.FAIL
+        return cls(
+            name=name,
+            value=value,
+            verdict=verdict,
+            threshold=threshold,
+            higher_is_better=higher_is_better,
+            reason=reason,
+            signature=signature,
+            details=details or {},
+        )
+
+    @classmethod
+    def unmeasured(
+        cls,
+        name: str,
+        reason: str,
+        *,
+        signature: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> Score:
+        """A score that could not be measured, with the reason why."""
+        return cls(
+            name=name,
+            value=None,
+            verdict=Verdict.UNMEASURED,
+            reason=reason,
+            signature=signature,
+            details=details or {},
+        )
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is Verdict.PASS
+
+    def describe(self) -> str:
+        """One line for humans: name, value, the threshold it was held to, and why."""
+        if self.verdict is Verdict.UNMEASURED:
+            text = f"{self.name}: unmeasured"
+        else:
+            text = f"{self.name} = {self.value:.4g}"
+            if self.threshold is not None:
+                op = ">=" if self.higher_is_better else "<="
+                text += f" (needs {op} {self.threshold:.4g}: {self.verdict.value})"
+        if self.reason:
+            text += f" - {self.reason}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the results file stores scores this way)."""
+        return {
+            "name": self.name,
+            "value": self.value,
+            "verdict": self.verdict.value,
+            "threshold": self.threshold,
+            "higher_is_better": self.higher_is_better,
+            "reason": self.reason,
+            "signature": self.signature,
+            "details": dict(self.details),
+        }
