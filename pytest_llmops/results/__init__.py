@@ -1,0 +1,1 @@
+"""Results: per-case outcomes, run summaries and the versioned JSON results file."""
