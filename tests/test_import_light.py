@@ -1,0 +1,48 @@
+"""The plugin loads in every pytest run of an environment: its import must stay light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("litellm", "openai", "httpx", "torch", "transformers", "numpy", "scipy", "sklearn", "pydantic", "jinja2", "llama_cpp", "nltk", "sqlite3")
+
+
+def modules_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return set(output.split())
+
+
+def test_the_plugin_entry_module_and_its_fixtures_import_nothing_heavy():
+    loaded = modules_after(
+        "import pytest_llmops.plugin, pytest_llmops.fixtures, pytest_llmops.testing.fixtures"
+    )
+    assert "pytest_llmops.plugin" in loaded
+    assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_a_plain_pytest_run_with_the_plugin_imports_nothing_heavy(tmp_path):
+    (tmp_path / "test_plain.py").write_text("def test_ok():\n    assert True\n")
+    (tmp_path / "conftest.py").write_text(
+        "import sys\n"
+        f"HEAVY = {HEAVY!r}\n"
+        "def pytest_sessionfinish(session):\n"
+        "    print('LOADED:', session.config.pluginmanager.has_plugin('llmops'))\n"
+        "    print('HEAVY:', [m for m in HEAVY if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "LOADED: True" in result.stdout
+    assert "HEAVY: []" in result.stdout
+    assert not (tmp_path / ".llmops").exists()
+
+
+def test_public_names_load_lazily():
+    loaded = modules_after("import pytest_llmops; pytest_llmops.Score; pytest_llmops.require")
+    assert "pytest_llmops.verdict" in loaded
+    assert "pytest_llmops.models.client" not in loaded
+    assert sorted(m for m in HEAVY if m in loaded) == []
