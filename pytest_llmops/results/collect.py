@@ -14,8 +14,8 @@ from typing import Any
 from pytest_llmops.case import CaseRecord
 
 #: The verdict of a whole case, as the results file and the summary show it.
-CASE_STATES = ("passed", "failed", "unmeasured", "error", "skipped")
-_SEVERITY = {"passed": 0, "skipped": 1, "unmeasured": 2, "failed": 3, "error": 3}
+CASE_STATES = ("passed", "failed", "unmeasured", "error", "skipped", "xfailed")
+_SEVERITY = {"passed": 0, "skipped": 1, "xfailed": 1, "unmeasured": 2, "failed": 3, "error": 3}
 
 
 def case_payload(record: CaseRecord) -> dict[str, Any]:
@@ -62,6 +62,8 @@ class CaseOutcome:
                 self._set("passed", "")
             elif report.failed:
                 self._set("failed", _reason(report))
+            elif report.skipped and hasattr(report, "wasxfail"):
+                self._set("xfailed", str(report.wasxfail))
             elif report.skipped:
                 self._set("skipped", _reason(report))
         elif report.failed:

@@ -88,7 +88,7 @@ class PromptResult(_Frozen):
 
 class CaseResult(_Frozen):
     nodeid: str
-    state: Literal["passed", "failed", "unmeasured", "error", "skipped"]
+    state: Literal["passed", "failed", "unmeasured", "error", "skipped", "xfailed"]
     reason: str = ""
     duration_s: float = 0.0
     markers: list[str] = Field(default_factory=list)

@@ -1,0 +1,43 @@
+"""The public ``assert_*`` API.
+
+Each helper computes an immutable ``Score``, records it on the running case
+and turns its verdict into the test's outcome: a failing score raises
+``AssertionError`` showing the score, the threshold, the reason and the inputs
+that mattered; an unmeasured one ends the test unmeasured. Names load on first
+use, so importing this package pulls in no metric library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_MODULES = {
+    "pytest_llmops.assertions.text": (
+        "assert_rouge", "assert_bleu", "assert_chrf", "assert_ter", "assert_meteor", "assert_bertscore",
+        "assert_semantic_similarity", "assert_exact", "assert_contains", "assert_not_contains", "assert_regex",
+        "assert_edit_distance", "assert_json", "assert_json_schema", "assert_pydantic",
+    ),
+    "pytest_llmops.assertions.safety": (
+        "assert_no_pii", "assert_no_leak", "assert_not_toxic", "assert_no_injection", "assert_injection_not_followed",
+        "assert_not_toxic_judged", "assert_not_biased_judged", "assert_no_pii_judged",
+        "assert_injection_not_followed_judged",
+    ),
+    "pytest_llmops.assertions.drift": ("assert_no_drift", "assert_centroid_within", "assert_log_no_drift"),
+}
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_llmops.assertions' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
