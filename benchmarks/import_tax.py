@@ -24,7 +24,7 @@ PROBE = """
 import sys
 def pytest_sessionfinish(session):
     heavy = [m for m in {heavy!r} if m in sys.modules]
-    print("HEAVY:", ",".join(heavy) or "none")
+    print("\\nHEAVY:", ",".join(heavy) or "none")
 """
 
 
@@ -35,9 +35,9 @@ def make_suite(folder: Path, tests: int) -> None:
 
 
 def run_once(folder: Path, with_plugin: bool) -> tuple[float, str]:
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)]
+    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(folder)]
     if not with_plugin:
-        command[4:4] = ["-p", "no:llmops"]
+        command[5:5] = ["-p", "no:llmops"]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, cwd=folder)
     elapsed = time.perf_counter() - started
