@@ -129,6 +129,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.llmops_unmeasured = error.reason
         report.longrepr = f"UNMEASURED: {error.reason}"
+    elif error is not None and _is_setup_problem(error):
+        # The message names the problem and the fix; a traceback through our code adds nothing.
+        report.longrepr = f"{type(error).__name__}: {error}"
     record = item.stash.get(_record_key, None)
     if record is not None:
         # Each report carries only what the case added since the previous report.
@@ -142,6 +145,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             payload["markers"] = sorted({m.name for m in item.iter_markers()})
         report.llmops = payload
     return report
+
+
+def _is_setup_problem(error: BaseException) -> bool:
+    """A replay miss, an unusable cache or a bad prompt template: a user's setup, not a test's bug."""
+    from pytest_llmops.models.cache import CacheError, CacheMissError
+
+    if isinstance(error, (CacheError, CacheMissError)):
+        return True
+    return type(error).__name__ == "PromptError" and type(error).__module__.startswith("pytest_llmops.prompts")
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:

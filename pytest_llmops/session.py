@@ -45,16 +45,15 @@ class LLMOpsState:
     def runtime(self) -> ModelRuntime:
         """The session's model runtime, created (with its cache) on first use."""
         if self._runtime is None:
-            from pytest_llmops.models.cache import CacheError, CallCache, RecordMode
+            from pytest_llmops.models.cache import CallCache, RecordMode
             from pytest_llmops.models.client import ModelRuntime
 
             mode = RecordMode.parse(self.settings.record_mode, source="llmops_record_mode")
             cache = None if mode is RecordMode.OFF else CallCache(self.settings.cache_path)
-            try:
-                if cache is not None:
-                    cache.stats()  # open now, so a broken file is reported once, clearly
-            except CacheError as exc:
-                raise pytest.UsageError(str(exc)) from None
+            if cache is not None:
+                # Open now: an unusable file is a CacheError naming the path and the fix,
+                # reported on the test that needed it (the plugin shows the message only).
+                cache.stats()
             self._runtime = ModelRuntime(cache=cache, record_mode=mode, concurrency=self.settings.concurrency)
         return self._runtime
 
