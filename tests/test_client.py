@@ -225,3 +225,20 @@ def test_prompts_can_be_message_lists(make_client, server):
 def test_a_bad_prompt_type_is_a_clear_error(make_client):
     with pytest.raises(TypeError, match="a prompt must be"):
         make_client().complete_sync(42)
+
+
+def test_latency_excludes_waiting_for_a_concurrency_slot(make_client, server, tmp_path):
+    import asyncio
+
+    from pytest_llmops.models.client import ModelRuntime
+
+    server.latency = 0.2
+    client = make_client(runtime=ModelRuntime(concurrency=1))
+
+    async def three():
+        return await asyncio.gather(*(client.complete(f"queued {i}") for i in range(3)))
+
+    answers = client.runtime.run(three())
+    # One in flight at a time: the third waited ~0.4 s for its slot, yet each latency is one request's.
+    assert server.max_in_flight == 1
+    assert all(0.2 <= a.call.latency_s < 0.38 for a in answers), [a.call.latency_s for a in answers]

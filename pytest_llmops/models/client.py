@@ -332,17 +332,19 @@ class LLMClient:
                         f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
                         f"({attempts - 1} attempts; raise --llmops-deadline to allow more)"
                     )
-                t0 = time.perf_counter()
                 try:
-                    async with self.runtime.limit_for(self.config.provider):
-                        async with asyncio.timeout(remaining):
-                            result = await attempt(min(self.config.timeout_s, remaining))
+                    # The deadline covers waiting for a slot; latency starts once the request goes out.
+                    async with asyncio.timeout(remaining), self.runtime.limit_for(self.config.provider):
+                        t0 = time.perf_counter()
+                        left = policy.deadline_s - (time.monotonic() - started)
+                        result = await attempt(max(0.001, min(self.config.timeout_s, left)))
+                        latency = time.perf_counter() - t0
                 except TimeoutError as exc:
                     raise ProviderTimeout(
                         f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
                         f"(attempt {attempts}; raise --llmops-deadline to allow more)"
                     ) from exc
-                return result, time.perf_counter() - t0, attempts, backoff
+                return result, latency, attempts, backoff
             except ProviderError as error:
                 elapsed = time.monotonic() - started
                 delay = policy.delay_s(error, attempts)
