@@ -17,7 +17,7 @@ Standard library and pytest only: the plugin imports this at start-up.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -232,5 +232,3 @@ def check_marker_args(kwargs: Mapping[str, Any], args: tuple[Any, ...], nodeid: 
         if name not in MARKER_ONLY_ARGS:
             _convert(OPTIONS_BY_NAME[name], value, f"@pytest.mark.llm_eval({name}=...) on {nodeid}")
 
-
-MarkerCheck = Callable[[Mapping[str, Any], tuple[Any, ...], str], None]
