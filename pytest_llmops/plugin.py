@@ -21,6 +21,7 @@ from pytest_llmops.case import CaseRecord, case_scope
 from pytest_llmops.results.collect import case_payload
 from pytest_llmops.session import LLMOpsState, get_state, state_key
 from pytest_llmops.settings import add_options, check_marker_args, resolve
+from pytest_llmops.statedir import set_state_dir
 from pytest_llmops.verdict import UnmeasuredError
 
 #: Tests that use one of these fixtures are eval cases even without the marker.
@@ -45,6 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     state = config.stash[state_key] = LLMOpsState(config, resolve(config))
     config.pluginmanager.register(_CaseCollector(state), "llmops-cases")
+    # Drift baselines and other stored state live beside the cache.
+    set_state_dir(config.rootpath / ".llmops")
     from pytest_llmops import fixtures
     from pytest_llmops.testing import fixtures as server_fixtures
 

@@ -1,0 +1,78 @@
+"""Optional libraries of the drift package: imported on use, with the exact install command when missing."""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import AbstractContextManager, nullcontext
+from types import ModuleType
+
+from pytest_llmops.metrics._deps import MissingDependencyError, version_of
+
+__all__ = ["MissingDependencyError", "blas_threads", "make_signature", "need", "package_version", "version_of"]
+
+#: distribution -> the extra of pytest-llmops that brings it
+_EXTRA = {
+    "numpy": "drift",
+    "scipy": "drift",
+    "scikit-learn": "drift",
+    "matplotlib": "drift",
+}
+
+
+def need(module: str, distribution: str, *, purpose: str) -> ModuleType:
+    """Import ``module`` or raise ``MissingDependencyError`` saying what to pip install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        # Only "this very package is absent" becomes advice; a broken install keeps its traceback.
+        if error.name is not None and error.name.split(".")[0] != module.split(".")[0]:
+            raise
+        extra = _EXTRA.get(distribution)
+        hint = f"pip install '{distribution}'"
+        if extra:
+            hint = f"pip install 'pytest-llmops[{extra}]' (or just: {hint})"
+        raise MissingDependencyError(
+            f"pytest-llmops needs the {distribution!r} package for {purpose}, and it is not installed. "
+            f"Install it with: {hint}"
+        ) from error
+
+
+def package_version() -> str:
+    """The installed pytest-llmops version (recorded in baselines and signatures)."""
+    found = version_of("pytest-llmops")
+    if found != "unknown":
+        return found
+    import pytest_llmops
+
+    return getattr(pytest_llmops, "__version__", "unknown")
+
+
+def make_signature(method: str, options: dict[str, object], libraries: tuple[str, ...] = ("numpy",)) -> str:
+    """A sacrebleu-style signature: ``drift:mmd|kernel:rbf|...|pytest-llmops:0.1.0|numpy:2.4.6``.
+
+    Options that are ``None`` are left out; library versions come last.
+    """
+    parts = [f"drift:{method}"]
+    parts.extend(f"{key}:{value}" for key, value in options.items() if value is not None)
+    parts.append(f"pytest-llmops:{package_version()}")
+    parts.extend(f"{lib}:{version_of(lib)}" for lib in libraries)
+    return "|".join(parts)
+
+
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_threads() -> AbstractContextManager[object]:
+    """One BLAS thread for the drift computations, unless the user chose a number.
+
+    On small shared machines (CI runners, 2 cores busy with other work) a
+    multi-threaded BLAS spends more time waiting for its threads than it
+    saves: an SVD of 512 x 512 ran 10x slower on two threads than on one.
+    Setting ``OMP_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS`` leaves it alone.
+    """
+    import os
+
+    if any(os.environ.get(name) for name in _THREAD_ENV):
+        return nullcontext()
+    threadpoolctl = need("threadpoolctl", "threadpoolctl", purpose="drift checks")
+    return threadpoolctl.threadpool_limits(limits=1, user_api="blas")
