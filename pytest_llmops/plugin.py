@@ -13,6 +13,7 @@ Precedence of settings: marker > command line > ini > default (see
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Any
 
 import pytest
@@ -186,18 +187,52 @@ class _CaseCollector:
         case.absorb(report)
 
 
+# -- corpus-level metrics: one score per group of cases, computed at the end --------
+
+_CORPUS_MODULE = "pytest_llmops.metrics._corpus"
+_CORPUS_KEY = "llmops_corpus"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Controller under xdist: take in the corpus pairs a worker collected."""
+    exported = getattr(node, "workeroutput", {}).get(_CORPUS_KEY)
+    if exported:
+        from pytest_llmops.metrics._corpus import merge_corpus_state
+
+        merge_corpus_state(exported)
+
+
+def _finish_corpus_groups(session: pytest.Session, state: LLMOpsState) -> None:
+    # Only a run whose tests collected corpus pairs has the module loaded.
+    if _CORPUS_MODULE not in sys.modules:
+        return
+    corpus = sys.modules[_CORPUS_MODULE]
+    if state.is_worker:
+        session.config.workeroutput[_CORPUS_KEY] = corpus.export_corpus_state()  # type: ignore[attr-defined]
+        return
+    state.group_scores = corpus.finalize_corpus_groups()
+    if any(score.verdict.value != "pass" for score in state.group_scores) and session.exitstatus == 0:
+        # A failing or unmeasured corpus score fails the run, even when every case passed.
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(state_key, None)
-    if state is None or state.is_worker or not state.cases:
+    if state is None:
+        return
+    _finish_corpus_groups(session, state)
+    if state.is_worker or not (state.cases or state.group_scores):
         return
     from pytest_llmops.results.writer import write_run
 
-    write_run(state, int(exitstatus))
+    write_run(state, int(session.exitstatus))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(state_key, None)
-    if state is None or state.is_worker or not state.cases:
+    if state is None or state.is_worker or not (state.cases or state.group_scores):
         return
     from pytest_llmops.reporting.terminal import write_summary
     from pytest_llmops.results.summary import summarize
@@ -208,6 +243,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         state.settings,
         summarize(cases),
         cases,
+        state.group_scores,
         state.results_written,
         config.rootpath,
     )

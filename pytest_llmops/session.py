@@ -15,6 +15,7 @@ import pytest
 
 from pytest_llmops.results.collect import CaseOutcome
 from pytest_llmops.settings import Settings
+from pytest_llmops.verdict import Score
 
 if TYPE_CHECKING:
     from pytest_llmops.models.client import ModelRuntime
@@ -32,6 +33,8 @@ class LLMOpsState:
         self._prompts: Any = None
         #: Where the results file went, once written.
         self.results_written: Path | None = None
+        #: Scores computed once over a group of cases (corpus BLEU, chrF, TER).
+        self.group_scores: list[Score] = []
 
     @property
     def is_worker(self) -> bool:

@@ -17,6 +17,7 @@ _MODULES = {
         "assert_rouge", "assert_bleu", "assert_chrf", "assert_ter", "assert_meteor", "assert_bertscore",
         "assert_semantic_similarity", "assert_exact", "assert_contains", "assert_not_contains", "assert_regex",
         "assert_edit_distance", "assert_json", "assert_json_schema", "assert_pydantic",
+        "collect_corpus_bleu", "collect_corpus_chrf", "collect_corpus_ter",
     ),
     "pytest_llmops.assertions.safety": (
         "assert_no_pii", "assert_no_leak", "assert_not_toxic", "assert_no_injection", "assert_injection_not_followed",

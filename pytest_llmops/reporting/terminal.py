@@ -10,6 +10,7 @@ import pytest
 from pytest_llmops.results.collect import CaseOutcome
 from pytest_llmops.results.summary import RunSummary
 from pytest_llmops.settings import Settings
+from pytest_llmops.verdict import Score
 
 
 def _seconds(value: float | None) -> str:
@@ -30,6 +31,7 @@ def write_summary(
     settings: Settings,
     summary: RunSummary,
     cases: Sequence[CaseOutcome],
+    group_scores: Sequence[Score],
     results_path: Path | None,
     root: Path,
 ) -> None:
@@ -62,6 +64,8 @@ def write_summary(
         terminal.write_line(latency)
     else:
         terminal.write_line("calls: none")
+    for score in group_scores:
+        terminal.write_line(f"group score: {score.describe()}", red=score.verdict.value == "fail", yellow=score.verdict.value == "unmeasured")
     for case in cases:
         if case.state == "unmeasured":
             terminal.write_line(f"UNMEASURED {case.nodeid} - {case.reason.splitlines()[0] if case.reason else ''}", yellow=True)

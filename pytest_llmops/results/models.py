@@ -117,6 +117,8 @@ class RunResult(_Frozen):
     environment: Environment
     summary: dict[str, Any]
     cases: list[CaseResult]
+    #: Scores computed once over a group of cases (corpus BLEU, chrF, TER).
+    group_scores: list[ScoreResult] = Field(default_factory=list)
 
 
 def package_versions() -> dict[str, str]:

@@ -7,7 +7,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from pytest_llmops.results.models import CaseResult, RunResult, environment, write_results
+from pytest_llmops.results.models import CaseResult, RunResult, ScoreResult, environment, write_results
 from pytest_llmops.results.summary import summarize
 from pytest_llmops.session import LLMOpsState
 
@@ -44,6 +44,7 @@ def write_run(state: LLMOpsState, exit_status: int) -> Path:
         environment=environment(Path(state.config.rootpath)),
         summary=summarize(cases).to_dict(),
         cases=[CaseResult.model_validate(case.to_dict()) for case in cases],
+        group_scores=[ScoreResult.model_validate(score.to_dict()) for score in state.group_scores],
     )
     path = state.settings.results
     write_results(result, path)
