@@ -369,6 +369,35 @@ class LLMClient:
         error.call = self.runtime.record(call)
         return error
 
+    def _chat_succeeded(
+        self,
+        request: ChatRequest,
+        key: str,
+        started: float,
+        response: ChatResponse,
+        latency: float,
+        attempts: int,
+        backoff: float,
+    ) -> Call:
+        """Record a successful chat call and cache its answer."""
+        call = self.runtime.record(
+            self._call_record(
+                request,
+                "chat",
+                key,
+                started_at=started,
+                latency_s=latency,
+                ttft_s=response.ttft_s,
+                tokens_in=response.tokens_in,
+                tokens_out=response.tokens_out,
+                cost_usd=response.cost_usd,
+                attempts=attempts,
+                backoff_s=backoff,
+            )
+        )
+        self._store(key, "chat", request, _response_to_dict(response), call)
+        return call
+
     async def complete(self, prompt: Any, *, stream: bool = False, **params: Any) -> Completion:
         """Ask the model; returns the answer as a ``Completion`` (a ``str``).
 
@@ -400,22 +429,7 @@ class LLMClient:
             response, latency, attempts, backoff = await self._with_retries(attempt)
         except ProviderError as error:
             raise self._fail(error, request, "chat", key, started) from None
-        call = self.runtime.record(
-            self._call_record(
-                request,
-                "chat",
-                key,
-                started_at=started,
-                latency_s=latency,
-                ttft_s=response.ttft_s,
-                tokens_in=response.tokens_in,
-                tokens_out=response.tokens_out,
-                cost_usd=response.cost_usd,
-                attempts=attempts,
-                backoff_s=backoff,
-            )
-        )
-        self._store(key, "chat", request, _response_to_dict(response), call)
+        call = self._chat_succeeded(request, key, started, response, latency, attempts, backoff)
         return Completion(response.text, call=call, logprobs=response.logprobs, finish_reason=response.finish_reason)
 
     def complete_sync(self, prompt: Any, **params: Any) -> Completion:
@@ -469,22 +483,7 @@ class LLMClient:
             response, latency, attempts, backoff = task.result()
         except ProviderError as error:
             raise self._fail(error, request, "chat", key, started) from None
-        call = self.runtime.record(
-            self._call_record(
-                request,
-                "chat",
-                key,
-                started_at=started,
-                latency_s=latency,
-                ttft_s=response.ttft_s,
-                tokens_in=response.tokens_in,
-                tokens_out=response.tokens_out,
-                cost_usd=response.cost_usd,
-                attempts=attempts,
-                backoff_s=backoff,
-            )
-        )
-        self._store(key, "chat", request, _response_to_dict(response), call)
+        self._chat_succeeded(request, key, started, response, latency, attempts, backoff)
 
     # -- embeddings -----------------------------------------------------------
     async def embed(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
