@@ -52,8 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_llmops import fixtures
     from pytest_llmops.testing import fixtures as server_fixtures
 
-    config.pluginmanager.register(fixtures, "llmops-fixtures")
-    config.pluginmanager.register(server_fixtures, "llmops-testing")
+    # Registered under their module names, so a `pytest_plugins = [...]` naming them is a no-op.
+    config.pluginmanager.register(fixtures, fixtures.__name__)
+    config.pluginmanager.register(server_fixtures, server_fixtures.__name__)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
