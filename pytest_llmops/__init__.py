@@ -6,8 +6,9 @@ The public names below are loaded on first access, so ``import pytest_llmops``
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pytest_llmops._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -42,26 +43,26 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_llmops' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from pytest_llmops.case import CaseRecord, current_case, record_score, require
     from pytest_llmops.cases import EvalCase, load_cases
     from pytest_llmops.models.backend import ProviderError
-    from pytest_llmops.models.cache import CacheError, CacheMissError, CallCache, RecordMode
+    from pytest_llmops.models.cache import (
+        CacheError,
+        CacheMissError,
+        CallCache,
+        RecordMode,
+    )
     from pytest_llmops.models.call import Call
-    from pytest_llmops.models.client import Completion, LLMClient, ModelConfig, ModelRuntime
+    from pytest_llmops.models.client import (
+        Completion,
+        LLMClient,
+        ModelConfig,
+        ModelRuntime,
+    )
     from pytest_llmops.models.retry import RetryPolicy
     from pytest_llmops.prompts import PromptError, PromptLibrary, PromptTemplate
     from pytest_llmops.verdict import Score, UnmeasuredError, Verdict, unmeasured

@@ -9,8 +9,8 @@ use, so importing this package pulls in no metric library.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+
+from pytest_llmops._lazy import lazy_exports
 
 _MODULES = {
     "pytest_llmops.assertions.text": (
@@ -31,14 +31,4 @@ _EXPORTS = {name: module for module, names in _MODULES.items() for name in names
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_llmops.assertions' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

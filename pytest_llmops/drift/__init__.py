@@ -19,8 +19,9 @@ numpy, scipy or scikit-learn.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pytest_llmops._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "DriftResult": "pytest_llmops.drift.result",
@@ -68,17 +69,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_llmops.drift' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -93,7 +84,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from pytest_llmops.drift.centroid import centroid_shift, centroid_test
     from pytest_llmops.drift.classifier import classifier_test
-    from pytest_llmops.drift.clusters import ClusterReport, ClusterShift, explain_clusters
+    from pytest_llmops.drift.clusters import (
+        ClusterReport,
+        ClusterShift,
+        explain_clusters,
+    )
     from pytest_llmops.drift.components import ks_test
     from pytest_llmops.drift.embedders import (
         Embedder,
@@ -102,10 +97,27 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         default_embedder,
         resolve_embedder,
     )
-    from pytest_llmops.drift.logs import LogFile, LogFormatError, LogRecord, iter_windows, read_log, select_window
+    from pytest_llmops.drift.logs import (
+        LogFile,
+        LogFormatError,
+        LogRecord,
+        iter_windows,
+        read_log,
+        select_window,
+    )
     from pytest_llmops.drift.methods import METHODS, drift_test
     from pytest_llmops.drift.mmd import mmd_exact_test, mmd_test
     from pytest_llmops.drift.projection import project_2d
-    from pytest_llmops.drift.report import DriftReport, build_report, render_html, render_png
-    from pytest_llmops.drift.result import DriftInputError, DriftResult, EmbedderMismatchError, InsufficientDataError
+    from pytest_llmops.drift.report import (
+        DriftReport,
+        build_report,
+        render_html,
+        render_png,
+    )
+    from pytest_llmops.drift.result import (
+        DriftInputError,
+        DriftResult,
+        EmbedderMismatchError,
+        InsufficientDataError,
+    )
     from pytest_llmops.drift.samples import EmbeddingSample, as_sample

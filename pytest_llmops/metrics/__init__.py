@@ -20,8 +20,9 @@ private module      what
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pytest_llmops._lazy import lazy_exports
 
 _EXPORTS = {
     "rouge": "_rouge",
@@ -102,7 +103,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from pytest_llmops.metrics._bertscore import bertscore, bertscore_batch_sizes, bertscore_many
+    from pytest_llmops.metrics._bertscore import (
+        bertscore,
+        bertscore_batch_sizes,
+        bertscore_many,
+    )
     from pytest_llmops.metrics._corpus import (
         CorpusAccumulator,
         CorpusPair,
@@ -124,7 +129,12 @@ if TYPE_CHECKING:
         semantic_similarity,
         semantic_similarity_many,
     )
-    from pytest_llmops.metrics._strings import contains, edit_distance, exact_match, regex_match
+    from pytest_llmops.metrics._strings import (
+        contains,
+        edit_distance,
+        exact_match,
+        regex_match,
+    )
     from pytest_llmops.metrics._structured import (
         json_schema_valid,
         json_valid,
@@ -133,17 +143,13 @@ if TYPE_CHECKING:
         validate_json_schema,
         validate_pydantic,
     )
-    from pytest_llmops.metrics._translation import bleu, chrf, corpus_score, sentence_score, ter
+    from pytest_llmops.metrics._translation import (
+        bleu,
+        chrf,
+        corpus_score,
+        sentence_score,
+        ter,
+    )
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_llmops.metrics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"pytest_llmops.metrics.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

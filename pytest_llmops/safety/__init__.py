@@ -11,8 +11,8 @@ Names are imported lazily, so ``import pytest_llmops.safety`` costs nothing.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+
+from pytest_llmops._lazy import lazy_exports
 
 _EXPORTS = {
     "Finding": "findings",
@@ -40,14 +40,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_llmops.safety' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"pytest_llmops.safety.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
