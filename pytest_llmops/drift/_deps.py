@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from contextlib import AbstractContextManager, nullcontext
 from types import ModuleType
 
-from pytest_llmops.metrics._deps import MissingDependencyError, version_of
+from pytest_llmops.metrics._deps import MissingDependencyError, require, version_of
 
 __all__ = ["MissingDependencyError", "blas_threads", "make_signature", "need", "package_version", "version_of"]
 
@@ -21,20 +20,7 @@ _EXTRA = {
 
 def need(module: str, distribution: str, *, purpose: str) -> ModuleType:
     """Import ``module`` or raise ``MissingDependencyError`` saying what to pip install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        # Only "this very package is absent" becomes advice; a broken install keeps its traceback.
-        if error.name is not None and error.name.split(".")[0] != module.split(".")[0]:
-            raise
-        extra = _EXTRA.get(distribution)
-        hint = f"pip install '{distribution}'"
-        if extra:
-            hint = f"pip install 'pytest-llmops[{extra}]' (or just: {hint})"
-        raise MissingDependencyError(
-            f"pytest-llmops needs the {distribution!r} package for {purpose}, and it is not installed. "
-            f"Install it with: {hint}"
-        ) from error
+    return require(module, distribution, purpose=purpose, extra=_EXTRA.get(distribution))
 
 
 def package_version() -> str:

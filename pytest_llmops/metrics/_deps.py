@@ -41,19 +41,20 @@ class MissingDependencyError(ImportError):
     """A metric needs a package that is not installed; the message says what to install."""
 
 
-def install_hint(distribution: str) -> str:
-    """The pip command that brings ``distribution``."""
-    extra = EXTRA_OF.get(distribution)
+def install_hint(distribution: str, extra: str | None = None) -> str:
+    """The pip command that brings ``distribution`` (through ``extra``, or the extra it belongs to)."""
+    extra = extra or EXTRA_OF.get(distribution)
     pin = PIN_OF.get(distribution, distribution)
     if extra:
         return f"pip install 'pytest-llmops[{extra}]' (or just: pip install '{pin}')"
     return f"pip install '{pin}'"
 
 
-def require(module: str, distribution: str, *, purpose: str) -> ModuleType:
+def require(module: str, distribution: str, *, purpose: str, extra: str | None = None) -> ModuleType:
     """Import ``module`` or raise :class:`MissingDependencyError` naming the install command.
 
-    ``purpose`` completes "pytest-llmops needs <distribution> for <purpose>".
+    ``purpose`` completes "pytest-llmops needs <distribution> for <purpose>";
+    ``extra`` names the pytest-llmops extra to suggest when it is not the default one.
     """
     try:
         return importlib.import_module(module)
@@ -65,7 +66,7 @@ def require(module: str, distribution: str, *, purpose: str) -> ModuleType:
             raise
         raise MissingDependencyError(
             f"pytest-llmops needs the {distribution!r} package for {purpose}, and it is not installed. "
-            f"Install it with: {install_hint(distribution)}"
+            f"Install it with: {install_hint(distribution, extra)}"
         ) from error
 
 
