@@ -52,9 +52,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_llmops import fixtures
     from pytest_llmops.testing import fixtures as server_fixtures
 
-    # Registered under their module names, so a `pytest_plugins = [...]` naming them is a no-op.
-    config.pluginmanager.register(fixtures, fixtures.__name__)
-    config.pluginmanager.register(server_fixtures, server_fixtures.__name__)
+    # Registered under their module names, so a `pytest_plugins = [...]` naming them is a no-op
+    # (and one that ran first, from a conftest, is not registered twice).
+    for module in (fixtures, server_fixtures):
+        if not config.pluginmanager.has_plugin(module.__name__):
+            config.pluginmanager.register(module, module.__name__)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
