@@ -242,3 +242,38 @@ def test_latency_excludes_waiting_for_a_concurrency_slot(make_client, server, tm
     # One in flight at a time: the third waited ~0.4 s for its slot, yet each latency is one request's.
     assert server.max_in_flight == 1
     assert all(0.2 <= a.call.latency_s < 0.38 for a in answers), [a.call.latency_s for a in answers]
+
+
+def test_identical_requests_in_flight_are_sent_once(make_client, server):
+    import asyncio
+
+    server.latency = 0.3
+    client = make_client(record_mode="off")
+
+    async def five_same_and_one_other():
+        return await asyncio.gather(*(client.complete("same question") for _ in range(5)), client.complete("other"))
+
+    *same, other = client.runtime.run(five_same_and_one_other())
+    assert server.requests == 2
+    assert len(set(same)) == 1 and other != same[0]
+    leaders = [a.call for a in same if not a.call.extra.get("coalesced")]
+    followers = [a.call for a in same if a.call.extra.get("coalesced")]
+    assert len(leaders) == 1 and len(followers) == 4
+    # Followers sent nothing and cost nothing, but waited as long and got the same tokens.
+    assert all(f.attempts == 0 and f.tokens_out == leaders[0].tokens_out for f in followers)
+
+
+def test_a_failed_request_fails_its_followers_too(make_client, server):
+    import asyncio
+
+    server.latency = 0.2
+    server.inject(Fault.status(400, "bad"))
+    client = make_client(record_mode="off")
+
+    async def three_same():
+        return await asyncio.gather(*(client.complete("doomed") for _ in range(3)), return_exceptions=True)
+
+    results = client.runtime.run(three_same())
+    assert server.requests == 1
+    assert all(isinstance(r, ProviderError) for r in results)
+    assert len(client.runtime.calls) == 3 and all(c.error for c in client.runtime.calls)

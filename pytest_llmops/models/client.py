@@ -152,6 +152,7 @@ class ModelRuntime:
         self._backends: dict[str, Backend] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._runner: asyncio.Runner | None = None
+        self._in_flight: dict[tuple[int, str], asyncio.Future[Any]] = {}
 
     # -- event loop -------------------------------------------------------
     def run(self, awaitable: Awaitable[T]) -> T:
@@ -195,6 +196,24 @@ class ModelRuntime:
                 backend = LiteLLMBackend()
             self._backends[name] = backend
         return backend
+
+    # -- request coalescing ------------------------------------------------------
+    def in_flight(self, key: str) -> asyncio.Future[Any] | None:
+        """The pending answer of an identical request sent from this event loop, if any."""
+        return self._in_flight.get((id(asyncio.get_running_loop()), key))
+
+    def lead(self, key: str) -> asyncio.Future[Any]:
+        """Register a request about to be sent, so identical ones can wait for it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        # Nobody may be waiting: mark a failure as seen so asyncio does not warn about it.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._in_flight[(id(loop), key)] = future
+        return future
+
+    def release(self, key: str, future: asyncio.Future[Any] | None) -> None:
+        if future is not None:
+            self._in_flight.pop((id(asyncio.get_running_loop()), key), None)
 
     def limit_for(self, provider: str) -> asyncio.Semaphore:
         semaphore = self._limits.get(provider)
@@ -410,6 +429,10 @@ class LLMClient:
         if replayed is not None:
             response, call = replayed
             return _completion_from_dict(response, call)
+        if not stream:
+            leader = self.runtime.in_flight(key)
+            if leader is not None:
+                return await self._follow(leader, request, key)
         started = time.time()
         backend = self.runtime.backend_for(request.model)
 
@@ -425,11 +448,57 @@ class LLMClient:
                 raise ProviderError(f"{request.model}: the stream ended without a final answer", retryable=True)
             return final
 
+        # Identical requests arriving while this one is out wait for its answer
+        # instead of being sent again (the cache would miss them all).
+        shared = None if stream else self.runtime.lead(key)
         try:
             response, latency, attempts, backoff = await self._with_retries(attempt)
         except ProviderError as error:
+            if shared is not None:
+                shared.set_exception(error)
             raise self._fail(error, request, "chat", key, started) from None
+        except BaseException:
+            if shared is not None:  # cancelled or broken: the followers must not hang
+                shared.set_exception(ProviderError(f"{request.model}: the identical request in flight did not finish", retryable=False))
+            raise
+        finally:
+            self.runtime.release(key, shared)
         call = self._chat_succeeded(request, key, started, response, latency, attempts, backoff)
+        if shared is not None:
+            shared.set_result((response, call))
+        return Completion(response.text, call=call, logprobs=response.logprobs, finish_reason=response.finish_reason)
+
+    async def _follow(self, leader: asyncio.Future[tuple[ChatResponse, Call]], request: ChatRequest, key: str) -> Completion:
+        """Wait for an identical request already in flight and share its answer.
+
+        The follower's ``Call`` says ``coalesced``: no attempt of its own, the
+        leader's latency and token counts (it waited as long and got the same
+        answer), and a cost of 0 (the provider billed the leader only).
+        """
+        started = time.time()
+        try:
+            response, original = await asyncio.shield(leader)
+        except ProviderError as error:
+            shared_error = ProviderError(
+                f"{error} (shared with an identical request in flight)", retryable=False, status=error.status,
+                error_type=error.error_type,
+            )
+            shared_error.attempts, shared_error.backoff_s = 0, 0.0  # type: ignore[attr-defined]
+            raise self._fail(shared_error, request, "chat", key, started) from None
+        call = self.runtime.record(
+            self._call_record(
+                request,
+                "chat",
+                key,
+                started_at=started,
+                latency_s=original.latency_s,
+                tokens_in=original.tokens_in,
+                tokens_out=original.tokens_out,
+                cost_usd=0.0 if original.cost_usd is not None else None,
+                attempts=0,
+                extra={"coalesced": True},
+            )
+        )
         return Completion(response.text, call=call, logprobs=response.logprobs, finish_reason=response.finish_reason)
 
     def complete_sync(self, prompt: Any, **params: Any) -> Completion:
