@@ -49,6 +49,7 @@ class LLMOpsState:
         """The session's model runtime, created (with its cache) on first use."""
         if self._runtime is None:
             from pytest_llmops.models.cache import CallCache, RecordMode
+            from pytest_llmops.models.budget import Budget
             from pytest_llmops.models.client import ModelRuntime
 
             mode = RecordMode.parse(self.settings.record_mode, source="llmops_record_mode")
@@ -57,7 +58,12 @@ class LLMOpsState:
                 # Open now: an unusable file is a CacheError naming the path and the fix,
                 # reported on the test that needed it (the plugin shows the message only).
                 cache.stats()
-            self._runtime = ModelRuntime(cache=cache, record_mode=mode, concurrency=self.settings.concurrency)
+            self._runtime = ModelRuntime(
+                cache=cache,
+                record_mode=mode,
+                concurrency=self.settings.concurrency,
+                budget=Budget(max_cost_usd=self.settings.max_cost, max_calls=self.settings.max_calls),
+            )
         return self._runtime
 
     def prompts(self) -> Any:

@@ -74,6 +74,10 @@ OPTIONS: tuple[Option, ...] = (
            kind="float", example="120", marker=True),
     Option("retries", "extra attempts after a retryable provider error (429, 5xx, timeout)", 3, kind="int",
            example="2", marker=True),
+    Option("max_cost", "stop sending provider calls once the run has spent this many USD (priced calls only); "
+           "cases left end unmeasured and the run fails", None, kind="float", example="1.50"),
+    Option("max_calls", "stop sending provider calls after this many (cache hits are free); cases left end "
+           "unmeasured and the run fails", None, kind="int", example="500"),
     Option("results", "where the JSON results of the run are written (relative paths are under the rootdir)",
            ".llmops/results.json", example="reports/llmops.json"),
     Option("prompts", "folders of prompt templates (*.toml), searched in order", ["prompts"], kind="paths",
@@ -100,6 +104,8 @@ class Settings:
     timeout: float = 60.0
     deadline: float = 300.0
     retries: int = 3
+    max_cost: float | None = None
+    max_calls: int | None = None
     results: Path = Path(".llmops/results.json")
     prompts: tuple[Path, ...] = field(default_factory=tuple)
     #: For each setting, where its value came from: "marker", "command line", "ini" or "default".
@@ -152,8 +158,9 @@ def _convert(option: Option, value: Any, source: str) -> Any:
             number = int(str(value).strip())
         except ValueError:
             raise bad("a whole number") from None
-        if number < (1 if option.name == "concurrency" else 0):
-            raise bad("a whole number >= 1" if option.name == "concurrency" else "a whole number >= 0")
+        at_least = 1 if option.name in ("concurrency", "max_calls") else 0
+        if number < at_least:
+            raise bad(f"a whole number >= {at_least}")
         return number
     if option.kind == "float":
         text = str(value).strip().removesuffix("s")

@@ -291,3 +291,36 @@ def test_results_are_merged_from_xdist_workers(pytester, server, eval_args):
     result = pytester.runpytest_subprocess(*eval_args, "-n", "2")
     result.stdout.fnmatch_lines(["cases: 3 (2 passed, 1 failed)", "calls: 3 *"])
     assert len(results_of(pytester)["cases"]) == 3
+
+
+BUDGET_TESTS = """
+import pytest
+
+@pytest.mark.llm_eval
+@pytest.mark.parametrize("n", range(4))
+def test_ask(llm, n):
+    llm.complete_sync(f"question {n}")
+"""
+
+
+def test_the_call_budget_stops_new_calls_and_fails_the_run(pytester, server, eval_args):
+    pytester.makepyfile(BUDGET_TESTS)
+    result = pytester.runpytest(*eval_args, "--llmops-max-calls=2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "cases: 4 (2 passed, 2 unmeasured)",
+            "UNMEASURED *test_ask[[]2] - not run: the run's call budget is spent (2 provider calls, --llmops-max-calls=2)*",
+        ]
+    )
+    assert server.requests == 2
+
+
+def test_the_cost_budget_counts_priced_calls_and_lets_cache_hits_through(pytester, server, eval_args):
+    pytester.makepyfile(BUDGET_TESTS)
+    priced = [*eval_args[1:], "--llmops-model=openai/gpt-4o-mini"]
+    pytester.runpytest(*priced, "-k", "test_ask[0]")  # record one answer
+    result = pytester.runpytest(*priced, "--llmops-max-cost=0.0000001")
+    # The recorded case replays for free; one new call spends the budget; the rest are not sent.
+    result.stdout.fnmatch_lines(["cases: 4 (2 passed, 2 unmeasured)", "*the run's cost budget is spent*"])
+    assert server.requests == 2

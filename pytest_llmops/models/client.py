@@ -37,6 +37,7 @@ from pytest_llmops.models.backend import (
     StreamChunk,
     TokenLogprob,
 )
+from pytest_llmops.models.budget import Budget
 from pytest_llmops.models.call import Call, CallRole
 from pytest_llmops.models.retry import RetryPolicy
 from pytest_llmops.verdict import UnmeasuredError
@@ -140,6 +141,7 @@ class ModelRuntime:
         cache: CallCache | None = None,
         record_mode: RecordMode | None = None,
         concurrency: int = 16,
+        budget: Budget | None = None,
     ) -> None:
         from pytest_llmops.models.cache import RecordMode as _RecordMode
 
@@ -148,6 +150,7 @@ class ModelRuntime:
         if self.cache is None:
             self.record_mode = _RecordMode.OFF
         self.concurrency = max(1, int(concurrency))
+        self.budget = budget or Budget()
         self.calls: list[Call] = []
         self._backends: dict[str, Backend] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
@@ -223,6 +226,7 @@ class ModelRuntime:
 
     def record(self, call: Call) -> Call:
         self.calls.append(call)
+        self.budget.charge(call)
         case = current_case()
         if case is not None:
             case.add_call(call)
@@ -433,6 +437,7 @@ class LLMClient:
             leader = self.runtime.in_flight(key)
             if leader is not None:
                 return await self._follow(leader, request, key)
+        self.runtime.budget.check(request.model)
         started = time.time()
         backend = self.runtime.backend_for(request.model)
 
@@ -518,6 +523,7 @@ class LLMClient:
         if replayed is not None:
             yield replayed[0]["text"]
             return
+        self.runtime.budget.check(request.model)
         started = time.time()
         backend = self.runtime.backend_for(request.model)
         queue: asyncio.Queue[StreamChunk | None] = asyncio.Queue()
@@ -570,6 +576,7 @@ class LLMClient:
         replayed = self._replay(request, "embedding", key)
         if replayed is not None:
             return [tuple(v) for v in replayed[0]["vectors"]]
+        self.runtime.budget.check(request.model)
         started = time.time()
         backend = self.runtime.backend_for(request.model)
 
