@@ -39,6 +39,7 @@ from pytest_llmops.models.backend import (
 )
 from pytest_llmops.models.budget import Budget
 from pytest_llmops.models.call import Call, CallRole
+from pytest_llmops.models.limits import THROTTLE_STATUSES, AdaptiveLimit
 from pytest_llmops.models.retry import RetryPolicy
 from pytest_llmops.verdict import UnmeasuredError
 
@@ -153,7 +154,7 @@ class ModelRuntime:
         self.budget = budget or Budget()
         self.calls: list[Call] = []
         self._backends: dict[str, Backend] = {}
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._limits: dict[tuple[int, str], AdaptiveLimit] = {}
         self._runner: asyncio.Runner | None = None
         self._in_flight: dict[tuple[int, str], asyncio.Future[Any]] = {}
 
@@ -218,11 +219,13 @@ class ModelRuntime:
         if future is not None:
             self._in_flight.pop((id(asyncio.get_running_loop()), key), None)
 
-    def limit_for(self, provider: str) -> asyncio.Semaphore:
-        semaphore = self._limits.get(provider)
-        if semaphore is None:
-            semaphore = self._limits[provider] = asyncio.Semaphore(self.concurrency)
-        return semaphore
+    def limit_for(self, provider: str) -> AdaptiveLimit:
+        """The adaptive concurrency limit of ``provider`` on the running event loop."""
+        key = (id(asyncio.get_running_loop()), provider)
+        limit = self._limits.get(key)
+        if limit is None:
+            limit = self._limits[key] = AdaptiveLimit(self.concurrency)
+        return limit
 
     def record(self, call: Call) -> Call:
         self.calls.append(call)
@@ -355,13 +358,20 @@ class LLMClient:
                         f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
                         f"({attempts - 1} attempts; raise --llmops-deadline to allow more)"
                     )
+                limit = self.runtime.limit_for(self.config.provider)
                 try:
                     # The deadline covers waiting for a slot; latency starts once the request goes out.
-                    async with asyncio.timeout(remaining), self.runtime.limit_for(self.config.provider):
+                    async with asyncio.timeout(remaining), limit.slot() as epoch:
                         t0 = time.perf_counter()
                         left = policy.deadline_s - (time.monotonic() - started)
-                        result = await attempt(max(0.001, min(self.config.timeout_s, left)))
+                        try:
+                            result = await attempt(max(0.001, min(self.config.timeout_s, left)))
+                        except ProviderError as error:
+                            if error.status in THROTTLE_STATUSES:
+                                limit.throttled(epoch)
+                            raise
                         latency = time.perf_counter() - t0
+                        limit.succeeded()
                 except TimeoutError as exc:
                     raise ProviderTimeout(
                         f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
