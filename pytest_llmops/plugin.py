@@ -115,11 +115,11 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run ``async def`` eval tests on the session's event loop.
+    """Run ``async def`` eval tests (marked ``llm_eval`` or using an llmops fixture) on the session's loop.
 
     Tests marked ``asyncio`` or ``anyio`` are left to those plugins.
     """
-    if not inspect.iscoroutinefunction(pyfuncitem.obj) or pyfuncitem.get_closest_marker("llm_eval") is None:
+    if not inspect.iscoroutinefunction(pyfuncitem.obj) or not _is_eval_case(pyfuncitem):
         return None
     if pyfuncitem.get_closest_marker("asyncio") or pyfuncitem.get_closest_marker("anyio"):
         return None

@@ -324,3 +324,13 @@ def test_the_cost_budget_counts_priced_calls_and_lets_cache_hits_through(pyteste
     # The recorded case replays for free; one new call spends the budget; the rest are not sent.
     result.stdout.fnmatch_lines(["cases: 4 (2 passed, 2 unmeasured)", "*the run's cost budget is spent*"])
     assert server.requests == 2
+
+
+def test_an_async_test_using_llm_runs_without_the_marker_too(pytester, server, eval_args):
+    pytester.makepyfile(
+        """
+        async def test_unmarked(llm):
+            assert (await llm.complete("hi")).startswith("Reply")
+        """
+    )
+    pytester.runpytest(*eval_args).assert_outcomes(passed=1)
