@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import csv
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from pytest_llmops.metrics._batching import GroupBatcher
+from pytest_llmops.metrics._batching import GroupBatcher, LRUCache
 from pytest_llmops.metrics._deps import require, signature
 from pytest_llmops.metrics._inputs import as_references, as_text, blank_reference_reason, check_choice, check_number
 from pytest_llmops.verdict import Score
@@ -76,22 +75,14 @@ class _Scorer:
         hf_logging.disable_progress_bar()
         self.num_layers = num_layers
         self.scorer = bert_score.BERTScorer(model_type=str(minilm.model_path()), num_layers=num_layers, device="cpu")
-        self._cache: OrderedDict[_Item, Triple] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: LRUCache[_Item, Triple] = LRUCache(CACHE_SIZE)
         self.batcher: GroupBatcher[tuple[_Item, ...], list[Triple]] = GroupBatcher(self._run_batch)
 
     def cached(self, item: _Item) -> Triple | None:
-        with self._lock:
-            triple = self._cache.get(item)
-            if triple is not None:
-                self._cache.move_to_end(item)
-            return triple
+        return self._cache.get(item)
 
     def _store(self, item: _Item, triple: Triple) -> None:
-        with self._lock:
-            self._cache[item] = triple
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+        self._cache.put(item, triple)
 
     def _run_batch(self, groups: Sequence[tuple[_Item, ...]]) -> list[list[Triple]]:
         unique = list(dict.fromkeys(item for group in groups for item in group))

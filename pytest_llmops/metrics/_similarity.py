@@ -23,11 +23,10 @@ import inspect
 import math
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pytest_llmops.metrics._batching import GroupBatcher
+from pytest_llmops.metrics._batching import GroupBatcher, LRUCache
 from pytest_llmops.metrics._deps import signature
 from pytest_llmops.metrics._inputs import as_references, as_text, check_number
 from pytest_llmops.verdict import Score
@@ -54,23 +53,14 @@ class _EmbedderState:
         self.name = name
         self.signature = sig
         self._method = method
-        self._cache: OrderedDict[str, Vector] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: LRUCache[str, Vector] = LRUCache(CACHE_SIZE)
         self.batcher: GroupBatcher[tuple[str, ...], list[Vector]] = GroupBatcher(self._run_batch)
 
     def cached(self, text: str) -> Vector | None:
-        with self._lock:
-            vector = self._cache.get(text)
-            if vector is not None:
-                self._cache.move_to_end(text)
-            return vector
+        return self._cache.get(text)
 
     def store(self, text: str, vector: Vector) -> None:
-        with self._lock:
-            self._cache[text] = vector
-            self._cache.move_to_end(text)
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+        self._cache.put(text, vector)
 
     def _run_batch(self, groups: Sequence[tuple[str, ...]]) -> list[list[Vector]]:
         # A local table, so a batch larger than the cache still sees all its vectors.
