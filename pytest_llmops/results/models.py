@@ -105,6 +105,100 @@ class Environment(_Frozen):
     git_revision: str | None = None
 
 
+class GateResult(_Frozen):
+    """One release gate evaluated on the run (``latency.p95<=2s``, ``pass_rate.lower>=0.9``)."""
+
+    expression: str
+    #: ``suite=PATH``, ``test=NAME`` or ``marker=NAME``; None for the whole run.
+    scope: str | None = None
+    #: What was measured, e.g. ``pass_rate.lower``, ``faithfulness.mean``, ``latency.p95``.
+    metric: str
+    op: Literal[">=", "<=", ">", "<", "=="]
+    threshold: float
+    #: Unit of ``value`` and ``threshold``: "" (a plain number), "s", "usd", "tokens", "ms/token".
+    unit: str = ""
+    value: float | None
+    verdict: Literal["pass", "fail", "unmeasured"]
+    #: How many observations the value rests on (cases, scores or calls).
+    n: int = 0
+    #: How it was computed, e.g. "Wilson 95% interval [0.912, 0.981]" or "3 of 40 calls replayed".
+    detail: str = ""
+    #: Where the gate came from: "ini", "command line", "results file".
+    source: str = ""
+
+
+class MetricDelta(_Frozen):
+    """One metric compared with the baseline, case by case (paired)."""
+
+    metric: str
+    kind: Literal["score", "pass_fail"]
+    n_pairs: int
+    baseline: float | None
+    current: float | None
+    delta: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    #: The statistical test, e.g. "paired bootstrap, 10000 resamples" or "exact McNemar, one-sided".
+    test: str = ""
+    verdict: Literal["regression", "improvement", "no significant change", "unmeasured"]
+    reason: str = ""
+
+
+class CaseDelta(_Frozen):
+    """A case whose score moved against the baseline."""
+
+    nodeid: str
+    metric: str
+    baseline: float | None
+    current: float | None
+    delta: float | None
+
+
+class Comparison(_Frozen):
+    """The run compared with a stored baseline."""
+
+    baseline_name: str
+    baseline_created_at: float
+    baseline_git_revision: str | None = None
+    tolerance: float
+    alpha: float
+    metrics: list[MetricDelta] = Field(default_factory=list)
+    cases_only_in_baseline: list[str] = Field(default_factory=list)
+    cases_only_in_current: list[str] = Field(default_factory=list)
+    #: Loud warnings: a different judge, template hash or model than the baseline's.
+    warnings: list[str] = Field(default_factory=list)
+    regressed: bool = False
+    worst_cases: list[CaseDelta] = Field(default_factory=list)
+
+
+class LatencyGroup(_Frozen):
+    """Latency, tokens and cost of the calls of one role and model in one group of tests."""
+
+    role: str
+    model: str
+    #: "all", or the test file the calls came from.
+    group: str = "all"
+    calls: int
+    #: Calls answered from the cache; their timings are the ones recorded when first made.
+    replayed: int = 0
+    p50_s: float | None = None
+    p95_s: float | None = None
+    p99_s: float | None = None
+    ttft_p50_s: float | None = None
+    ttft_p95_s: float | None = None
+    ttft_p99_s: float | None = None
+    ms_per_token: float | None = None
+    #: Least-squares fit latency = intercept + slope x output tokens.
+    slope_ms_per_token: float | None = None
+    intercept_s: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    #: (output tokens, latency in s) of each call, for the length-vs-latency plot.
+    points: list[tuple[int, float]] = Field(default_factory=list)
+
+
 class RunResult(_Frozen):
     """One pytest-llmops run. ``schema_version`` changes when a field changes meaning."""
 
@@ -119,6 +213,12 @@ class RunResult(_Frozen):
     cases: list[CaseResult]
     #: Scores computed once over a group of cases (corpus BLEU, chrF, TER).
     group_scores: list[ScoreResult] = Field(default_factory=list)
+    #: Release gates, evaluated once on the controller.
+    gates: list[GateResult] = Field(default_factory=list)
+    #: The comparison with ``--llmops-compare NAME``, if asked for.
+    comparison: Comparison | None = None
+    #: Latency, token and cost figures per role, model and test file.
+    latency: list[LatencyGroup] = Field(default_factory=list)
 
 
 def package_versions() -> dict[str, str]:
