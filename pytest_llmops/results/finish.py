@@ -1,0 +1,150 @@
+"""The end of a run on the controller: gates, baseline comparison, exit status, files.
+
+Order matters: the results are assembled first, then compared with the
+baseline and gated, then the exit status is settled, and only then is
+everything written, so the file records the verdict the run really had.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from pytest_llmops.gates.evaluate import evaluate_gates, in_scope
+from pytest_llmops.gates.parse import Gate, parse_gates
+from pytest_llmops.reporting.outputs import ReportWriteError, write_outputs
+from pytest_llmops.results.baseline import BaselineError, compare_runs, load_baseline, save_baseline
+from pytest_llmops.results.latency import latency_groups
+from pytest_llmops.results.models import CaseResult, RunResult, ScoreResult, environment, write_results
+from pytest_llmops.results.summary import summarize
+from pytest_llmops.session import LLMOpsState
+
+#: The run's exit status when a gate failed (or was unmeasured) or a baseline comparison found a
+#: significant regression: pytest's own codes stop at 5.
+EXIT_GATES_FAILED = 6
+_INTERRUPTED = 2
+
+
+@dataclass
+class RunEnd:
+    """What the end of the run decided, for the terminal summary."""
+
+    run: RunResult
+    exit_status: int
+    results_path: Path | None = None
+    baseline_saved: Path | None = None
+    outputs: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    tolerated: int = 0
+
+
+def settings_record(state: LLMOpsState) -> dict[str, Any]:
+    """The settings as JSON-ready values, with where each came from."""
+    data: dict[str, Any] = {}
+    for item in fields(state.settings):
+        value = getattr(state.settings, item.name)
+        if item.name == "sources":
+            data["sources"] = dict(value)
+        elif isinstance(value, Path):
+            data[item.name] = str(value)
+        elif isinstance(value, tuple):
+            data[item.name] = [str(v) for v in value]
+        else:
+            data[item.name] = value
+    return data
+
+
+def baselines_folder(state: LLMOpsState) -> Path:
+    return Path(state.config.rootpath) / ".llmops" / "baselines"
+
+
+def assemble(state: LLMOpsState, exit_status: int) -> RunResult:
+    """The run's results (no gates or comparison yet)."""
+    cases = list(state.cases.values())
+    case_results = [CaseResult.model_validate(case.to_dict()) for case in cases]
+    return RunResult(
+        started_at=state.started_at,
+        finished_at=time.time(),
+        interrupted=exit_status == _INTERRUPTED,
+        exit_status=exit_status,
+        settings=settings_record(state),
+        environment=environment(Path(state.config.rootpath)),
+        summary=summarize(cases).to_dict(),
+        cases=case_results,
+        group_scores=[ScoreResult.model_validate(score.to_dict()) for score in state.group_scores],
+        latency=latency_groups(case_results),
+    )
+
+
+def tolerated_failures(gates: list[Gate], cases: list[CaseResult], other_failures: int) -> int | None:
+    """How many failing cases the gates take responsibility for, or None if some failure is not covered.
+
+    A ``pass_rate`` gate covers the failed and erroring eval cases in its
+    scope, an ``unmeasured_rate`` gate the unmeasured ones: with such a gate,
+    the gate (not each case) decides the run. Failures outside any eval case
+    (a plain test, a corpus score) are never covered.
+    """
+    if other_failures:
+        return None
+    covered = 0
+    for case in cases:
+        family = {"failed": "pass_rate", "error": "pass_rate", "unmeasured": "unmeasured_rate"}.get(case.state)
+        if family is None:
+            continue
+        if not any(g.family == family and in_scope(g, case) for g in gates):
+            return None
+        covered += 1
+    return covered
+
+
+def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> RunEnd:
+    """Gate, compare, settle the exit status and write the results; never raises for bad input."""
+    settings = state.settings
+    run = assemble(state, exit_status)
+    end = RunEnd(run=run, exit_status=exit_status)
+    gates = parse_gates(list(settings.gates), source="llmops_gates") + state.suite_gates
+    updates: dict = {}
+    if gates:
+        updates["gates"] = evaluate_gates(gates, run.cases, confidence=settings.gate_confidence)
+    if settings.compare:
+        try:
+            baseline = load_baseline(baselines_folder(state), settings.compare)
+        except BaselineError as exc:
+            end.problems.append(str(exc))
+        else:
+            updates["comparison"] = compare_runs(
+                run, baseline, name=settings.compare, tolerance=settings.compare_tolerance, alpha=settings.compare_alpha
+            )
+    run = run.model_copy(update=updates)
+
+    status = exit_status
+    refused = any(g.verdict != "pass" for g in run.gates) or (run.comparison is not None and run.comparison.regressed)
+    if settings.compare and run.comparison is None:
+        refused = True  # asked to compare, could not: not a pass
+    if status in (0, 1):
+        if refused:
+            status = EXIT_GATES_FAILED
+        elif status == 1 and gates:
+            covered = tolerated_failures(gates, run.cases, other_failures)
+            if covered:
+                end.tolerated = covered
+                status = 0
+    end.exit_status = status
+    run = run.model_copy(update={"exit_status": status, "finished_at": time.time()})
+    end.run = run
+
+    write_results(run, settings.results)
+    end.results_path = settings.results
+    if settings.save_baseline:
+        if run.interrupted:
+            end.problems.append(f"baseline {settings.save_baseline!r} not saved: the run was interrupted")
+        else:
+            end.baseline_saved = save_baseline(run, baselines_folder(state), settings.save_baseline)
+    try:
+        end.outputs = write_outputs(run, html_path=settings.html, markdown_path=settings.markdown)
+    except ReportWriteError as exc:
+        # The results file is already safe; say loudly which report is missing and why.
+        end.problems.append(str(exc))
+    return end
