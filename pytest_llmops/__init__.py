@@ -38,6 +38,16 @@ _EXPORTS: dict[str, str] = {
     "PromptError": "pytest_llmops.prompts",
     "load_cases": "pytest_llmops.cases",
     "EvalCase": "pytest_llmops.cases",
+    "detect_hallucination": "pytest_llmops.hallucination.detector",
+    "Retriever": "pytest_llmops.retrieval.retriever",
+    "RetrievedChunk": "pytest_llmops.retrieval.retriever",
+    "RetrievalConfig": "pytest_llmops.retrieval.config",
+    "Chunking": "pytest_llmops.retrieval.corpus",
+    "Document": "pytest_llmops.retrieval.corpus",
+    "open_store": "pytest_llmops.retrieval.stores",
+    "VectorStore": "pytest_llmops.retrieval.stores",
+    "require_calibrated": "pytest_llmops.judges.calibration",
+    "load_judge_template": "pytest_llmops.judges.templates",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

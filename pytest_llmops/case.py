@@ -18,7 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmops.verdict import Score, UnmeasuredError, Verdict
+from pytest_llmops.verdict import Score, UnmeasuredError, Verdict, hide_check_frames
+
+# A failing check is shown from the test's line (see verdict.hide_check_frames).
+__tracebackhide__ = hide_check_frames
 
 if TYPE_CHECKING:
     from pytest_llmops.models.call import Call
@@ -59,6 +62,24 @@ class CaseRecord:
 
 
 _current: contextvars.ContextVar[CaseRecord | None] = contextvars.ContextVar("llmops_current_case", default=None)
+
+
+_sample: contextvars.ContextVar[int] = contextvars.ContextVar("llmops_sample", default=0)
+
+
+def current_sample() -> int:
+    """Which repetition of a ``repeat=N`` case is running (0 for the first, and outside repeats)."""
+    return _sample.get()
+
+
+@contextmanager
+def sample_scope(index: int) -> Iterator[int]:
+    """Run the block as repetition ``index``: provider calls made in it get their own cache entries."""
+    token = _sample.set(index)
+    try:
+        yield index
+    finally:
+        _sample.reset(token)
 
 
 def current_case() -> CaseRecord | None:

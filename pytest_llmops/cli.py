@@ -4,6 +4,8 @@
     llmops cache prune --older-than 30d
     llmops cache clear
     llmops results show .llmops/results.json
+    llmops gate .llmops/results.json --gate 'pass_rate.lower>=0.9'
+    llmops baseline save .llmops/results.json main
 
 Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input.
 """
@@ -93,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(commands: argparse._SubParsersAction) -> None:
     """Commands whose code lives with their feature."""
+    from pytest_llmops.gates.cli import add_gate_parsers
+
+    add_gate_parsers(commands)
+    from pytest_llmops.judges.cli import add_calibrate_parser
+
+    add_calibrate_parser(commands)
     try:
         from pytest_llmops.drift.cli import add_drift_parser
     except ImportError:

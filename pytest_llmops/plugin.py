@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from pytest_llmops.case import CaseRecord, case_scope
-from pytest_llmops.results.collect import case_payload
+from pytest_llmops.results.collect import CaseOutcome, case_payload
 from pytest_llmops.session import LLMOpsState, get_state, state_key
 from pytest_llmops.settings import add_options, check_marker_args, resolve
+from pytest_llmops.retrieval import options as retrieval_options
 from pytest_llmops.statedir import set_state_dir
 from pytest_llmops.verdict import UnmeasuredError
 
@@ -36,10 +37,12 @@ MARKER_HELP = (
 
 _record_key = pytest.StashKey[CaseRecord]()
 _sent_key = pytest.StashKey[dict]()
+_verdict_key = pytest.StashKey[CaseOutcome]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    retrieval_options.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -50,11 +53,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # Drift baselines and other stored state live beside the cache.
     set_state_dir(config.rootpath / ".llmops")
     from pytest_llmops import fixtures
+    from pytest_llmops.judges import fixtures as judge_fixtures
+    from pytest_llmops.retrieval import fixtures as retrieval_fixtures
     from pytest_llmops.testing import fixtures as server_fixtures
 
     # Registered under their module names, so a `pytest_plugins = [...]` naming them is a no-op
     # (and one that ran first, from a conftest, is not registered twice).
-    for module in (fixtures, server_fixtures):
+    for module in (fixtures, server_fixtures, judge_fixtures, retrieval_fixtures):
         if not config.pluginmanager.has_plugin(module.__name__):
             config.pluginmanager.register(module, module.__name__)
 
@@ -77,11 +82,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker is None:
             continue
         check_marker_args(marker.kwargs, marker.args, item.nodeid)
-        if marker.kwargs.get("repeat", 1) != 1 or marker.kwargs.get("min_pass_rate") is not None:
-            raise pytest.UsageError(
-                f"{item.nodeid}: llm_eval(repeat=..., min_pass_rate=...) is reserved for repeated runs with a "
-                f"pass-rate verdict, which this version of pytest-llmops does not run yet; remove them for now"
-            )
+    _collect_suite_gates(config)
+
+
+def _collect_suite_gates(config: pytest.Config) -> None:
+    """Gates the collected suites declare in their conftest.py (``llmops_gates = [...]``)."""
+    from pytest_llmops.gates.parse import GateSyntaxError
+    from pytest_llmops.gates.suites import suite_gates
+
+    plugins = sorted(config.pluginmanager.get_plugins(), key=lambda plugin: str(getattr(plugin, "__file__", "")))
+    try:
+        get_state(config).suite_gates = suite_gates(plugins, config.rootpath)
+    except GateSyntaxError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 # -- one record per eval case, current during each phase ---------------------
@@ -114,17 +127,82 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run ``async def`` eval tests (marked ``llm_eval`` or using an llmops fixture) on the session's loop.
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """Run consecutive async eval tests concurrently (see ``pytest_llmops.concurrent``), with a progress line."""
+    from pytest_llmops import concurrent
+
+    state = get_state(session.config)
+    if not session.config.option.collectonly:
+        from pytest_llmops.reporting import progress
+
+        progress.install(session, state.settings.progress, _is_eval_case, state)
+    if not concurrent.loop_applies(session.config, state.settings.concurrency):
+        return None
+    return concurrent.run_loop(
+        session,
+        eligible=runs_on_our_loop,
+        body=eval_body,
+        record_of=lambda item: item.stash.get(_record_key, None),
+        runtime=state.runtime,
+        concurrency=state.settings.concurrency,
+    )
+
+
+def runs_on_our_loop(item: pytest.Item) -> bool:
+    """``async def`` eval tests (marked ``llm_eval`` or using an llmops fixture) run on the session's loop.
 
     Tests marked ``asyncio`` or ``anyio`` are left to those plugins.
     """
-    if not inspect.iscoroutinefunction(pyfuncitem.obj) or not _is_eval_case(pyfuncitem):
+    if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(item.obj):
+        return False
+    if not _is_eval_case(item):
+        return False
+    return item.get_closest_marker("asyncio") is None and item.get_closest_marker("anyio") is None
+
+
+def eval_body(item: pytest.Function) -> Any:
+    """The test's body as pytest would call it, repeated when its marker asks for ``repeat=N``.
+
+    For tests that run on our loop this returns a coroutine; for sync eval
+    tests with a repeat plan, a callable; ``None`` when pytest's own call is right.
+    """
+    from pytest_llmops.repeat import plan_for, run_async, run_sync
+
+    marker = item.get_closest_marker("llm_eval")
+    plan = plan_for(dict(marker.kwargs)) if marker is not None else None
+    arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    if runs_on_our_loop(item):
+        if plan is None:
+            return item.obj(**arguments)
+        return run_async(plan, lambda: item.obj(**arguments))
+    if plan is None:
         return None
-    if pyfuncitem.get_closest_marker("asyncio") or pyfuncitem.get_closest_marker("anyio"):
+    if inspect.iscoroutinefunction(item.obj):
+        raise pytest.UsageError(
+            f"{item.nodeid}: llm_eval(repeat=...) runs async tests on pytest-llmops' own loop; "
+            f"remove the asyncio/anyio marker from this test to repeat it"
+        )
+    return lambda: run_sync(plan, lambda: item.obj(**arguments))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run async eval tests on the session's loop, and repeated cases by their pass rate.
+
+    A body that already ran concurrently (``pytest_llmops.concurrent``) gives back its outcome.
+    """
+    from pytest_llmops.concurrent import precomputed_call
+
+    done = precomputed_call(pyfuncitem)
+    if done is not None:
+        return done
+    body = eval_body(pyfuncitem)
+    if body is None:
         return None
-    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    get_state(pyfuncitem.config).runtime().run(pyfuncitem.obj(**arguments))
+    if inspect.iscoroutine(body):
+        get_state(pyfuncitem.config).runtime().run(body)
+    else:
+        body()
     return True
 
 
@@ -151,7 +229,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if report.when == "setup":
             payload["markers"] = sorted({m.name for m in item.iter_markers()})
         report.llmops = payload
+        verdict = item.stash.setdefault(_verdict_key, CaseOutcome(item.nodeid))
+        verdict.absorb(report)
+        if report.when == "teardown":
+            # pytest's JUnit XML writes the properties of the teardown report.
+            report.user_properties.extend(junit_properties(verdict, record))
     return report
+
+
+def junit_properties(outcome: CaseOutcome, record: CaseRecord) -> list[tuple[str, str]]:
+    """The case's verdict and scores as JUnit ``<property>`` pairs, so CI systems show them."""
+    properties = [("llmops.verdict", outcome.state)]
+    if outcome.reason:
+        properties.append(("llmops.reason", outcome.reason.splitlines()[0][:300]))
+    seen: dict[str, int] = {}
+    for score in record.scores:
+        seen[score.name] = seen.get(score.name, 0) + 1
+        name = score.name if seen[score.name] == 1 else f"{score.name}#{seen[score.name]}"
+        value = "unmeasured" if score.value is None else f"{score.value:.6g}"
+        if score.threshold is not None:
+            value += f" ({score.verdict.value}; threshold {score.threshold:g})"
+        properties.append((f"llmops.score.{name}", value))
+    if record.calls:
+        costs = [call.cost_usd for call in record.calls]
+        properties.append(("llmops.calls", str(len(record.calls))))
+        properties.append(("llmops.cost_usd", "unknown" if None in costs else f"{sum(costs):.6f}"))  # type: ignore[arg-type]
+    return properties
 
 
 def _is_setup_problem(error: BaseException) -> bool:
@@ -183,6 +286,9 @@ class _CaseCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, "llmops", None)
         if payload is None:
+            if report.failed:
+                # A failing test that is not an eval case: no gate may excuse it.
+                self.state.other_failures += 1
             return
         case = self.state.outcome(report.nodeid)
         if report.when == "setup" and "markers" in payload:
@@ -194,11 +300,18 @@ class _CaseCollector:
 
 _CORPUS_MODULE = "pytest_llmops.metrics._corpus"
 _CORPUS_KEY = "llmops_corpus"
+_GATES_KEY = "llmops_suite_gates"
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """Controller under xdist: take in the corpus pairs a worker collected."""
+    """Controller under xdist: take in the corpus pairs and suite gates a worker collected."""
+    gates = getattr(node, "workeroutput", {}).get(_GATES_KEY)
+    if gates:
+        from pytest_llmops.gates.suites import from_wire, merge
+
+        state = get_state(node.config)
+        state.suite_gates = merge(state.suite_gates, from_wire(gates))
     exported = getattr(node, "workeroutput", {}).get(_CORPUS_KEY)
     if exported:
         from pytest_llmops.metrics._corpus import merge_corpus_state
@@ -218,6 +331,7 @@ def _finish_corpus_groups(session: pytest.Session, state: LLMOpsState) -> None:
     if any(score.verdict.value != "pass" for score in state.group_scores) and session.exitstatus == 0:
         # A failing or unmeasured corpus score fails the run, even when every case passed.
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    state.other_failures += sum(score.verdict.value != "pass" for score in state.group_scores)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -226,27 +340,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None:
         return
     _finish_corpus_groups(session, state)
+    if state.is_worker and state.suite_gates:
+        from pytest_llmops.gates.suites import to_wire
+
+        session.config.workeroutput[_GATES_KEY] = to_wire(state.suite_gates)  # type: ignore[attr-defined]
     if state.is_worker or not (state.cases or state.group_scores):
         return
-    from pytest_llmops.results.writer import write_run
+    from pytest_llmops.results.finish import finish_run
 
-    write_run(state, int(session.exitstatus))
+    state.end = finish_run(state, int(session.exitstatus), other_failures=state.other_failures)
+    session.exitstatus = state.end.exit_status
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(state_key, None)
-    if state is None or state.is_worker or not (state.cases or state.group_scores):
+    if state is None or state.end is None:
         return
     from pytest_llmops.reporting.terminal import write_summary
-    from pytest_llmops.results.summary import summarize
 
-    cases = list(state.cases.values())
-    write_summary(
-        terminalreporter,
-        state.settings,
-        summarize(cases),
-        cases,
-        state.group_scores,
-        state.results_written,
-        config.rootpath,
-    )
+    write_summary(terminalreporter, state.settings, state.end, config.rootpath)

@@ -8,7 +8,6 @@ run with no eval tests never opens a database or imports a provider SDK.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,6 +18,8 @@ from pytest_llmops.verdict import Score
 
 if TYPE_CHECKING:
     from pytest_llmops.models.client import ModelRuntime
+    from pytest_llmops.gates.parse import Gate
+    from pytest_llmops.results.finish import RunEnd
 
 
 class LLMOpsState:
@@ -31,8 +32,12 @@ class LLMOpsState:
         self.cases: dict[str, CaseOutcome] = {}
         self._runtime: ModelRuntime | None = None
         self._prompts: Any = None
-        #: Where the results file went, once written.
-        self.results_written: Path | None = None
+        #: What the end of the run decided (results, gates, exit status), once it ended.
+        self.end: RunEnd | None = None
+        #: Gates declared by the collected suites' conftest.py files (``llmops_gates``).
+        self.suite_gates: list[Gate] = []
+        #: Failed reports of tests that are not eval cases, and failing corpus scores: no gate excuses them.
+        self.other_failures = 0
         #: Scores computed once over a group of cases (corpus BLEU, chrF, TER).
         self.group_scores: list[Score] = []
 

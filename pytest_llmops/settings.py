@@ -40,10 +40,11 @@ class Option:
     choices: tuple[str, ...] = ()
     example: str = ""
     marker: bool = False  # may the llm_eval marker override it?
+    cli: str | None = None  # a flag other than --llmops-<name>, e.g. the singular of a repeatable one
 
     @property
     def flag(self) -> str:
-        return "--llmops-" + self.name.replace("_", "-")
+        return self.cli or "--llmops-" + self.name.replace("_", "-")
 
     @property
     def ini(self) -> str:
@@ -67,7 +68,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("record_mode", "cache mode: off (no cache), new (replay hits, record misses), "
            "none (replay only; a miss is an error - for hermetic CI), all (re-record everything)",
            "new", kind="choice", choices=RECORD_MODES, example="none"),
-    Option("concurrency", "most provider calls in flight at once, per provider", 16, kind="int", example="8"),
+    Option("concurrency", "most provider calls in flight at once, per provider; also how many async eval tests "
+           "run at once (1 runs them one at a time)", 16, kind="int", example="8"),
+    Option("progress", "progress line while eval tests run (cases done, calls in flight, cost): auto (on a "
+           "terminal, not verbose, not with -s or xdist), on, off", "auto", kind="choice",
+           choices=("auto", "on", "off"), example="off"),
     Option("timeout", "seconds one attempt of a provider call may take", 60.0, kind="float", example="30",
            marker=True),
     Option("deadline", "seconds one provider call may take in all, retries and backoff included", 300.0,
@@ -82,6 +87,23 @@ OPTIONS: tuple[Option, ...] = (
            ".llmops/results.json", example="reports/llmops.json"),
     Option("prompts", "folders of prompt templates (*.toml), searched in order", ["prompts"], kind="paths",
            example="prompts"),
+    Option("gates", "release gates checked at the end of the run, e.g. 'pass_rate.lower>=0.9', 'latency.p95<=2s', "
+           "'[suite=evalsuites/rag_qa] recall_at_5.mean>=0.8'; a failing or unmeasured gate fails the run "
+           "(exit code 6); repeat the flag for several", [], kind="lines", example="'latency.p95<=2s'",
+           cli="--llmops-gate"),
+    Option("gate_confidence", "confidence of the Wilson intervals behind pass_rate.lower / .upper gates",
+           0.95, kind="fraction", example="0.9"),
+    Option("save_baseline", "store this run's results as the baseline NAME (.llmops/baselines/NAME.json)",
+           None, example="main"),
+    Option("compare", "compare this run with the stored baseline NAME, case by case; a significant drop fails "
+           "the run (exit code 6)", None, example="main"),
+    Option("compare_tolerance", "drop (in score units, or in pass rate) tolerated before a comparison counts it "
+           "as a regression", 0.0, kind="fraction", example="0.02"),
+    Option("compare_alpha", "significance level of the regression tests against the baseline", 0.05,
+           kind="fraction", example="0.01"),
+    Option("html", "write a self-contained HTML report here", None, example="reports/llmops.html"),
+    Option("markdown", "write a Markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)", None,
+           example="reports/llmops.md"),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -101,6 +123,7 @@ class Settings:
     cache_path: Path = Path(".llmops/cache.sqlite")
     record_mode: str = "new"
     concurrency: int = 16
+    progress: str = "auto"
     timeout: float = 60.0
     deadline: float = 300.0
     retries: int = 3
@@ -108,6 +131,14 @@ class Settings:
     max_calls: int | None = None
     results: Path = Path(".llmops/results.json")
     prompts: tuple[Path, ...] = field(default_factory=tuple)
+    gates: tuple[str, ...] = ()
+    gate_confidence: float = 0.95
+    save_baseline: str | None = None
+    compare: str | None = None
+    compare_tolerance: float = 0.0
+    compare_alpha: float = 0.05
+    html: Path | None = None
+    markdown: Path | None = None
     #: For each setting, where its value came from: "marker", "command line", "ini" or "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -136,11 +167,12 @@ def add_options(parser: pytest.Parser) -> None:
             option.flag,
             dest=option.dest,
             default=None,
-            metavar=option.name.upper(),
+            action="append" if option.kind == "lines" else "store",
+            metavar=option.name.upper().removesuffix("S") if option.kind == "lines" else option.name.upper(),
             choices=list(option.choices) or None,
-            help=f"{option.help} (default: {default_text}; ini: {option.ini})",
+            help=f"{option.help} (default: {default_text or 'none'}; ini: {option.ini})",
         )
-        ini_type = "paths" if option.kind == "paths" else "string"
+        ini_type = {"paths": "paths", "lines": "linelist"}.get(option.kind, "string")
         parser.addini(option.ini, f"{option.help} (default: {default_text})", type=ini_type, default=None)
 
 
@@ -171,6 +203,14 @@ def _convert(option: Option, value: Any, source: str) -> Any:
         if not number > 0:
             raise bad("a number of seconds > 0")
         return number
+    if option.kind == "fraction":
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise bad("a number between 0 and 1") from None
+        if not 0 <= number <= 1 or (option.name != "compare_tolerance" and not 0 < number < 1):
+            raise bad("a number between 0 and 1")
+        return number
     if option.kind == "choice":
         text = str(value).strip().lower()
         if text not in option.choices:
@@ -198,7 +238,10 @@ def resolve(config: pytest.Config) -> Settings:
             source, where = "ini", f"{option.ini} in {inifile}"
             if raw in (None, "", []):
                 raw, source = None, "default"
-        if option.kind == "paths":
+        if option.kind == "lines":
+            value = tuple(line.strip() for line in (raw or []) if line.strip())
+            _check_gates(value, where)
+        elif option.kind == "paths":
             if raw is None:
                 value = tuple(root / p for p in option.default)
             elif isinstance(raw, str):  # from the command line
@@ -207,13 +250,24 @@ def resolve(config: pytest.Config) -> Settings:
                 value = tuple(Path(p) for p in raw)
         else:
             value = _convert(option, raw, where) if raw is not None else option.default
-        if option.name in ("cache_path", "results") and value is not None:
+        if option.name in ("cache_path", "results", "html", "markdown") and value is not None:
             value = Path(value)
             if not value.is_absolute():
                 value = root / value
         values[option.name] = value
         sources[option.name] = source
     return Settings(**values, sources=sources)
+
+
+def _check_gates(expressions: tuple[str, ...], where: str) -> None:
+    """A malformed gate stops the run before any test, showing the spot and a valid example."""
+    from pytest_llmops.gates.parse import GateSyntaxError, parse_gate
+
+    for expression in expressions:
+        try:
+            parse_gate(expression, source=where)
+        except GateSyntaxError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def check_marker_args(kwargs: Mapping[str, Any], args: tuple[Any, ...], nodeid: str) -> None:

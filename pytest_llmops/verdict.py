@@ -170,3 +170,10 @@ class Score:
             "signature": self.signature,
             "details": dict(self.details),
         }
+
+
+def hide_check_frames(excinfo: Any) -> bool:
+    """pytest's ``__tracebackhide__`` for modules of checks: a failing or unmeasured check is shown
+    from the test's line, not from inside the helper (its message already has the score, threshold,
+    reason and inputs); any other exception, a bug, keeps its full traceback. ``--fulltrace`` shows all."""
+    return isinstance(getattr(excinfo, "value", None), (AssertionError, UnmeasuredError))

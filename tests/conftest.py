@@ -82,3 +82,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         from pytest_llmops.models.litellm_backend import load_litellm
 
         load_litellm()
+        # numpy's C core cannot be imported twice in one process, which is what
+        # pytester's module clean-up would make the bootstrap of a later inner run do.
+        import numpy  # noqa: F401

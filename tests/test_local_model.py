@@ -20,6 +20,7 @@ from pytest_llmops.models.backend import (
     ProviderError,
     ProviderTimeout,
 )
+from pytest_llmops.models.cache import RecordMode
 from pytest_llmops.models.local import (
     DEFAULT_MODEL,
     THREADS_ENV,
@@ -242,3 +243,26 @@ def test_importing_the_backend_loads_neither_llama_cpp_nor_the_model_package():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert result.stdout.strip() == "[]"
+
+
+def test_queued_calls_wait_for_a_slot_so_their_latency_is_the_generation_not_the_queue(tmp_path):
+    from pytest_llmops.models.client import LLMClient, ModelConfig, ModelRuntime
+
+    runtime = ModelRuntime(cache=None, record_mode=RecordMode.OFF, concurrency=16)
+    client = LLMClient(ModelConfig(model="local/smollm2", params={"max_tokens": 24}), runtime)
+    questions = [f"Name a fruit that starts with the letter {letter}." for letter in "ABCD"]
+
+    async def together():
+        started = time.perf_counter()
+        answers = await asyncio.gather(*(client.complete(q) for q in questions))
+        return answers, time.perf_counter() - started
+
+    try:
+        answers, wall = runtime.run(together())
+    finally:
+        runtime.close()
+    latencies = sorted(answer.call.latency_s for answer in answers)
+    # Four generations one after another: the wall time is their sum, and no single
+    # call's latency includes the three generations it waited behind.
+    assert sum(latencies) <= wall * 1.05
+    assert latencies[-1] < 0.6 * wall

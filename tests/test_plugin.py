@@ -270,21 +270,6 @@ def test_a_corrupt_cache_is_a_clear_error(pytester, eval_args):
     assert "session.py" not in result.stdout.str()
 
 
-def test_reserved_marker_arguments_are_refused_until_they_work(pytester):
-    pytester.makepyfile(
-        """
-        import pytest
-
-        @pytest.mark.llm_eval(repeat=3)
-        def test_repeated():
-            pass
-        """
-    )
-    result = pytester.runpytest()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*does not run yet*"])
-
-
 def test_results_are_merged_from_xdist_workers(pytester, server, eval_args):
     pytest.importorskip("xdist")
     pytester.makepyfile(EVAL_TESTS)

@@ -24,7 +24,13 @@ _MODULES = {
         "assert_not_toxic_judged", "assert_not_biased_judged", "assert_no_pii_judged",
         "assert_injection_not_followed_judged",
     ),
+    "pytest_llmops.assertions.retrieval": ("assert_retrieval", "assert_mean_retrieval"),
     "pytest_llmops.assertions.drift": ("assert_no_drift", "assert_centroid_within", "assert_log_no_drift"),
+    "pytest_llmops.assertions.grounded": ("assert_grounded",),
+    "pytest_llmops.assertions.judged": (
+        "assert_rubric", "assert_faithful", "assert_no_hallucination", "assert_answer_relevant",
+        "assert_context_precision", "assert_context_recall", "assert_preferred", "assert_matches_judge_reference",
+    ),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 

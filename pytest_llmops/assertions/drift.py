@@ -23,7 +23,10 @@ from typing import Any
 
 from pytest_llmops.case import require
 from pytest_llmops.drift.result import DriftResult, InsufficientDataError
-from pytest_llmops.verdict import Score
+from pytest_llmops.verdict import Score, hide_check_frames
+
+# A failing check is shown from the test's line (see verdict.hide_check_frames).
+__tracebackhide__ = hide_check_frames
 
 __all__ = ["assert_no_drift", "assert_centroid_within", "assert_log_no_drift"]
 

@@ -22,7 +22,10 @@ from typing import Any, Literal
 
 from pytest_llmops.case import require
 from pytest_llmops.metrics import _corpus, _strings, _structured, _translation
-from pytest_llmops.verdict import Score, UnmeasuredError
+from pytest_llmops.verdict import Score, UnmeasuredError, hide_check_frames
+
+# A failing check is shown from the test's line (see verdict.hide_check_frames).
+__tracebackhide__ = hide_check_frames
 
 __all__ = [
     "assert_bertscore",

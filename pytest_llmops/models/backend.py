@@ -131,6 +131,8 @@ class Backend(Protocol):
     """A provider backend. One attempt per call; raise ``ProviderError`` on failure."""
 
     name: str
+    #: How many requests the backend can serve at once; None leaves it to ``--llmops-concurrency``.
+    max_in_flight: int | None
 
     async def chat(self, request: ChatRequest) -> ChatResponse: ...
 

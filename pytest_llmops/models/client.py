@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pytest_llmops.case import current_case
+from pytest_llmops.case import current_case, current_sample
 from pytest_llmops.models.backend import (
     Backend,
     ChatRequest,
@@ -219,12 +219,18 @@ class ModelRuntime:
         if future is not None:
             self._in_flight.pop((id(asyncio.get_running_loop()), key), None)
 
-    def limit_for(self, provider: str) -> AdaptiveLimit:
-        """The adaptive concurrency limit of ``provider`` on the running event loop."""
+    def limit_for(self, provider: str, ceiling: int | None = None) -> AdaptiveLimit:
+        """The adaptive concurrency limit of ``provider`` on the running event loop.
+
+        ``ceiling`` is what the backend itself can serve at once (one for the
+        in-process model): requests beyond it wait for a slot, where waiting is
+        not counted as latency, rather than inside the backend, where it would be.
+        """
         key = (id(asyncio.get_running_loop()), provider)
         limit = self._limits.get(key)
         if limit is None:
-            limit = self._limits[key] = AdaptiveLimit(self.concurrency)
+            most = self.concurrency if ceiling is None else max(1, min(ceiling, self.concurrency))
+            limit = self._limits[key] = AdaptiveLimit(most)
         return limit
 
     def record(self, call: Call) -> Call:
@@ -277,6 +283,10 @@ class LLMClient:
     def _key(self, kind: str, payload: Mapping[str, Any]) -> str:
         from pytest_llmops.models.cache import cache_key
 
+        sample = current_sample()
+        if sample:
+            # Each repetition of a repeat=N case is a fresh sample, not a replay of the first.
+            payload = {**payload, "llmops_sample": sample}
         return cache_key(kind, self.config.model, self.config.api_base, payload)
 
     def _call_record(self, request: ChatRequest | EmbeddingRequest, kind: str, key: str, **fields: Any) -> Call:
@@ -358,7 +368,8 @@ class LLMClient:
                         f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
                         f"({attempts - 1} attempts; raise --llmops-deadline to allow more)"
                     )
-                limit = self.runtime.limit_for(self.config.provider)
+                backend = self.runtime.backend_for(self.config.model)
+                limit = self.runtime.limit_for(self.config.provider, getattr(backend, "max_in_flight", None))
                 try:
                     # The deadline covers waiting for a slot; latency starts once the request goes out.
                     async with asyncio.timeout(remaining), limit.slot() as epoch:

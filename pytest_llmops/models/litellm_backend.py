@@ -128,6 +128,7 @@ class LiteLLMBackend:
     """Any litellm model name: ``openai/...``, ``anthropic/...``, ``ollama_chat/...``, ..."""
 
     name = "litellm"
+    max_in_flight = None
 
     def __init__(self) -> None:
         # Import now, not inside the first timed attempt: the import costs seconds.

@@ -16,7 +16,9 @@ How it behaves:
   the loop's shared default pool on the lock for every queued call, starving
   other work that uses that pool, such as cache I/O.) ``request.timeout``
   counts from the moment the generation starts, so waiting behind other
-  calls of the same test run does not time a call out.
+  calls of the same test run does not time a call out, and the backend
+  declares ``max_in_flight = 1`` so the client queues further calls for a
+  concurrency slot, where waiting is not counted as their latency.
 * **Deterministic.** Each request is evaluated from an empty context (no
   reuse of the previous prompt's cache, whose different batching could tip a
   near tie), so an answer depends on the request only. Temperature defaults
@@ -472,6 +474,9 @@ class LocalLlamaBackend:
     """
 
     name = "local"
+    # One model instance generates one answer at a time: the others wait for a
+    # concurrency slot, so their latency is the generation, not the queue.
+    max_in_flight = 1
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """Generate one answer without blocking the event loop.

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from pytest_llmops.results.collect import CaseOutcome
-from pytest_llmops.results.summary import RunSummary
+from pytest_llmops.reporting._common import number, seconds, with_unit
+from pytest_llmops.results.finish import EXIT_GATES_FAILED, RunEnd
+from pytest_llmops.results.models import RunResult, ScoreResult
 from pytest_llmops.settings import Settings
-from pytest_llmops.verdict import Score
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -26,48 +19,168 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def write_summary(
-    terminal: pytest.TerminalReporter,
-    settings: Settings,
-    summary: RunSummary,
-    cases: Sequence[CaseOutcome],
-    group_scores: Sequence[Score],
-    results_path: Path | None,
-    root: Path,
-) -> None:
-    """Counts by verdict, calls, tokens, cost, latency and cache use, in a few lines."""
+def _value(value: float | None, unit: str) -> str:
+    """A figure in its unit, four significant digits for plain numbers (more than the reports: a terminal
+    reader compares runs by eye)."""
+    if value is None:
+        return "unmeasured"
+    return number(value, 4) if unit == "" else with_unit(value, unit)
+
+
+def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: RunEnd, root: Path) -> None:
+    """Counts, calls, latency, gates and the baseline comparison, in a few lines (more with -v)."""
+    run = end.run
+    summary = run.summary
+    verbose = terminal.config.get_verbosity() > 0
     terminal.write_sep("=", "llmops")
-    counts = ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
-    terminal.write_line(f"cases: {summary.cases} ({counts or 'none'})")
+    counts = ", ".join(f"{n} {state}" for state, n in summary["counts"].items() if n)
+    line = f"cases: {summary['cases']} ({counts or 'none'})"
+    if end.tolerated:
+        line += f"; {end.tolerated} failing case(s) left to the pass-rate gates"
+    terminal.write_line(line)
     terminal.write_line(
         f"model: {settings.model}   judge: {settings.judge or 'none'}   "
         f"cache: {settings.record_mode} ({_relative(settings.cache_path, root)})"
     )
-    if summary.calls:
-        priced = summary.calls - summary.call_errors - summary.calls_unknown_cost
-        if priced == 0:
-            cost = "unknown (no known price for the models used)"
-        else:
-            cost = f"${summary.cost_usd:.4f}"
-            if summary.calls_unknown_cost:
-                cost += f" + unknown for {summary.calls_unknown_cost} call(s) with no known price"
-        terminal.write_line(
-            f"calls: {summary.calls} ({summary.cache_hits} cache hits, {summary.call_errors} failed, "
-            f"{summary.attempts} attempts sent)   tokens: {summary.tokens_in} in / {summary.tokens_out} out   "
-            f"cost: {cost}"
-        )
-        latency = f"latency (model under test): p50 {_seconds(summary.latency_p50_s)}, p95 {_seconds(summary.latency_p95_s)}"
-        if summary.ttft_p50_s is not None:
-            latency += f"   ttft: p50 {_seconds(summary.ttft_p50_s)}, p95 {_seconds(summary.ttft_p95_s)}"
-        if summary.cache_hits:
-            latency += "   (cache hits count with their recorded timings)"
-        terminal.write_line(latency)
-    else:
-        terminal.write_line("calls: none")
-    for score in group_scores:
-        terminal.write_line(f"group score: {score.describe()}", red=score.verdict.value == "fail", yellow=score.verdict.value == "unmeasured")
-    for case in cases:
+    _write_calls(terminal, summary)
+    if verbose:
+        for group in run.latency:
+            terminal.write_line(
+                f"  {group.role} {group.model} [{group.group}]: {group.calls} calls ({group.replayed} replayed), "
+                f"p50 {seconds(group.p50_s)}, p95 {seconds(group.p95_s)}, p99 {seconds(group.p99_s)}, "
+                f"{'-' if group.ms_per_token is None else f'{group.ms_per_token:.1f}'} ms/token, "
+                f"slope {'-' if group.slope_ms_per_token is None else f'{group.slope_ms_per_token:.1f}'} ms per extra token"
+            )
+    for score in run.group_scores:
+        terminal.write_line(f"group score: {_describe(score)}", red=score.verdict == "fail",
+                            yellow=score.verdict == "unmeasured")
+    _write_gates(terminal, run, verbose)
+    _write_comparison(terminal, run, verbose)
+    for case in run.cases:
         if case.state == "unmeasured":
             terminal.write_line(f"UNMEASURED {case.nodeid} - {case.reason.splitlines()[0] if case.reason else ''}", yellow=True)
-    if results_path is not None:
-        terminal.write_line(f"results: {_relative(results_path, root)}")
+    for problem in end.problems:
+        terminal.write_line(f"llmops: {problem}", red=True)
+    files = [f"results: {_relative(end.results_path, root)}"] if end.results_path else []
+    if end.baseline_saved:
+        files.append(f"baseline saved: {_relative(end.baseline_saved, root)}")
+    files += [f"report: {_relative(path, root)}" for path in end.outputs]
+    if files:
+        terminal.write_line("   ".join(files))
+    if end.exit_status == EXIT_GATES_FAILED:
+        terminal.write_line(
+            f"exit status {EXIT_GATES_FAILED}: the release gates refused this run (failing or unmeasured gates, "
+            f"or a significant regression against the baseline)",
+            red=True,
+            bold=True,
+        )
+
+
+def _describe(score: ScoreResult) -> str:
+    """A stored score as ``Score.describe`` shows a live one."""
+    if score.value is None:
+        text = f"{score.name}: unmeasured"
+    else:
+        text = f"{score.name} = {score.value:.4g}"
+        if score.threshold is not None:
+            op = ">=" if score.higher_is_better else "<="
+            text += f" (needs {op} {score.threshold:.4g}: {score.verdict})"
+    return f"{text} - {score.reason}" if score.reason else text
+
+
+def _write_calls(terminal: pytest.TerminalReporter, summary: dict) -> None:
+    if not summary["calls"]:
+        terminal.write_line("calls: none")
+        return
+    priced = summary["calls"] - summary["call_errors"] - summary["calls_unknown_cost"]
+    if priced == 0:
+        cost = "unknown (no known price for the models used)"
+    else:
+        cost = f"${summary['cost_usd']:.4f}"
+        if summary["calls_unknown_cost"]:
+            cost += f" + unknown for {summary['calls_unknown_cost']} call(s) with no known price"
+    terminal.write_line(
+        f"calls: {summary['calls']} ({summary['cache_hits']} cache hits, {summary['call_errors']} failed, "
+        f"{summary['attempts']} attempts sent)   tokens: {summary['tokens_in']} in / {summary['tokens_out']} out   "
+        f"cost: {cost}"
+    )
+    latency = (
+        f"latency (model under test): p50 {seconds(summary['latency_p50_s'])}, p95 {seconds(summary['latency_p95_s'])}"
+    )
+    if summary["ttft_p50_s"] is not None:
+        latency += f"   ttft: p50 {seconds(summary['ttft_p50_s'])}, p95 {seconds(summary['ttft_p95_s'])}"
+    if summary["cache_hits"]:
+        latency += "   (cache hits count with their recorded timings)"
+    terminal.write_line(latency)
+
+
+def _write_gates(terminal: pytest.TerminalReporter, run: RunResult, verbose: bool) -> None:
+    if not run.gates:
+        return
+    failed = sum(g.verdict == "fail" for g in run.gates)
+    unmeasured = sum(g.verdict == "unmeasured" for g in run.gates)
+    head = f"gates: {len(run.gates) - failed - unmeasured} passed"
+    head += f", {failed} failed" if failed else ""
+    head += f", {unmeasured} unmeasured" if unmeasured else ""
+    terminal.write_line(head, bold=True)
+    width = max(len(g.expression) for g in run.gates)
+    for gate in run.gates:
+        verdict = gate.verdict.upper()
+        text = f"  {verdict:<10} {gate.expression:<{width}}  {_value(gate.value, gate.unit):>12}  {gate.detail}"
+        terminal.write_line(text, red=gate.verdict == "fail", yellow=gate.verdict == "unmeasured",
+                            green=gate.verdict == "pass")
+    if verbose:
+        _write_worst(terminal, run)
+
+
+def _write_worst(terminal: pytest.TerminalReporter, run: RunResult, limit: int = 5) -> None:
+    """With -v: the cases with the lowest value of each score a gate looked at."""
+    for gate in run.gates:
+        if "." not in gate.metric or gate.metric.startswith(("latency", "ttft", "judge.", "tokens", "cost", "calls", "ms_per")):
+            continue
+        name = gate.metric.rsplit(".", 1)[0]
+        values = sorted(
+            (score.value, case.nodeid)
+            for case in run.cases
+            for score in case.scores
+            if score.name == name and score.value is not None
+        )
+        if values:
+            worst = ", ".join(f"{nodeid} ({value:.3g})" for value, nodeid in values[:limit])
+            terminal.write_line(f"    lowest {name}: {worst}")
+
+
+def _write_comparison(terminal: pytest.TerminalReporter, run: RunResult, verbose: bool) -> None:
+    comparison = run.comparison
+    if comparison is None:
+        return
+    revision = f" ({comparison.baseline_git_revision[:12]})" if comparison.baseline_git_revision else ""
+    regressions = [m for m in comparison.metrics if m.verdict == "regression"]
+    terminal.write_line(
+        f"baseline {comparison.baseline_name!r}{revision}: {len(regressions)} regression(s) "
+        f"(alpha {comparison.alpha:g}, tolerance {comparison.tolerance:g})",
+        bold=True,
+        red=bool(regressions),
+    )
+    for metric in comparison.metrics:
+        if metric.verdict == "no significant change" and not verbose:
+            continue
+        line = f"  {metric.verdict.upper():<22} {metric.metric}: {_value(metric.baseline, '')} -> {_value(metric.current, '')}"
+        if metric.delta is not None:
+            line += f" (delta {metric.delta:+.4g}"
+            if metric.ci_low is not None and metric.ci_high is not None:
+                line += f", CI [{metric.ci_low:+.3g}, {metric.ci_high:+.3g}]"
+            if metric.p_value is not None:
+                line += f", p={metric.p_value:.3g}"
+            line += f", n={metric.n_pairs}; {metric.test})"
+        terminal.write_line(line, red=metric.verdict == "regression")
+    for warning in comparison.warnings:
+        terminal.write_line(f"  WARNING: {warning}", yellow=True, bold=True)
+    if comparison.cases_only_in_baseline or comparison.cases_only_in_current:
+        terminal.write_line(
+            f"  {len(comparison.cases_only_in_current)} new case(s), {len(comparison.cases_only_in_baseline)} case(s) "
+            f"of the baseline not run (not compared)"
+        )
+    if verbose:
+        for delta in comparison.worst_cases:
+            terminal.write_line(f"    {delta.nodeid} {delta.metric}: {delta.baseline:.3g} -> {delta.current:.3g}")
