@@ -52,6 +52,7 @@ def gate(expression: str, cases: list[CaseResult]):
         ("cost.total<=$1.50", "cost.total", 1.5, "usd"),
         ("ms_per_token.median<=40", "ms_per_token.median", 40.0, "ms/token"),
         ("calls.total<=500", "calls.total", 500.0, ""),
+        ("recall@5.mean>=0.9", "recall@5.mean", 0.9, ""),
     ],
 )
 def test_gate_expressions_parse_to_typed_checks(expression, metric, threshold, unit):

@@ -42,7 +42,7 @@ TIME_METRICS = ("latency", "ttft", "judge.latency", "judge.ttft")
 TOKEN_METRICS = ("tokens.in", "tokens.out", "tokens.total")
 
 _SCOPE = re.compile(r"\s*\[\s*(?P<kind>[A-Za-z_]+)\s*=\s*(?P<value>[^\]]*?)\s*\]\s*")
-_METRIC = re.compile(r"\s*(?P<metric>[A-Za-z_][\w\-]*(?:\.[A-Za-z_][\w\-]*)*)\s*")
+_METRIC = re.compile(r"\s*(?P<metric>[A-Za-z_][\w\-@]*(?:\.[A-Za-z_][\w\-@]*)*)\s*")
 _OP = re.compile(r"(>=|<=|==|>|<)\s*")
 _NUMBER = re.compile(r"(?P<dollar>\$)?\s*(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[A-Za-z%/]*)\s*$")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")

@@ -125,9 +125,14 @@ def histogram(
         ticks = nice_ticks(low, high, 5)
     width = (high - low) / bins
     heights = [0] * bins
+    failing_counts = [0] * bins
     for value in values:
-        index = min(int((value - low) / width), bins - 1) if width else 0
-        heights[max(index, 0)] += 1
+        index = max(min(int((value - low) / width), bins - 1) if width else 0, 0)
+        heights[index] += 1
+        if threshold is not None and (
+            (bad_side == "below" and value < threshold) or (bad_side == "above" and value > threshold)
+        ):
+            failing_counts[index] += 1
     frame = _Frame(ticks, nice_ticks(0, max(max(heights, default=0), 1), 4))
     summary = ", ".join(f"{low + i * width:.3g} to {low + (i + 1) * width:.3g}: {h}" for i, h in enumerate(heights) if h)
     description = f"{len(values)} values in {bins} bins ({summary})" + (
@@ -139,10 +144,9 @@ def histogram(
         if not count:
             continue
         left, right = low + i * width, low + (i + 1) * width
-        middle = (left + right) / 2
-        failing = threshold is not None and (
-            (bad_side == "below" and middle < threshold) or (bad_side == "above" and middle > threshold)
-        )
+        # A bar is drawn as failing when most of its values fail: a bin that holds the
+        # threshold (a score of exactly 1.0 against a threshold of 1.0) is judged by its values.
+        failing = failing_counts[i] * 2 > count
         x, x_end = frame.x(left), frame.x(right)
         y = frame.y(count)
         parts.append(

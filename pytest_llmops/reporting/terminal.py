@@ -8,7 +8,7 @@ import pytest
 
 from pytest_llmops.reporting._common import number, seconds, with_unit
 from pytest_llmops.results.finish import EXIT_GATES_FAILED, RunEnd
-from pytest_llmops.results.models import RunResult, ScoreResult
+from pytest_llmops.results.models import GateResult, RunResult, ScoreResult
 from pytest_llmops.settings import Settings
 
 
@@ -123,14 +123,22 @@ def _write_gates(terminal: pytest.TerminalReporter, run: RunResult, verbose: boo
     head += f", {failed} failed" if failed else ""
     head += f", {unmeasured} unmeasured" if unmeasured else ""
     terminal.write_line(head, bold=True)
-    width = max(len(g.expression) for g in run.gates)
-    for gate in run.gates:
+    labels = [_label(gate) for gate in run.gates]
+    width = max(len(label) for label in labels)
+    for gate, label in zip(run.gates, labels):
         verdict = gate.verdict.upper()
-        text = f"  {verdict:<10} {gate.expression:<{width}}  {_value(gate.value, gate.unit):>12}  {gate.detail}"
+        text = f"  {verdict:<10} {label:<{width}}  {_value(gate.value, gate.unit):>12}  {gate.detail}"
         terminal.write_line(text, red=gate.verdict == "fail", yellow=gate.verdict == "unmeasured",
                             green=gate.verdict == "pass")
     if verbose:
         _write_worst(terminal, run)
+
+
+def _label(gate: GateResult) -> str:
+    """The gate as written, with the scope a suite's conftest gave it in front."""
+    if gate.scope and not gate.expression.startswith("["):
+        return f"[{gate.scope}] {gate.expression}"
+    return gate.expression
 
 
 def _write_worst(terminal: pytest.TerminalReporter, run: RunResult, limit: int = 5) -> None:
