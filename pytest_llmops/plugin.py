@@ -20,9 +20,9 @@ import pytest
 
 from pytest_llmops.case import CaseRecord, case_scope
 from pytest_llmops.results.collect import CaseOutcome, case_payload
+from pytest_llmops.retrieval import options as retrieval_options
 from pytest_llmops.session import LLMOpsState, get_state, state_key
 from pytest_llmops.settings import add_options, check_marker_args, resolve
-from pytest_llmops.retrieval import options as retrieval_options
 from pytest_llmops.statedir import set_state_dir
 from pytest_llmops.verdict import UnmeasuredError
 

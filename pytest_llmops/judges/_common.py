@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pytest_llmops.judges.engine import judge_name
+from pytest_llmops.judges.engine import ShapeCheck, ask, judge_name
 from pytest_llmops.judges.guard import scan_for_judge_address
 from pytest_llmops.judges.templates import JudgeTemplate
 from pytest_llmops.verdict import Score
@@ -21,6 +21,12 @@ def check_fraction(value: float | None, what: str) -> float | None:
     if value is not None and not 0.0 <= value <= 1.0:
         raise ValueError(f"{what} must be between 0 and 1, got {value}")
     return value
+
+
+def quote(items: Sequence[str], limit: int = 5) -> str:
+    """The first ``limit`` items, quoted, and how many more there are."""
+    shown = "; ".join(repr(item) for item in items[:limit])
+    return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def supports_logprobs(judge: Any) -> bool:
@@ -46,6 +52,8 @@ class MetricRun:
         guard: GuardMode = "flag",
         guarded: Mapping[str, str] | None = None,
         options: Mapping[str, Any] | None = None,
+        response_format: str = "auto",
+        params: Mapping[str, Any] | None = None,
     ) -> None:
         if guard not in GUARD_MODES:
             raise ValueError(f"guard must be one of {GUARD_MODES}, got {guard!r}")
@@ -62,6 +70,27 @@ class MetricRun:
         self.cache_hits = 0
         self.attempts: list[int] = []
         self.json_request = ""
+        self.response_format = response_format
+        self.params = params
+
+    async def ask(
+        self, template: JudgeTemplate, variables: Mapping[str, Any], *, check: ShapeCheck | None = None,
+        logprobs: int = 0,
+    ) -> Any:
+        """Ask the judge one judgement with this run's request options, and note the reply."""
+        return self.saw(
+            await ask(self.judge, template, variables, check=check, logprobs=logprobs,
+                      response_format=self.response_format, params=self.params)
+        )
+
+    def share(self, total: int, misses: Sequence[str], *, counted: str, missing: str, threshold: float | None,
+              **details: Any) -> Score:
+        """The score "the share of ``total`` items that are not ``misses``", naming the misses in the reason."""
+        kept = total - len(misses)
+        reason = f"{kept} of {total} {counted}"
+        if misses:
+            reason += f"; {missing}: {quote(misses)}"
+        return self.measured(kept / total, threshold=threshold, reason=reason, **details)
 
     def saw(self, reply: Any) -> Any:
         """Note a judge reply's attempts and cache hits; returns the reply."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_llmops.judges._common import MetricRun
-from pytest_llmops.judges.engine import ask, judge_name
+from pytest_llmops.judges.engine import judge_name
 from pytest_llmops.judges.templates import JudgeTemplate, resolve_template
 from pytest_llmops.verdict import Score, UnmeasuredError
 
@@ -55,17 +55,10 @@ async def ground_truth(
     if compare not in ("rougeL", "semantic"):
         raise ValueError(f"compare must be 'rougeL' or 'semantic', got {compare!r}")
     chosen = resolve_template("reference_answer", template)
-    run = MetricRun(f"ground_truth.{compare}", judge, [chosen], guard="off")
+    run = MetricRun(f"ground_truth.{compare}", judge, [chosen], guard="off", response_format=response_format,
+                    params=params)
     try:
-        reply = run.saw(
-            await ask(
-                judge,
-                chosen,
-                {"input": input},
-                response_format=response_format,
-                params=params,
-            )
-        )
+        reply = await run.ask(chosen, {"input": input})
     except UnmeasuredError as error:
         return run.unmeasured(error.reason)
     reference = reply.answer.answer

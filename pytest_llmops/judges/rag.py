@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmops.judges._common import GuardMode, MetricRun, check_fraction
-from pytest_llmops.judges.engine import ask
 from pytest_llmops.judges.templates import JudgeTemplate, resolve_template
 from pytest_llmops.verdict import Score, UnmeasuredError
 
@@ -56,11 +55,6 @@ def _one_per_chunk(answer: Any, variables: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _quote(items: Sequence[str], limit: int = 5) -> str:
-    shown = "; ".join(repr(item) for item in items[:limit])
-    return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
-
-
 async def faithfulness(
     response: str,
     *,
@@ -84,48 +78,23 @@ async def faithfulness(
     ctx = _context(context)
     claims_tpl = resolve_template("claims", claims_template)
     verify_tpl = resolve_template("faithfulness", template)
-    run = MetricRun(
-        name,
-        judge,
-        [claims_tpl, verify_tpl],
-        guard=guard,
-        guarded={"response": response},
-    )
+    run = MetricRun(name, judge, [claims_tpl, verify_tpl], guard=guard, guarded={"response": response},
+                    response_format=response_format, params=params)
     try:
-        split = run.saw(
-            await ask(
-                judge,
-                claims_tpl,
-                {"input": input, "response": response},
-                response_format=response_format,
-                params=params,
-            )
-        )
+        split = await run.ask(claims_tpl, {"input": input, "response": response})
         claims = [c.strip() for c in split.answer.claims if c.strip()]
         if not claims:
             return run.unmeasured("the judge found no claims in the response, so there is nothing to verify")
-        checked = run.saw(
-            await ask(
-                judge,
-                verify_tpl,
-                {"context": ctx, "claims": claims},
-                check=_one_per_claim,
-                response_format=response_format,
-                params=params,
-            )
-        )
+        checked = await run.ask(verify_tpl, {"context": ctx, "claims": claims}, check=_one_per_claim)
     except UnmeasuredError as error:
         return run.unmeasured(error.reason)
     verdicts = checked.answer.verdicts
-    unsupported = [f"{c} ({v.reason})" if v.reason else c for c, v in zip(claims, verdicts) if not v.supported]
-    supported = len(claims) - len(unsupported)
-    reason = f"{supported} of {len(claims)} claims supported by the context"
-    if unsupported:
-        reason += f"; unsupported: {_quote(unsupported)}"
-    return run.measured(
-        supported / len(claims),
+    return run.share(
+        len(claims),
+        [f"{c} ({v.reason})" if v.reason else c for c, v in zip(claims, verdicts) if not v.supported],
+        counted="claims supported by the context",
+        missing="unsupported",
         threshold=threshold,
-        reason=reason,
         claims=[{"claim": c, "supported": v.supported, "reason": v.reason} for c, v in zip(claims, verdicts)],
         unsupported_claims=[c for c, v in zip(claims, verdicts) if not v.supported],
     )
@@ -148,31 +117,21 @@ async def answer_relevancy(
     if not input.strip():
         raise ValueError("answer_relevancy() needs the question: pass input='...'")
     chosen = resolve_template("answer_relevancy", template)
-    run = MetricRun(name, judge, [chosen], guard=guard, guarded={"response": response})
+    run = MetricRun(name, judge, [chosen], guard=guard, guarded={"response": response},
+                    response_format=response_format, params=params)
     try:
-        reply = run.saw(
-            await ask(
-                judge,
-                chosen,
-                {"input": input, "response": response},
-                response_format=response_format,
-                params=params,
-            )
-        )
+        reply = await run.ask(chosen, {"input": input, "response": response})
     except UnmeasuredError as error:
         return run.unmeasured(error.reason)
     statements = reply.answer.statements
     if not statements:
         return run.unmeasured("the judge found no statements in the response")
-    off_topic = [s.statement for s in statements if not s.relevant]
-    relevant = len(statements) - len(off_topic)
-    reason = f"{relevant} of {len(statements)} statements address the question"
-    if off_topic:
-        reason += f"; off-topic: {_quote(off_topic)}"
-    return run.measured(
-        relevant / len(statements),
+    return run.share(
+        len(statements),
+        [s.statement for s in statements if not s.relevant],
+        counted="statements address the question",
+        missing="off-topic",
         threshold=threshold,
-        reason=reason,
         statements=[s.model_dump() for s in statements],
     )
 
@@ -210,18 +169,9 @@ async def context_precision(
     if isinstance(items, str):
         items = [items]
     chosen = resolve_template("context_precision", template)
-    run = MetricRun(name, judge, [chosen], guard="off")
+    run = MetricRun(name, judge, [chosen], guard="off", response_format=response_format, params=params)
     try:
-        reply = run.saw(
-            await ask(
-                judge,
-                chosen,
-                {"input": input, "answer": answer, "chunks": items},
-                check=_one_per_chunk,
-                response_format=response_format,
-                params=params,
-            )
-        )
+        reply = await run.ask(chosen, {"input": input, "answer": answer, "chunks": items}, check=_one_per_chunk)
     except UnmeasuredError as error:
         return run.unmeasured(error.reason)
     marks = [c.useful for c in reply.answer.chunks]
@@ -253,30 +203,19 @@ async def context_recall(
         raise ValueError("context_recall() needs the reference answer: pass reference='...'")
     ctx = _context(chunks)
     chosen = resolve_template("context_recall", template)
-    run = MetricRun(name, judge, [chosen], guard="off")
+    run = MetricRun(name, judge, [chosen], guard="off", response_format=response_format, params=params)
     try:
-        reply = run.saw(
-            await ask(
-                judge,
-                chosen,
-                {"input": input, "context": ctx, "reference": reference},
-                response_format=response_format,
-                params=params,
-            )
-        )
+        reply = await run.ask(chosen, {"input": input, "context": ctx, "reference": reference})
     except UnmeasuredError as error:
         return run.unmeasured(error.reason)
     claims = reply.answer.claims
     if not claims:
         return run.unmeasured("the judge found no claims in the reference answer")
-    missing = [c.claim for c in claims if not c.attributed]
-    found = len(claims) - len(missing)
-    reason = f"{found} of {len(claims)} reference claims found in the context"
-    if missing:
-        reason += f"; missing: {_quote(missing)}"
-    return run.measured(
-        found / len(claims),
+    return run.share(
+        len(claims),
+        [c.claim for c in claims if not c.attributed],
+        counted="reference claims found in the context",
+        missing="missing",
         threshold=threshold,
-        reason=reason,
         claims=[c.model_dump() for c in claims],
     )

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmops.judges._common import GuardMode, MetricRun, supports_logprobs
-from pytest_llmops.judges.engine import ask
 from pytest_llmops.judges.scoring import weighted_score
 from pytest_llmops.judges.templates import JudgeTemplate, resolve_template
 from pytest_llmops.verdict import Score, UnmeasuredError
@@ -91,19 +90,11 @@ async def rubric(
         guard=guard,
         guarded={"response": response},
         options={"range": f"{low}-{high}"},
+        response_format=response_format,
+        params=params,
     )
     try:
-        reply = run.saw(
-            await ask(
-                judge,
-                chosen,
-                variables,
-                check=_in_range,
-                logprobs=(high - low + 1 + 4) if want_logprobs else 0,
-                response_format=response_format,
-                params=params,
-            )
-        )
+        reply = await run.ask(chosen, variables, check=_in_range, logprobs=(high - low + 1 + 4) if want_logprobs else 0)
     except UnmeasuredError as error:
         run.options["scoring"] = "none"
         return run.unmeasured(error.reason)
