@@ -26,9 +26,21 @@ In a test, take the ``llm_server`` fixture (from
 ``pytest_llmops.testing.fixtures``) for a started server that is stopped
 after the test.
 
-Standard library only: the plugin imports this package at start-up.
+Standard library only: the plugin imports this package at start-up, so the
+server module (and ``http.server`` with it) loads on first use.
 """
 
-from pytest_llmops.testing.server import Fault, LLMTestServer, ReceivedRequest
+from __future__ import annotations
 
-__all__ = ["Fault", "LLMTestServer", "ReceivedRequest"]
+from typing import TYPE_CHECKING
+
+from pytest_llmops._lazy import lazy_exports
+
+_EXPORTS = {name: "pytest_llmops.testing.server" for name in ("Fault", "LLMTestServer", "ReceivedRequest")}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from pytest_llmops.testing.server import Fault, LLMTestServer, ReceivedRequest

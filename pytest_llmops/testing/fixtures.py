@@ -2,16 +2,19 @@
 
 Registered by the pytest-llmops plugin; in a project without it, add
 ``pytest_plugins = ["pytest_llmops.testing.fixtures"]`` to a conftest.py.
-Standard library and pytest only: the plugin imports this module at start-up.
+Standard library and pytest only: the plugin imports this module at start-up (the
+server itself loads when the fixture is first used).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_llmops.testing.server import LLMTestServer
+if TYPE_CHECKING:
+    from pytest_llmops.testing.server import LLMTestServer
 
 __all__ = ["llm_server"]
 
@@ -24,5 +27,7 @@ def llm_server() -> Iterator[LLMTestServer]:
     (or the openai SDK's ``base_url``); script replies, inject faults and read
     the counters on the fixture itself.
     """
+    from pytest_llmops.testing.server import LLMTestServer
+
     with LLMTestServer() as server:
         yield server
