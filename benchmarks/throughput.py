@@ -17,8 +17,8 @@ own (the generated conftest imports it at session start, so the loop time is
 the eval work only; the fully cached run does not import it at all).
 
 The W1 run at 16 and 32 is repeated with the direct OpenAI-compatible backend
-(``pytest_llmops.models.openai_http``, handed to the runtime by the generated
-conftest: it is not the default). Last, a client-side comparison in one
+(``pytest_llmops.models.openai_http``, chosen with ``--llmops-client=direct``;
+it is not the default). Last, a client-side comparison in one
 process: the model client over litellm, the model client over the direct
 backend, and bare httpx, to tell how much is client CPU rather than waiting.
 
@@ -67,11 +67,6 @@ def pytest_sessionstart(session):
         from pytest_llmops.models.litellm_backend import load_litellm
         load_litellm()
         session.config._bench["litellm_import_s"] = time.perf_counter() - started
-    if os.environ.get("BENCH_BACKEND") == "openai-http":
-        # Measurement only: hand the runtime the direct backend where it would use litellm's.
-        from pytest_llmops.models.openai_http import OpenAIHTTPBackend
-        from pytest_llmops.session import get_state
-        get_state(session.config).runtime()._backends["litellm"] = OpenAIHTTPBackend()
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session):
@@ -94,13 +89,14 @@ def run_pytest(folder: Path, server: LLMTestServer, *args: str, backend: str = "
     """
     out = Path(tempfile.mkdtemp(prefix="bench-out-"))
     env = {
-        **os.environ, "BENCH_OUT": str(out), "OPENAI_API_KEY": "sk-bench", "BENCH_BACKEND": backend,
+        **os.environ, "BENCH_OUT": str(out), "OPENAI_API_KEY": "sk-bench",
         "BENCH_PREIMPORT": "1" if preimport else "0",
     }
     server.reset_counters()
     command = [
         sys.executable, "-m", "pytest", "-m", "llm_eval", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-        "--llmops-judge=openai/bench-judge", f"--llmops-judge-api-base={server.url}", "--llmops-progress=off", *args,
+        "--llmops-judge=openai/bench-judge", f"--llmops-judge-api-base={server.url}", "--llmops-progress=off",
+        "--llmops-client=" + ("direct" if backend == "openai-http" else "litellm"), *args,
     ]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
@@ -147,10 +143,8 @@ async def _through_client(server: LLMTestServer, calls: int, in_flight: int) -> 
 
 async def _through_client_direct(server: LLMTestServer, calls: int, in_flight: int) -> None:
     from pytest_llmops.models.client import LLMClient, ModelConfig, ModelRuntime
-    from pytest_llmops.models.openai_http import OpenAIHTTPBackend
 
-    runtime = ModelRuntime(concurrency=in_flight)
-    runtime._backends["litellm"] = OpenAIHTTPBackend()  # measurement only
+    runtime = ModelRuntime(concurrency=in_flight, client="direct")
     client = LLMClient(ModelConfig(model="openai/bench-judge", api_base=server.url, api_key="sk-bench"), runtime)
     await asyncio.gather(*(client.complete(f"direct path call {i}") for i in range(calls)))
 

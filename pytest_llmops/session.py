@@ -67,6 +67,7 @@ class LLMOpsState:
                 cache=cache,
                 record_mode=mode,
                 concurrency=self.settings.concurrency,
+                client=self.settings.client,
                 budget=Budget(max_cost_usd=self.settings.max_cost, max_calls=self.settings.max_calls),
             )
         return self._runtime

@@ -68,6 +68,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("record_mode", "cache mode: off (no cache), new (replay hits, record misses), "
            "none (replay only; a miss is an error - for hermetic CI), all (re-record everything)",
            "new", kind="choice", choices=RECORD_MODES, example="none"),
+    Option("client", "how hosted models are called: litellm (every provider, with litellm's prices), or direct: "
+           "openai/ and hosted_vllm/ models with an explicit api_base go over plain HTTP (a few ms less client CPU "
+           "per call; prices unknown on that path)", "litellm", kind="choice", choices=("litellm", "direct"),
+           example="direct"),
     Option("concurrency", "most provider calls in flight at once, per provider; also how many async eval tests "
            "run at once (1 runs them one at a time)", 16, kind="int", example="8"),
     Option("progress", "progress line while eval tests run (cases done, calls in flight, cost): auto (on a "
@@ -122,6 +126,7 @@ class Settings:
     judge_api_base: str | None = None
     cache_path: Path = Path(".llmops/cache.sqlite")
     record_mode: str = "new"
+    client: str = "litellm"
     concurrency: int = 16
     progress: str = "auto"
     timeout: float = 60.0

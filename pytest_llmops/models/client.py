@@ -128,6 +128,16 @@ class ModelConfig:
         return f"{prefix}@{self.api_base or 'default'}"
 
 
+#: How hosted models are called: litellm for all, or plain HTTP for OpenAI-compatible bases.
+CLIENTS = ("litellm", "direct")
+
+
+def _direct_handles(model: str, api_base: str | None) -> bool:
+    from pytest_llmops.models.openai_http import handles
+
+    return handles(model, api_base)
+
+
 class ModelRuntime:
     """Session-wide state shared by every client: backends, cache, limits, call log.
 
@@ -143,8 +153,15 @@ class ModelRuntime:
         record_mode: RecordMode | None = None,
         concurrency: int = 16,
         budget: Budget | None = None,
+        client: str = "litellm",
     ) -> None:
         from pytest_llmops.models.cache import RecordMode as _RecordMode
+
+        if client not in CLIENTS:
+            raise ValueError(f"client must be one of {', '.join(CLIENTS)}, got {client!r}")
+        #: "litellm" for every hosted model, or "direct": OpenAI-compatible models with an
+        #: explicit api_base go over plain HTTP (see ``models/openai_http.py``).
+        self.client = client
 
         self.cache = cache
         self.record_mode = record_mode or _RecordMode.NEW
@@ -186,14 +203,23 @@ class ModelRuntime:
             self.cache.close()
 
     # -- backends and limits ---------------------------------------------
-    def backend_for(self, model: str) -> Backend:
-        name = "local" if model.startswith(LOCAL_PREFIX) else "litellm"
+    def backend_for(self, model: str, api_base: str | None = None) -> Backend:
+        if model.startswith(LOCAL_PREFIX):
+            name = "local"
+        elif self.client == "direct" and _direct_handles(model, api_base):
+            name = "openai-http"
+        else:
+            name = "litellm"
         backend = self._backends.get(name)
         if backend is None:
             if name == "local":
                 from pytest_llmops.models.local import LocalLlamaBackend
 
                 backend = LocalLlamaBackend()
+            elif name == "openai-http":
+                from pytest_llmops.models.openai_http import OpenAIHTTPBackend
+
+                backend = OpenAIHTTPBackend()
             else:
                 from pytest_llmops.models.litellm_backend import LiteLLMBackend
 
@@ -368,7 +394,7 @@ class LLMClient:
                         f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
                         f"({attempts - 1} attempts; raise --llmops-deadline to allow more)"
                     )
-                backend = self.runtime.backend_for(self.config.model)
+                backend = self.runtime.backend_for(self.config.model, self.config.api_base)
                 limit = self.runtime.limit_for(self.config.provider, getattr(backend, "max_in_flight", None))
                 try:
                     # The deadline covers waiting for a slot; latency starts once the request goes out.
@@ -460,7 +486,7 @@ class LLMClient:
                 return await self._follow(leader, request, key)
         self.runtime.budget.check(request.model)
         started = time.time()
-        backend = self.runtime.backend_for(request.model)
+        backend = self.runtime.backend_for(request.model, request.api_base)
 
         async def attempt(timeout: float) -> ChatResponse:
             sent = replace(request, timeout=timeout)
@@ -546,7 +572,7 @@ class LLMClient:
             return
         self.runtime.budget.check(request.model)
         started = time.time()
-        backend = self.runtime.backend_for(request.model)
+        backend = self.runtime.backend_for(request.model, request.api_base)
         queue: asyncio.Queue[StreamChunk | None] = asyncio.Queue()
 
         async def attempt(timeout: float) -> ChatResponse:
@@ -599,7 +625,7 @@ class LLMClient:
             return [tuple(v) for v in replayed[0]["vectors"]]
         self.runtime.budget.check(request.model)
         started = time.time()
-        backend = self.runtime.backend_for(request.model)
+        backend = self.runtime.backend_for(request.model, request.api_base)
 
         async def attempt(timeout: float) -> EmbeddingResponse:
             return await backend.embed(replace(request, timeout=timeout))

@@ -8,8 +8,10 @@ under 1 ms. This backend sends the same requests itself: ``{api_base}/chat/compl
 (streamed or not) and ``{api_base}/embeddings``, with the model name after its
 provider prefix (``openai/gpt-4o-mini`` -> ``gpt-4o-mini``).
 
-It is not wired in by default (the model client picks litellm for every hosted
-model); ``benchmarks/throughput.py`` measures both side by side. Prices are
+It is opt-in: ``--llmops-client=direct`` (ini ``llmops_client``) routes
+OpenAI-style models with an explicit ``api_base`` here; by default every hosted
+model goes through litellm, which knows providers' prices.
+``benchmarks/throughput.py`` measures both side by side. Prices are
 unknown on this path (``cost_usd`` is ``None``), as they are for most
 self-hosted model names on the litellm path too.
 
