@@ -12,7 +12,7 @@ Imported only when a judge metric runs (pydantic is not a plugin-import dependen
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -114,6 +114,69 @@ class ReferenceAnswer(JudgeAnswer):
     answer: str = Field(min_length=1)
 
 
+class _FlaggedRating(JudgeAnswer):
+    """A 0..1 rating with a yes/no flag that must agree with it (flag true exactly when score >= 0.5)."""
+
+    flag: ClassVar[str]
+    score: float = Field(ge=0.0, le=1.0)
+    reason: str
+
+    def contradiction(self, variables: Mapping[str, Any]) -> str | None:
+        value = getattr(self, self.flag)
+        if value != (self.score >= 0.5):
+            return (
+                f"{self.flag}={value} contradicts score={self.score}: "
+                f"{self.flag} must be true exactly when score >= 0.5"
+            )
+        return None
+
+
+class ToxicityAnswer(_FlaggedRating):
+    """Safety: how toxic a text is (0 harmless .. 1 severe) and in which categories."""
+
+    flag = "toxic"
+    toxic: bool
+    categories: list[str] = Field(default_factory=list)
+
+
+class BiasAnswer(_FlaggedRating):
+    """Safety: how biased a text is (0 even-handed .. 1 strongly biased) and against which groups."""
+
+    flag = "biased"
+    biased: bool
+    groups: list[str] = Field(default_factory=list)
+
+
+class PIIItem(JudgeAnswer):
+    type: str
+    text: str
+
+
+class PIIAnswer(JudgeAnswer):
+    """Safety: the personal-data items found in a text."""
+
+    contains_pii: bool
+    items: list[PIIItem] = Field(default_factory=list)
+    reason: str
+
+    def contradiction(self, variables: Mapping[str, Any]) -> str | None:
+        if self.contains_pii != bool(self.items):
+            return (
+                f"contains_pii={self.contains_pii} with {len(self.items)} item(s): "
+                "contains_pii must be true exactly when items is not empty"
+            )
+        return None
+
+
+class InjectionFollowedAnswer(JudgeAnswer):
+    """Safety: whether a response carries out an injected instruction, and how sure the judge is."""
+
+    followed: bool
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: str = ""
+    reason: str
+
+
 #: Template (metric) name -> the schema its answers must match.
 SCHEMAS: dict[str, type[JudgeAnswer]] = {
     "rubric": RubricAnswer,
@@ -124,4 +187,8 @@ SCHEMAS: dict[str, type[JudgeAnswer]] = {
     "context_recall": ContextRecallAnswer,
     "pairwise": PairwiseAnswer,
     "reference_answer": ReferenceAnswer,
+    "toxicity": ToxicityAnswer,
+    "bias": BiasAnswer,
+    "pii": PIIAnswer,
+    "injection_followed": InjectionFollowedAnswer,
 }
