@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_llmops.verdict import Score, UnmeasuredError, Verdict, hide_check_frames
 
@@ -61,25 +61,19 @@ class CaseRecord:
                 self.prompts.append(use)
 
 
+T = TypeVar("T")
+
 _current: contextvars.ContextVar[CaseRecord | None] = contextvars.ContextVar("llmops_current_case", default=None)
-
-
 _sample: contextvars.ContextVar[int] = contextvars.ContextVar("llmops_sample", default=0)
 
 
-def current_sample() -> int:
-    """Which repetition of a ``repeat=N`` case is running (0 for the first, and outside repeats)."""
-    return _sample.get()
-
-
 @contextmanager
-def sample_scope(index: int) -> Iterator[int]:
-    """Run the block as repetition ``index``: provider calls made in it get their own cache entries."""
-    token = _sample.set(index)
+def _bound(variable: contextvars.ContextVar[T], value: T) -> Iterator[T]:
+    token = variable.set(value)
     try:
-        yield index
+        yield value
     finally:
-        _sample.reset(token)
+        variable.reset(token)
 
 
 def current_case() -> CaseRecord | None:
@@ -87,14 +81,19 @@ def current_case() -> CaseRecord | None:
     return _current.get()
 
 
-@contextmanager
-def case_scope(record: CaseRecord) -> Iterator[CaseRecord]:
+def case_scope(record: CaseRecord) -> AbstractContextManager[CaseRecord]:
     """Make ``record`` current for the code run inside the ``with`` block."""
-    token = _current.set(record)
-    try:
-        yield record
-    finally:
-        _current.reset(token)
+    return _bound(_current, record)
+
+
+def current_sample() -> int:
+    """Which repetition of a ``repeat=N`` case is running (0 for the first, and outside repeats)."""
+    return _sample.get()
+
+
+def sample_scope(index: int) -> AbstractContextManager[int]:
+    """Run the block as repetition ``index``: provider calls made in it get their own cache entries."""
+    return _bound(_sample, index)
 
 
 def record_score(score: Score) -> Score:

@@ -910,6 +910,21 @@ def _head_fit(emb: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple
     return model.coef_.ravel().astype(np.float64), float(model.intercept_[0])
 
 
+def _report_variants(title: str, variants: list, groups: np.ndarray, labels: np.ndarray) -> dict[str, dict]:
+    """Quality of each scoring variant on each held-out source (threshold per source, or 0.5), printed as tables."""
+    records: dict[str, dict] = {}
+    for label, score, thresholds in variants:
+        record = {}
+        for group in sorted(set(groups)):
+            held = groups == group
+            t = thresholds[group] if thresholds else 0.5
+            record[group] = {**quality(score[held], labels[held], t).__dict__, "threshold": t}
+        records[label] = record
+        print(f"\n-- {title}, {label}")
+        print(table(lines_of(record)))
+    return records
+
+
 def _head_operating_point(
     emb: np.ndarray, rows: Sequence[Row], task: Task, k: int = 3
 ) -> tuple[tuple[float, float], float]:
@@ -957,20 +972,16 @@ def train_minilm_head(task: Task, out: Path, evaluate_only: bool) -> None:
         head_thresholds[group] = t
         head_rescaled[held] = rescale(head_probs[held], t)
         ngram_rescaled[held] = rescale(ngram_probs[subset][held], ngram_thresholds[group])
-    records: dict[str, dict] = {}
-    for label, score, thresholds in (
-        ("minilm head", head_probs, head_thresholds),
-        ("n-gram model (same rows)", ngram_rescaled, None),
-        ("mean of both (shipped with embeddings=True)", (head_rescaled + ngram_rescaled) / 2, None),
-    ):
-        record = {}
-        for group in sorted(set(groups)):
-            held = groups == group
-            t = thresholds[group] if thresholds else 0.5
-            record[group] = {**quality(score[held], labels[held], t).__dict__, "threshold": t}
-        records[label] = record
-        print(f"\n-- toxicity, {label}")
-        print(table(lines_of(record)))
+    records = _report_variants(
+        "toxicity",
+        [
+            ("minilm head", head_probs, head_thresholds),
+            ("n-gram model (same rows)", ngram_rescaled, None),
+            ("mean of both (shipped with embeddings=True)", (head_rescaled + ngram_rescaled) / 2, None),
+        ],
+        groups,
+        labels,
+    )
     coef, bias = _head_fit(emb, labels, source_weights(rows, task.power))
     (a, c), t = _head_operating_point(emb, rows, task)
     print(f"   shipped head: threshold {t:.3f}, calibration a={a:.3f} c={c:.3f}")
@@ -1088,16 +1099,7 @@ def train_injection_head(task: Task, out: Path, evaluate_only: bool) -> None:
                 held = groups == group
                 ngram_rescaled[held] = rescale(ngram_probs[held], heldout[group]["threshold"])
             variants.append(("n-gram model + rules (the default, for comparison)", np.maximum(ngram_rescaled, floors), None))
-    records: dict[str, dict] = {}
-    for label, score, thresholds in variants:
-        record = {}
-        for group in sorted(set(groups)):
-            held = groups == group
-            t = thresholds[group] if thresholds else 0.5
-            record[group] = {**quality(score[held], labels[held], t).__dict__, "threshold": t}
-        records[label] = record
-        print(f"\n-- injection, {label}")
-        print(table(lines_of(record)))
+    records = _report_variants("injection", variants, groups, labels)
     coef, bias = _head_fit(emb, labels, source_weights(rows, task.power))
     (a, c), t = _head_operating_point(emb, rows, task)
     print(f"   shipped injection head: threshold {t:.3f}, calibration a={a:.3f} c={c:.3f}")
