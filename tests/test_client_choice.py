@@ -21,8 +21,10 @@ async def test_answer(llm):
 def test_the_client_setting_picks_the_path_a_request_takes(pytester, server, api_key, monkeypatch, client, agent):
     monkeypatch.setenv("OPENAI_API_KEY", api_key)
     pytester.makepyfile(EVAL)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--llmops-model=openai/test-model",
-                                f"--llmops-api-base={server.url}", f"--llmops-client={client}")
+    # In a subprocess: an in-process run would import httpx's connection modules inside pytester's
+    # module snapshot, and their removal afterwards leaves later tests with mismatched exception classes.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--llmops-model=openai/test-model",
+                                           f"--llmops-api-base={server.url}", f"--llmops-client={client}")
     result.assert_outcomes(passed=1)
     (request,) = [r for r in server.received if r.path.endswith("/chat/completions")]
     assert agent in request.headers.get("user-agent", "").lower()
