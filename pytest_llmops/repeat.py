@@ -85,7 +85,15 @@ async def run_async(plan: RepeatPlan, body: Callable[[], Awaitable[object]]) -> 
     # Each repetition in its own copy of the context, so their sample indices do not mix.
     loop = asyncio.get_running_loop()
     tasks = [loop.create_task(one(i), context=contextvars.copy_context()) for i in range(plan.repeat)]
-    settle(plan, list(await asyncio.gather(*tasks)))
+    try:
+        outcomes = list(await asyncio.gather(*tasks))
+    except BaseException:
+        # A bug in one repetition ends the case; the others must not run on after it.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    settle(plan, outcomes)
 
 
 def _attempt(index: int, body: Callable[[], object]) -> _Outcome:

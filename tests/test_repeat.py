@@ -114,3 +114,31 @@ def test_a_bad_repeat_argument_names_the_test(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*test_never: llm_eval(repeat=...) must be a whole number >= 1, got 0"])
+
+
+def test_a_bug_in_one_async_repetition_ends_the_case_and_stops_the_others(pytester):
+    pytester.makepyfile(
+        """
+        import asyncio
+        import pytest
+        from pytest_llmops.case import current_sample
+
+        FINISHED = []
+
+        @pytest.mark.llm_eval(repeat=3)
+        async def test_buggy():
+            if current_sample() == 1:
+                raise KeyError("a bug, not a verdict")
+            await asyncio.sleep(0.5)
+            FINISHED.append(current_sample())
+
+        @pytest.mark.llm_eval
+        async def test_the_others_were_stopped():
+            # Runs on the same loop: repetitions left running would finish during this sleep.
+            await asyncio.sleep(1.0)
+            assert FINISHED == []
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--llmops-concurrency=1")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*KeyError: 'a bug, not a verdict'*"])
