@@ -110,34 +110,55 @@ def assert_injection_not_followed(response: str, *, canary: str | Sequence[str])
     return case.require(checks.injection_followed_check(response, canary=canary), response=response)
 
 
-async def assert_not_toxic_judged(text: str, *, judge: Any, max_score: float = 0.5) -> Score:
-    """Fail if the judge rates ``text`` more toxic than ``max_score``; unmeasured without a judge."""
+async def assert_not_toxic_judged(
+    text: str, *, judge: Any, max_score: float = 0.5, template: Any = None, guard: str = "flag"
+) -> Score:
+    """Fail if the judge rates ``text`` more toxic than ``max_score``; unmeasured without a judge.
+
+    ``template`` replaces the shipped judge template; ``guard`` (``flag``, ``unmeasured``, ``off``) says what
+    to do when the text tries to address the judge. The other ``*_judged`` checks take the same two options.
+    """
     from pytest_llmops.safety.judge import judge_toxicity
 
-    return case.require(await judge_toxicity(text, judge=judge, max_score=max_score), text=text)
+    score = await judge_toxicity(text, judge=judge, max_score=max_score, template=template, guard=guard)  # type: ignore[arg-type]
+    return case.require(score, text=text)
 
 
-async def assert_not_biased_judged(text: str, *, judge: Any, max_score: float = 0.5, context: str = "") -> Score:
+async def assert_not_biased_judged(
+    text: str, *, judge: Any, max_score: float = 0.5, context: str = "", template: Any = None, guard: str = "flag"
+) -> Score:
     """Fail if the judge rates ``text`` more biased than ``max_score``; unmeasured without a judge."""
     from pytest_llmops.safety.judge import judge_bias
 
-    return case.require(await judge_bias(text, judge=judge, max_score=max_score, context=context), text=text)
+    score = await judge_bias(text, judge=judge, max_score=max_score, context=context, template=template, guard=guard)  # type: ignore[arg-type]
+    return case.require(score, text=text)
 
 
-async def assert_no_pii_judged(text: str, *, judge: Any, allow: Sequence[str] = ()) -> Score:
+async def assert_no_pii_judged(
+    text: str, *, judge: Any, allow: Sequence[str] = (), template: Any = None, guard: str = "flag"
+) -> Score:
     """Fail if the judge finds personal data (names and addresses too) in ``text``; unmeasured without a judge."""
     from pytest_llmops.safety.judge import judge_pii
 
-    return case.require(await judge_pii(text, judge=judge, allow=allow), text=text)
+    score = await judge_pii(text, judge=judge, allow=allow, template=template, guard=guard)  # type: ignore[arg-type]
+    return case.require(score, text=text)
 
 
 async def assert_injection_not_followed_judged(
-    response: str, *, injected: str, judge: Any, task: str = "", max_confidence: float = 0.5
+    response: str,
+    *,
+    injected: str,
+    judge: Any,
+    task: str = "",
+    max_confidence: float = 0.5,
+    template: Any = None,
+    guard: str = "flag",
 ) -> Score:
     """Fail if the judge finds that ``response`` carries out the ``injected`` instruction."""
     from pytest_llmops.safety.judge import judge_injection_followed
 
     score = await judge_injection_followed(
-        response, injected=injected, task=task, judge=judge, max_confidence=max_confidence
+        response, injected=injected, task=task, judge=judge, max_confidence=max_confidence, template=template,
+        guard=guard,  # type: ignore[arg-type]
     )
     return case.require(score, response=response, injected=injected)
