@@ -47,6 +47,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -982,32 +983,12 @@ def train_minilm_head(task: Task, out: Path, evaluate_only: bool) -> None:
         groups,
         labels,
     )
-    coef, bias = _head_fit(emb, labels, source_weights(rows, task.power))
-    (a, c), t = _head_operating_point(emb, rows, task)
-    print(f"   shipped head: threshold {t:.3f}, calibration a={a:.3f} c={c:.3f}")
-    if evaluate_only:
+    head_header = _ship_head(
+        "toxicity_minilm", emb, labels, rows, task, records, out, evaluate_only,
+        combine_with="toxicity", script="scripts/train_safety.py --minilm",
+    )
+    if head_header is None:
         return
-    weights_path = out / "toxicity_minilm.npz"
-    np.savez_compressed(weights_path, weights=coef.astype(np.float32))
-    counts = Counter((r.group, r.label) for r in rows)
-    head_header = {
-        "format": "pytest-llmops-embedding-head/1",
-        "name": "toxicity_minilm",
-        "version": _dt.date.today().isoformat(),
-        "embedder": "all-MiniLM-L6-v2 (pytest_llmops.models.minilm)",
-        "dimension": int(emb.shape[1]),
-        "bias": bias,
-        "calibration": [a, c],
-        "threshold": t,
-        "combine_with": "toxicity",
-        "weights_sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
-        "training": {
-            "script": "scripts/train_safety.py --minilm",
-            "sources": {f"{g}:{lab}": n for (g, lab), n in sorted(counts.items())},
-        },
-        "heldout": records,
-    }
-    (out / "toxicity_minilm.json").write_text(json.dumps(_jsonable(head_header), indent=1) + "\n", encoding="utf-8")
     (out / "toxicity_minilm.md").write_text(render_head_card(head_header), encoding="utf-8")
 
 
@@ -1100,31 +1081,59 @@ def train_injection_head(task: Task, out: Path, evaluate_only: bool) -> None:
                 ngram_rescaled[held] = rescale(ngram_probs[held], heldout[group]["threshold"])
             variants.append(("n-gram model + rules (the default, for comparison)", np.maximum(ngram_rescaled, floors), None))
     records = _report_variants("injection", variants, groups, labels)
+    header = _ship_head(
+        "injection_minilm", emb, labels, rows, task, records, out, evaluate_only,
+        combine_with="rules/injection.json", script="scripts/train_safety.py --minilm injection",
+        max_fpr_per_ordinary_source=task.max_fpr,
+    )
+    if header is None:
+        return
+    (out / "injection_minilm.md").write_text(render_injection_head_card(header), encoding="utf-8")
+
+
+def _ship_head(
+    name: str,
+    emb: np.ndarray,
+    labels: np.ndarray,
+    rows: list,
+    task: Any,
+    records: dict,
+    out: Path,
+    evaluate_only: bool,
+    *,
+    combine_with: str,
+    script: str,
+    **training: Any,
+) -> dict | None:
+    """Fit a MiniLM head on every row, print its operating point and (unless evaluating only) write it.
+
+    Returns the header written, for the model card; None when ``evaluate_only``.
+    """
     coef, bias = _head_fit(emb, labels, source_weights(rows, task.power))
     (a, c), t = _head_operating_point(emb, rows, task)
-    print(f"   shipped injection head: threshold {t:.3f}, calibration a={a:.3f} c={c:.3f}")
+    print(f"   shipped {name}: threshold {t:.3f}, calibration a={a:.3f} c={c:.3f}")
     if evaluate_only:
-        return
+        return None
     counts = Counter((r.group, r.label) for r in rows)
     header = {
         "format": "pytest-llmops-embedding-head/1",
-        "name": "injection_minilm",
+        "name": name,
         "version": _dt.date.today().isoformat(),
         "embedder": "all-MiniLM-L6-v2 (pytest_llmops.models.minilm)",
         "dimension": int(emb.shape[1]),
         "bias": bias,
         "calibration": [a, c],
         "threshold": t,
-        "combine_with": "rules/injection.json",
+        "combine_with": combine_with,
         "training": {
-            "script": "scripts/train_safety.py --minilm injection",
+            "script": script,
             "sources": {f"{g}:{lab}": n for (g, lab), n in sorted(counts.items())},
-            "max_fpr_per_ordinary_source": task.max_fpr,
+            **training,
         },
         "heldout": records,
     }
-    _write_head("injection_minilm", coef, header, out)
-    (out / "injection_minilm.md").write_text(render_injection_head_card(header), encoding="utf-8")
+    _write_head(name, coef, header, out)
+    return header
 
 
 def _write_head(name: str, coef: np.ndarray, header: dict, out: Path) -> None:
