@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from pytest_llmops.drift._deps import need
-from pytest_llmops.drift.result import DriftInputError, InsufficientDataError
+from pytest_llmops.drift._deps import make_signature, need
+from pytest_llmops.drift.result import DriftInputError, DriftResult, InsufficientDataError
 
 if TYPE_CHECKING:
     import numpy
@@ -107,3 +107,34 @@ def null_summary(observed: float, null: numpy.ndarray) -> dict[str, float]:
     mean = float(np.mean(null))
     spread = float(np.std(null))
     return {"null_mean": mean, "null_std": spread, "z": (observed - mean) / spread if spread > 0 else 0.0}
+
+
+def permutation_result(
+    *,
+    method: str,
+    statistic_name: str,
+    observed: float,
+    null: numpy.ndarray,
+    alpha: float,
+    n_current: int,
+    n_baseline: int,
+    seed: int,
+    n_permutations: int,
+    options: dict[str, object],
+    libraries: tuple[str, ...] = ("numpy",),
+    details: dict[str, object],
+) -> DriftResult:
+    """The result of a permutation test: its p-value, signature, and where the statistic sits in the null."""
+    return DriftResult(
+        method=method,
+        statistic=observed,
+        statistic_name=statistic_name,
+        p_value=permutation_p_value(observed, null),
+        alpha=alpha,
+        n_current=n_current,
+        n_baseline=n_baseline,
+        seed=seed,
+        n_permutations=n_permutations,
+        signature=make_signature(method, options, libraries),
+        details={**details, **null_summary(observed, null)},
+    )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmops.drift._deps import blas_threads, make_signature, need
-from pytest_llmops.drift._permute import check_options, null_summary, permutation_p_value, run_blocks
+from pytest_llmops.drift._deps import blas_threads, need
+from pytest_llmops.drift._permute import check_options, permutation_result, run_blocks
 from pytest_llmops.drift.result import DriftInputError, DriftResult
 from pytest_llmops.drift.samples import prepare
 
@@ -90,16 +90,16 @@ def _centroid_test(
     observed, null = run_blocks(statistic, rng, n, n + m, n_permutations)
     method = "centroid" if metric == "euclidean" else "centroid-cosine"
     options = {"metric": metric, "permutations": n_permutations, "seed": seed}
-    return DriftResult(
+    return permutation_result(
         method=method,
-        statistic=observed,
         statistic_name="centroid distance" if metric == "euclidean" else "centroid cosine distance",
-        p_value=permutation_p_value(observed, null),
+        observed=observed,
+        null=null,
         alpha=alpha,
         n_current=n,
         n_baseline=m,
         seed=seed,
         n_permutations=n_permutations,
-        signature=make_signature(method, options),
-        details={"metric": metric, **null_summary(observed, null)},
+        options=options,
+        details={"metric": metric},
     )

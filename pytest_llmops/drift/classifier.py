@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmops.drift._deps import blas_threads, make_signature, need
-from pytest_llmops.drift._permute import check_options, membership_blocks, null_summary, permutation_p_value
+from pytest_llmops.drift._deps import blas_threads, need
+from pytest_llmops.drift._permute import check_options, membership_blocks, permutation_result
 from pytest_llmops.drift.result import DriftInputError, DriftResult
 from pytest_llmops.drift.samples import prepare
 
@@ -135,16 +135,17 @@ def _classifier_test(
         "permutations": n_permutations,
         "seed": seed,
     }
-    return DriftResult(
+    return permutation_result(
         method="classifier",
-        statistic=observed,
         statistic_name="domain classifier ROC AUC",
-        p_value=permutation_p_value(observed, null),
+        observed=observed,
+        null=null,
         alpha=alpha,
         n_current=n,
         n_baseline=m,
         seed=seed,
         n_permutations=n_permutations,
-        signature=make_signature("classifier", options, ("numpy", "scipy", "scikit-learn")),
-        details={"model": model, "n_folds": n_folds, "regularization": regularization, **null_summary(observed, null)},
+        options=options,
+        libraries=("numpy", "scipy", "scikit-learn"),
+        details={"model": model, "n_folds": n_folds, "regularization": regularization},
     )

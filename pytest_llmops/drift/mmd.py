@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmops.drift._deps import blas_threads, make_signature, need
-from pytest_llmops.drift._permute import check_options, null_summary, permutation_p_value, run_blocks
+from pytest_llmops.drift._deps import blas_threads, need
+from pytest_llmops.drift._permute import check_options, permutation_result, run_blocks
 from pytest_llmops.drift.result import DriftInputError, DriftResult
 from pytest_llmops.drift.samples import prepare
 
@@ -144,24 +144,19 @@ def _mmd_test(
         "permutations": n_permutations,
         "seed": seed,
     }
-    return DriftResult(
+    return permutation_result(
         method="mmd",
-        statistic=observed,
         statistic_name="MMD²",
-        p_value=permutation_p_value(observed, null),
+        observed=observed,
+        null=null,
         alpha=alpha,
         n_current=n,
         n_baseline=m,
         seed=seed,
         n_permutations=n_permutations,
-        signature=make_signature("mmd", options, ("numpy", "scikit-learn")),
-        details={
-            "bandwidth": sigma,
-            "bandwidth_rule": rule,
-            "n_components": rank,
-            "exact": exact,
-            **null_summary(observed, null),
-        },
+        options=options,
+        libraries=("numpy", "scikit-learn"),
+        details={"bandwidth": sigma, "bandwidth_rule": rule, "n_components": rank, "exact": exact},
     )
 
 
@@ -221,16 +216,17 @@ def _mmd_exact_test(
         "permutations": n_permutations,
         "seed": seed,
     }
-    return DriftResult(
+    return permutation_result(
         method="mmd-exact",
-        statistic=observed,
         statistic_name="MMD²",
-        p_value=permutation_p_value(observed, null),
+        observed=observed,
+        null=null,
         alpha=alpha,
         n_current=n,
         n_baseline=m,
         seed=seed,
         n_permutations=n_permutations,
-        signature=make_signature("mmd-exact", options, ("numpy", "scikit-learn")),
-        details={"bandwidth": sigma, "bandwidth_rule": rule, "exact": True, **null_summary(observed, null)},
+        options=options,
+        libraries=("numpy", "scikit-learn"),
+        details={"bandwidth": sigma, "bandwidth_rule": rule, "exact": True},
     )
