@@ -90,6 +90,17 @@ def configure_torch() -> Any:
     return torch
 
 
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list, refusing a bare string (a common slip) and anything that is not a str."""
+    if isinstance(texts, str):
+        raise TypeError("embed() takes a sequence of texts; wrap a single text in a list: embed([text])")
+    texts = list(texts)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{index}] must be a str, got {type(text).__name__}")
+    return texts
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 sentence embeddings: unit-norm float32 rows of length 384.
 
@@ -122,12 +133,7 @@ class MiniLMEmbedder:
         """Embed ``texts``; row ``i`` is the unit-norm embedding of ``texts[i]``."""
         import numpy as np
 
-        if isinstance(texts, str):
-            raise TypeError("embed() takes a sequence of texts; wrap a single text in a list: embed([text])")
-        texts = list(texts)
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{index}] must be a str, got {type(text).__name__}")
+        texts = check_texts(texts)
         out = np.empty((len(texts), DIMENSION), dtype=np.float32)
         if not texts:
             return out

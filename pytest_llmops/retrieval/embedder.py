@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from pytest_llmops.models.minilm import check_texts
 from pytest_llmops.retrieval.errors import RetrievalError
 
 if TYPE_CHECKING:
@@ -41,16 +42,6 @@ class TextEmbedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> Any:
         """An array ``(len(texts), dim)``, or an awaitable of one."""
-
-
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise TypeError("embed() takes a sequence of texts; wrap a single text in a list: embed([text])")
-    texts = list(texts)
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{index}] must be a str, got {type(text).__name__}")
-    return texts
 
 
 def normalize_rows(vectors: Any, signature: str, count: int) -> numpy.ndarray:
@@ -84,7 +75,7 @@ class MiniLMTextEmbedder:
         """Embed in this thread (the model batches internally)."""
         from pytest_llmops.models import minilm
 
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         embedder = minilm.get_embedder()
         # Slices of batch_size rows, so a large corpus does not hold every padded batch at once.
         parts = [embedder.embed(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
@@ -117,7 +108,7 @@ class ClientEmbedder:
     async def embed(self, texts: Sequence[str]) -> numpy.ndarray:
         import numpy as np
 
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         rows: list[Any] = []
         for start in range(0, len(texts), self.batch_size):
             rows.extend(await self.client.embed(texts[start : start + self.batch_size]))
@@ -227,7 +218,7 @@ class CachingEmbedder:
     async def embed(self, texts: Sequence[str]) -> numpy.ndarray:
         import numpy as np
 
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         found = self.cache.get_many(self.signature, texts)
         todo = list(dict.fromkeys(t for t in texts if EmbeddingCache.key(t) not in found))
         if todo:
