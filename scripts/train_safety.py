@@ -801,16 +801,21 @@ CARD_TEXT = {
 }
 
 
+def _source_rows(header: dict) -> list[str]:
+    """The model card's training-data table rows: positives, negatives and licence per source."""
+    counts = header["training"]["sources"]
+    sources = sorted({key.rsplit(":", 1)[0] for key in counts})
+    return [
+        f"| {s} | {counts.get(s + ':1', 0)} | {counts.get(s + ':0', 0)} | {LICENCES.get(s, 'see datasets README')} |"
+        for s in sources
+    ]
+
+
 def render_card(name: str, header: dict) -> str:
     """The model card, from the header written by ``write_model`` and the held-out records."""
     results = header["heldout"]
     text = CARD_TEXT[name]
-    counts = header["training"]["sources"]
-    sources = sorted({key.rsplit(":", 1)[0] for key in counts})
-    data_lines = [
-        f"| {s} | {counts.get(s + ':1', 0)} | {counts.get(s + ':0', 0)} | {LICENCES.get(s, 'see datasets README')} |"
-        for s in sources
-    ]
+    data_lines = _source_rows(header)
     lines = [
         f"# Model card: {text['title']}",
         "",
@@ -993,8 +998,6 @@ def train_minilm_head(task: Task, out: Path, evaluate_only: bool) -> None:
 
 
 def render_head_card(header: dict) -> str:
-    counts = header["training"]["sources"]
-    sources = sorted({key.rsplit(":", 1)[0] for key in counts})
     lines = [
         "# Model card: Toxicity, MiniLM-embedding head (optional)",
         "",
@@ -1012,10 +1015,7 @@ def render_head_card(header: dict) -> str:
         "",
         "| source | positives | negatives | licence |",
         "|---|---|---|---|",
-        *[
-            f"| {s} | {counts.get(s + ':1', 0)} | {counts.get(s + ':0', 0)} | {LICENCES.get(s, 'see datasets README')} |"
-            for s in sources
-        ],
+        *_source_rows(header),
         "",
         "## Features and model",
         "all-MiniLM-L6-v2 sentence embeddings (mean pooling, unit norm, 256 word pieces at most); logistic regression (C=1) "
@@ -1149,8 +1149,6 @@ def _write_head(name: str, coef: np.ndarray, header: dict, out: Path) -> None:
 
 
 def render_injection_head_card(header: dict) -> str:
-    counts = header["training"]["sources"]
-    sources = sorted({key.rsplit(":", 1)[0] for key in counts})
     lines = [
         "# Model card: Prompt injection in user input, MiniLM-embedding head (optional)",
         "",
@@ -1176,10 +1174,7 @@ def render_injection_head_card(header: dict) -> str:
         "",
         "| source | positives | negatives | licence |",
         "|---|---|---|---|",
-        *[
-            f"| {s} | {counts.get(s + ':1', 0)} | {counts.get(s + ':0', 0)} | {LICENCES.get(s, 'see datasets README')} |"
-            for s in sources
-        ],
+        *_source_rows(header),
         "",
         "## Features and model",
         "all-MiniLM-L6-v2 sentence embeddings (mean pooling, unit norm, 256 word pieces at most); logistic regression (C=1) "
