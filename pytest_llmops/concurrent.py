@@ -195,6 +195,8 @@ class _Batch:
         self.runtime = runtime
         self.concurrency = concurrency
         self.live: list[_Live] = []
+        #: Bodies started and not finished (waiting for a test slot or running).
+        self.running = 0
         self.semaphore = asyncio.Semaphore(concurrency)
         self.progress = self.config.pluginmanager.get_plugin("llmops-progress")
         capture = self.config.getoption("capture", "no")
@@ -251,23 +253,31 @@ class _Batch:
     async def _body(self, live: _Live) -> None:
         item = live.item
         record = self.record_of(item)
-        async with self.semaphore:
-            # This task's own context: its record, its output buffers.
-            _sinks.set(live)
-            scope = _case_scope(record)
-            try:
-                with scope:
-                    # The test's coroutine as the plugin builds it (repeated when llm_eval(repeat=N) says so).
-                    await self.body(item)
-            except BaseException as error:  # noqa: BLE001 - re-raised in the call phase, by pytest's rules
-                live.outcome.error = error
-            finally:
-                if self.progress is not None:
-                    self.progress.case_finished(item.nodeid)
+        self.running += 1
+        try:
+            async with self.semaphore:
+                # This task's own context: its record, its output buffers.
+                _sinks.set(live)
+                try:
+                    with _case_scope(record):
+                        # The test's coroutine as the plugin builds it (repeated when llm_eval(repeat=N) says so).
+                        await self.body(item)
+                except BaseException as error:  # noqa: BLE001 - re-raised in the call phase, by pytest's rules
+                    live.outcome.error = error
+                finally:
+                    if self.progress is not None:
+                        self.progress.case_finished(item.nodeid)
+        finally:
+            self.running -= 1
 
     def _wait_for(self, live: _Live) -> None:
         task = live.task
         if task is None or task.done():
+            if self.running:
+                # Still give the loop one turn: reporting a run of finished items back to back would
+                # otherwise hold up the answers (and inflate the latency) of the bodies still running.
+                with self._routing():
+                    self.runtime.run(asyncio.sleep(0))
             return
         progress = self.progress
 

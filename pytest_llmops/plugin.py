@@ -136,7 +136,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         from pytest_llmops.reporting import progress
 
         progress.install(session, state.settings.progress, _is_eval_case, state)
-    if not concurrent.loop_applies(session.config, state.settings.concurrency):
+    if not concurrent.loop_applies(session.config, state.settings.tests_at_once):
         return None
     return concurrent.run_loop(
         session,
@@ -144,7 +144,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         body=eval_body,
         record_of=lambda item: item.stash.get(_record_key, None),
         runtime=state.runtime,
-        concurrency=state.settings.concurrency,
+        concurrency=state.settings.tests_at_once,
     )
 
 

@@ -68,12 +68,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("record_mode", "cache mode: off (no cache), new (replay hits, record misses), "
            "none (replay only; a miss is an error - for hermetic CI), all (re-record everything)",
            "new", kind="choice", choices=RECORD_MODES, example="none"),
-    Option("client", "how hosted models are called: litellm (every provider, with litellm's prices), or direct: "
-           "openai/ and hosted_vllm/ models with an explicit api_base go over plain HTTP (a few ms less client CPU "
-           "per call; prices unknown on that path)", "litellm", kind="choice", choices=("litellm", "direct"),
-           example="direct"),
-    Option("concurrency", "most provider calls in flight at once, per provider; also how many async eval tests "
-           "run at once (1 runs them one at a time)", 16, kind="int", example="8"),
+    Option("client", "how hosted models are called: direct: openai/ and hosted_vllm/ models with an explicit "
+           "api_base go over plain HTTP (aiohttp; litellm is imported only to price a model it knows), every other "
+           "provider through litellm; or litellm: every hosted model through litellm", "direct", kind="choice",
+           choices=("direct", "litellm"), example="litellm"),
+    Option("concurrency", "most provider calls in flight at once, per provider (1 also runs async eval tests "
+           "one at a time)", 16, kind="int", example="8"),
+    Option("test_concurrency", "most async eval tests running at once; by default twice --llmops-concurrency, so "
+           "a test's next call is already queued when a slot frees (1 runs them one at a time)", None, kind="int",
+           example="64"),
     Option("progress", "progress line while eval tests run (cases done, calls in flight, cost): auto (on a "
            "terminal, not verbose, not with -s or xdist), on, off", "auto", kind="choice",
            choices=("auto", "on", "off"), example="off"),
@@ -126,8 +129,9 @@ class Settings:
     judge_api_base: str | None = None
     cache_path: Path = Path(".llmops/cache.sqlite")
     record_mode: str = "new"
-    client: str = "litellm"
+    client: str = "direct"
     concurrency: int = 16
+    test_concurrency: int | None = None
     progress: str = "auto"
     timeout: float = 60.0
     deadline: float = 300.0
@@ -146,6 +150,17 @@ class Settings:
     markdown: Path | None = None
     #: For each setting, where its value came from: "marker", "command line", "ini" or "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def tests_at_once(self) -> int:
+        """How many async eval tests run at once: ``test_concurrency``, else twice ``concurrency``.
+
+        More tests than call slots keeps the provider busy: while one test reads an
+        answer or sets up its next call, another's request takes the free slot.
+        """
+        if self.test_concurrency is not None:
+            return self.test_concurrency
+        return 1 if self.concurrency == 1 else 2 * self.concurrency
 
     def with_marker(self, kwargs: Mapping[str, Any], nodeid: str) -> Settings:
         """These settings with a test's ``llm_eval`` marker arguments applied."""
@@ -195,7 +210,7 @@ def _convert(option: Option, value: Any, source: str) -> Any:
             number = int(str(value).strip())
         except ValueError:
             raise bad("a whole number") from None
-        at_least = 1 if option.name in ("concurrency", "max_calls") else 0
+        at_least = 1 if option.name in ("concurrency", "test_concurrency", "max_calls") else 0
         if number < at_least:
             raise bad(f"a whole number >= {at_least}")
         return number

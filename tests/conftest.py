@@ -85,3 +85,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         # numpy's C core cannot be imported twice in one process, which is what
         # pytester's module clean-up would make the bootstrap of a later inner run do.
         import numpy  # noqa: F401
+
+        # The direct OpenAI-compatible backend's HTTP library: the same with its C parts.
+        import aiohttp  # noqa: F401

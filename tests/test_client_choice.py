@@ -1,4 +1,5 @@
-"""``--llmops-client``: litellm for every hosted model by default, plain HTTP for OpenAI-compatible bases on request."""
+"""``--llmops-client``: plain HTTP for OpenAI-compatible bases by default, litellm for every other hosted model
+(or for all of them on request)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ async def test_answer(llm):
 """
 
 
-@pytest.mark.parametrize(("client", "agent"), [("litellm", "openai/python"), ("direct", "python-httpx")])
+@pytest.mark.parametrize(("client", "agent"), [(None, "aiohttp"), ("litellm", "openai/python"), ("direct", "aiohttp")])
 def test_the_client_setting_picks_the_path_a_request_takes(pytester, server, api_key, monkeypatch, client, agent):
     monkeypatch.setenv("OPENAI_API_KEY", api_key)
     pytester.makepyfile(EVAL)
     # In a subprocess: an in-process run would import httpx's connection modules inside pytester's
     # module snapshot, and their removal afterwards leaves later tests with mismatched exception classes.
+    chosen = [] if client is None else [f"--llmops-client={client}"]
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--llmops-model=openai/test-model",
-                                           f"--llmops-api-base={server.url}", f"--llmops-client={client}")
+                                           f"--llmops-api-base={server.url}", *chosen)
     result.assert_outcomes(passed=1)
     (request,) = [r for r in server.received if r.path.endswith("/chat/completions")]
     assert agent in request.headers.get("user-agent", "").lower()

@@ -1,28 +1,36 @@
-"""The direct OpenAI-compatible backend (httpx) against the real local server.
+"""The direct OpenAI-compatible backend (aiohttp) against the real local server.
 
 Same contract as the litellm backend: one attempt per call, answers parsed into
 ``ChatResponse``/``EmbeddingResponse``, failures as ``ProviderError`` with
-``retryable``, ``status`` and ``retry_after`` for the client's retry policy.
+``retryable``, ``status`` and ``retry_after`` for the client's retry policy;
+a model litellm prices costs the same on both paths.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import subprocess
+import sys
+import textwrap
+import warnings
 
 import pytest
 
+from pytest_llmops.models import prices
 from pytest_llmops.models.backend import ChatRequest, EmbeddingRequest, ProviderError, ProviderTimeout
+from pytest_llmops.models.litellm_backend import LiteLLMBackend
 from pytest_llmops.models.openai_http import OpenAIHTTPBackend, handles, wire_model
 from pytest_llmops.testing import Fault
 
 
-def chat(server, text: str = "hello there", **params) -> ChatRequest:
+def chat(server, text: str = "hello there", model: str = "openai/test-model", api_key: str | None = "sk-test", **params) -> ChatRequest:
     return ChatRequest(
-        model="openai/test-model",
+        model=model,
         messages=[{"role": "user", "content": text}],
         params=params,
         api_base=server.url,
-        api_key="sk-test",
+        api_key=api_key,
         timeout=2.0,
     )
 
@@ -92,6 +100,23 @@ def test_failures_become_provider_errors(server, fault, retryable, status, retry
     assert "openai/test-model" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("fault", "name"),
+    [
+        (Fault.status(401, "invalid api key"), "AuthenticationError"),
+        (Fault.rate_limit(), "RateLimitError"),
+        (Fault.server_error(), "InternalServerError"),
+        (Fault.unavailable(), "ServiceUnavailableError"),
+    ],
+)
+def test_http_errors_are_named_as_on_the_litellm_path(server, fault, name):
+    server.inject(fault)
+    with pytest.raises(ProviderError) as caught:
+        run(OpenAIHTTPBackend().chat(chat(server)))
+    assert caught.value.error_type == name
+    assert str(caught.value).startswith(f"openai/test-model: {name}: HTTP ")
+
+
 def test_a_hang_is_a_timeout(server):
     server.inject(Fault.hang())
     request = ChatRequest(model="openai/test-model", messages=[{"role": "user", "content": "hi"}], api_base=server.url, timeout=0.3)
@@ -106,3 +131,82 @@ def test_the_model_client_retries_through_it(make_client, server):
     answer = client.complete_sync("retry me please")
     assert "retry" in answer and answer.call.attempts == 2
     assert server.requests == 2
+
+
+def test_without_a_configured_key_the_providers_environment_variable_is_sent(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    monkeypatch.setenv("HOSTED_VLLM_API_KEY", "vllm-key")
+    run(OpenAIHTTPBackend().chat(chat(server, api_key=None)))
+    assert server.received[-1].headers["authorization"] == "Bearer sk-from-env"
+    run(OpenAIHTTPBackend().chat(chat(server, model="hosted_vllm/llama", api_key=None)))
+    assert server.received[-1].headers["authorization"] == "Bearer vllm-key"
+    run(OpenAIHTTPBackend().chat(chat(server, api_key="sk-configured")))
+    assert server.received[-1].headers["authorization"] == "Bearer sk-configured"
+    monkeypatch.delenv("OPENAI_API_KEY")
+    run(OpenAIHTTPBackend().chat(chat(server, api_key=None)))
+    assert "authorization" not in server.received[-1].headers
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["openai/gpt-4o-mini", "openai/gpt-4.1", "openai/o3-mini", "openai/bench-judge", "hosted_vllm/gpt-4o-mini"],
+)
+def test_a_chat_costs_the_same_as_on_the_litellm_path(server, model):
+    request = chat(server, "price this answer please", model=model)
+    direct = run(OpenAIHTTPBackend().chat(request))
+    through_litellm = run(LiteLLMBackend().chat(request))
+    assert (direct.tokens_in, direct.tokens_out) == (through_litellm.tokens_in, through_litellm.tokens_out)
+    assert direct.cost_usd == through_litellm.cost_usd
+    if model in ("openai/gpt-4o-mini", "openai/gpt-4.1", "openai/o3-mini"):
+        assert direct.cost_usd is not None and direct.cost_usd > 0
+    else:  # a name litellm has no price for stays unknown, never 0
+        assert direct.cost_usd is None
+
+
+def test_streamed_and_embedding_answers_are_priced_like_litellm_prices_them(server):
+    request = chat(server, "stream and price this", model="openai/gpt-4o-mini")
+
+    async def final(backend):
+        return [chunk async for chunk in backend.chat_stream(request)][-1].final
+
+    direct, through_litellm = run(final(OpenAIHTTPBackend())), run(final(LiteLLMBackend()))
+    assert direct.cost_usd is not None and direct.cost_usd == through_litellm.cost_usd
+    embedding = EmbeddingRequest(
+        model="openai/text-embedding-3-small", texts=["a b c", "d e"], api_base=server.url, api_key="sk-test", timeout=2.0
+    )
+    direct_embed, litellm_embed = run(OpenAIHTTPBackend().embed(embedding)), run(LiteLLMBackend().embed(embedding))
+    assert direct_embed.cost_usd is not None and direct_embed.cost_usd == litellm_embed.cost_usd
+
+
+def test_which_names_may_have_a_price_is_read_without_importing_litellm():
+    assert prices.may_be_priced("openai/gpt-4o-mini")
+    assert prices.may_be_priced("openai/ft:gpt-4o-mini-2024-07-18:acme::abc123")
+    assert not prices.may_be_priced("openai/our-llama-3-8b-finetune")
+    code = textwrap.dedent(
+        """
+        import sys
+        from pytest_llmops.models import prices
+        assert prices.may_be_priced("openai/gpt-4o-mini")
+        assert prices.chat_cost("openai/our-llama", {"choices": [], "usage": {}}) is None
+        print("litellm" in sys.modules)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_the_connection_pool_closes_with_its_event_loop(server):
+    backend = OpenAIHTTPBackend()
+
+    async def two_calls():
+        await backend.chat(chat(server, "first"))
+        await backend.chat(chat(server, "second"))
+        return backend._sessions[asyncio.get_running_loop()]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session = run(two_calls())  # asyncio.run closes the loop's async generators first
+        gc.collect()
+    assert session.closed
+    assert not [w for w in caught if "Unclosed" in str(w.message)]
+    assert server.connections == 1  # one kept-alive connection served both calls

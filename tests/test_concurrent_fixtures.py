@@ -61,24 +61,32 @@ def inner(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def test_bodies_overlap_up_to_the_concurrency_setting(inner):
-    inner.makepyfile(
-        """
-        import pytest
-        from conftest import body
+CASES_OF_0_2_S = """
+import pytest
+from conftest import body
 
-        @pytest.mark.llm_eval
-        @pytest.mark.parametrize("i", range(10))
-        async def test_case(i, sess):
-            await body(f"case{i}")
-        """
-    )
-    result = inner.runpytest("-p", "no:cacheprovider", "--llmops-concurrency=3")
-    result.assert_outcomes(passed=10)
+@pytest.mark.llm_eval
+@pytest.mark.parametrize("i", range(12))
+async def test_case(i, sess):
+    await body(f"case{i}")
+"""
+
+
+def test_bodies_overlap_up_to_the_test_concurrency_setting(inner):
+    inner.makepyfile(CASES_OF_0_2_S)
+    result = inner.runpytest("-p", "no:cacheprovider", "--llmops-test-concurrency=3")
+    result.assert_outcomes(passed=12)
     bodies = running(inner)
     assert bodies["max"] == 3
-    # Ten bodies of 0.2 s, three at a time: four rounds (0.8 s), not ten (2 s).
-    assert bodies["last_end"] - bodies["first_start"] < 1.5
+    # Twelve bodies of 0.2 s, three at a time: four rounds (0.8 s), not twelve (2.4 s).
+    assert bodies["last_end"] - bodies["first_start"] < 1.8
+
+
+def test_by_default_twice_as_many_tests_run_as_calls_may_be_in_flight(inner):
+    inner.makepyfile(CASES_OF_0_2_S)
+    result = inner.runpytest("-p", "no:cacheprovider", "--llmops-concurrency=3")
+    result.assert_outcomes(passed=12)
+    assert running(inner)["max"] == 6
 
 
 def test_concurrency_1_runs_one_at_a_time(inner):

@@ -43,6 +43,34 @@ def test_cases_share_the_provider_concurrently_and_keep_their_own_calls(pytester
         assert all(call["nodeid"] == case["nodeid"] for call in case["calls"]), index
 
 
+def test_calls_in_flight_stay_within_the_concurrency_while_more_tests_run(pytester, server, eval_args):
+    server.latency = 0.2
+    pytester.makepyfile(CASES)
+    result = pytester.runpytest(*eval_args, "--llmops-concurrency=2")
+    result.assert_outcomes(passed=8)
+    # Four tests at once (twice the calls in flight), but never more than two requests out.
+    assert server.requests == 16 and server.max_in_flight == 2
+
+
+def test_a_run_against_an_openai_compatible_base_never_imports_litellm(pytester, server, eval_args):
+    pytester.makepyfile(CASES)
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            with open("modules.txt", "w") as f:
+                f.write(" ".join(name for name in ("litellm", "aiohttp") if name in sys.modules))
+        """
+    )
+    result = pytester.runpytest_subprocess(*eval_args)
+    result.assert_outcomes(passed=8)
+    assert (pytester.path / "modules.txt").read_text() == "aiohttp"
+    result = pytester.runpytest_subprocess(*eval_args, "--llmops-client=litellm", "--llmops-record-mode=off")
+    result.assert_outcomes(passed=8)
+    assert "litellm" in (pytester.path / "modules.txt").read_text()
+
+
 def test_under_xdist_each_worker_runs_its_share(pytester, server, eval_args):
     pytester.makepyfile(CASES)
     result = pytester.runpytest_subprocess(*eval_args, "-n", "2")

@@ -49,6 +49,77 @@ def test_slots_hold_back_requests_over_the_limit():
     assert peak == 2 and limit.in_use == 0
 
 
+def test_freed_slots_go_to_the_oldest_waiter_not_to_a_newcomer():
+    limit = AdaptiveLimit(1)
+    order: list[str] = []
+
+    async def two_calls_in_a_row():
+        # Like a test whose second call follows its first: it asks again the moment it lets go.
+        for name in ("first call", "second call"):
+            async with limit.slot():
+                order.append(name)
+                await asyncio.sleep(0.01)
+
+    async def one_call(name: str):
+        async with limit.slot():
+            order.append(name)
+
+    async def scenario():
+        sequential = asyncio.create_task(two_calls_in_a_row())
+        await asyncio.sleep(0)
+        waiters = [asyncio.create_task(one_call(f"waiter {i}")) for i in range(3)]
+        await asyncio.gather(sequential, *waiters)
+
+    asyncio.run(scenario())
+    assert order == ["first call", "waiter 0", "waiter 1", "waiter 2", "second call"]
+    assert limit.in_use == 0
+
+
+def test_a_cancelled_waiter_gives_its_turn_to_the_next_one():
+    limit = AdaptiveLimit(1)
+    served: list[str] = []
+
+    async def work(name: str):
+        async with limit.slot():
+            served.append(name)
+            await asyncio.sleep(0.01)
+
+    async def scenario():
+        holder = asyncio.create_task(work("holder"))
+        await asyncio.sleep(0)
+        cancelled = asyncio.create_task(work("cancelled"))
+        after = asyncio.create_task(work("after"))
+        await asyncio.sleep(0.001)
+        cancelled.cancel()
+        await asyncio.gather(holder, after)
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+
+    asyncio.run(scenario())
+    assert served == ["holder", "after"] and limit.in_use == 0
+
+
+def test_a_grown_limit_lets_a_waiter_in_at_once():
+    limit = AdaptiveLimit(2)
+    limit.throttled(epoch=0)  # down to 1
+    started: list[float] = []
+
+    async def work():
+        async with limit.slot():
+            started.append(asyncio.get_running_loop().time())
+            await asyncio.sleep(0.05)
+
+    async def scenario():
+        tasks = [asyncio.create_task(work()) for _ in range(2)]
+        await asyncio.sleep(0.005)
+        limit.limit = 1.99
+        limit.succeeded()  # reaches 2: the second request need not wait for the first
+        await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())
+    assert started[1] - started[0] < 0.04 and limit.in_use == 0
+
+
 def test_rate_limits_from_the_provider_shrink_the_clients_concurrency(make_client, server):
     server.latency = 0.05
     server.inject(Fault.rate_limit(retry_after=0.05), times=8)

@@ -17,6 +17,7 @@ the case ends unmeasured with the reason, never as a silent pass.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import json
@@ -153,7 +154,7 @@ class ModelRuntime:
         record_mode: RecordMode | None = None,
         concurrency: int = 16,
         budget: Budget | None = None,
-        client: str = "litellm",
+        client: str = "direct",
     ) -> None:
         from pytest_llmops.models.cache import RecordMode as _RecordMode
 
@@ -171,6 +172,7 @@ class ModelRuntime:
         self.budget = budget or Budget()
         self.calls: list[Call] = []
         self._backends: dict[str, Backend] = {}
+        self._prepared: set[tuple[str, str]] = set()
         self._limits: dict[tuple[int, str], AdaptiveLimit] = {}
         self._runner: asyncio.Runner | None = None
         self._in_flight: dict[tuple[int, str], asyncio.Future[Any]] = {}
@@ -197,6 +199,12 @@ class ModelRuntime:
 
     def close(self) -> None:
         if self._runner is not None:
+            for backend in self._backends.values():
+                aclose = getattr(backend, "aclose", None)
+                if aclose is not None:
+                    # Connection pools close on the loop that opened them.
+                    with contextlib.suppress(Exception):
+                        self._runner.run(aclose())
             self._runner.close()
             self._runner = None
         if self.cache is not None:
@@ -226,6 +234,16 @@ class ModelRuntime:
                 backend = LiteLLMBackend()
             self._backends[name] = backend
         return backend
+
+    def prepare(self, backend: Backend, model: str) -> None:
+        """Once per model: let the backend load what its calls need before the first one is timed."""
+        key = (getattr(backend, "name", type(backend).__name__), model)
+        if key in self._prepared:
+            return
+        prepare = getattr(backend, "prepare", None)
+        if prepare is not None:
+            prepare(model)
+        self._prepared.add(key)
 
     # -- request coalescing ------------------------------------------------------
     def in_flight(self, key: str) -> asyncio.Future[Any] | None:
@@ -395,6 +413,7 @@ class LLMClient:
                         f"({attempts - 1} attempts; raise --llmops-deadline to allow more)"
                     )
                 backend = self.runtime.backend_for(self.config.model, self.config.api_base)
+                self.runtime.prepare(backend, self.config.model)
                 limit = self.runtime.limit_for(self.config.provider, getattr(backend, "max_in_flight", None))
                 try:
                     # The deadline covers waiting for a slot; latency starts once the request goes out.
@@ -403,6 +422,11 @@ class LLMClient:
                         left = policy.deadline_s - (time.monotonic() - started)
                         try:
                             result = await attempt(max(0.001, min(self.config.timeout_s, left)))
+                        except ProviderTimeout as error:
+                            if left < self.config.timeout_s:
+                                # The attempt's own limit was what was left of the deadline.
+                                raise TimeoutError from error
+                            raise
                         except ProviderError as error:
                             if error.status in THROTTLE_STATUSES:
                                 limit.throttled(epoch)

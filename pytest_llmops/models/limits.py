@@ -10,6 +10,7 @@ exceeds the configured ``--llmops-concurrency`` nor drops below 1.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,7 +19,12 @@ THROTTLE_STATUSES = frozenset({429, 503})
 
 
 class AdaptiveLimit:
-    """An asyncio concurrency limit that adapts to the provider's throttling."""
+    """An asyncio concurrency limit that adapts to the provider's throttling.
+
+    Waiters get slots strictly in arrival order (a freed slot is handed to the
+    oldest waiter, not to whoever asks next), so a test's first call is never
+    overtaken again and again by other tests' later calls.
+    """
 
     def __init__(self, maximum: int) -> None:
         if maximum < 1:
@@ -28,7 +34,7 @@ class AdaptiveLimit:
         self.in_use = 0
         self.decreases = 0
         self._epoch = 0
-        self._condition: asyncio.Condition | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property
     def current(self) -> int:
@@ -38,18 +44,37 @@ class AdaptiveLimit:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[int]:
         """Hold one slot while a request is out; yields the epoch it was sent in."""
-        if self._condition is None:
-            self._condition = asyncio.Condition()
-        condition = self._condition
-        async with condition:
-            await condition.wait_for(lambda: self.in_use < self.current)
-            self.in_use += 1
+        await self._acquire()
         try:
             yield self._epoch
         finally:
-            async with condition:
+            self.in_use -= 1
+            self._wake()
+
+    async def _acquire(self) -> None:
+        if not self._waiters and self.in_use < self.current:
+            self.in_use += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # the slot is counted as ours once the future is resolved
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                # Granted and cancelled in the same turn: give the slot to the next waiter.
                 self.in_use -= 1
-                condition.notify_all()
+                self._wake()
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def _wake(self) -> None:
+        """Hand free slots to the oldest waiters."""
+        while self._waiters and self.in_use < self.current:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_use += 1
+                waiter.set_result(None)
 
     def throttled(self, epoch: int) -> None:
         """A request sent in ``epoch`` was told to slow down: halve the limit once per epoch."""
@@ -59,5 +84,6 @@ class AdaptiveLimit:
             self.decreases += 1
 
     def succeeded(self) -> None:
-        """A request was answered: grow the limit a little."""
+        """A request was answered: grow the limit a little (and let a waiter in if it grew a slot)."""
         self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+        self._wake()

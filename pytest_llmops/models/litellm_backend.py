@@ -24,6 +24,7 @@ from pytest_llmops.models.backend import (
     StreamChunk,
     TokenLogprob,
 )
+from pytest_llmops.models.prices import priced_tokens
 
 #: Set before litellm is imported unless the user chose otherwise (FACTS.md).
 OFFLINE_DEFAULTS = {
@@ -200,15 +201,7 @@ class LiteLLMBackend:
         text = "".join(parts)
         tokens_in = getattr(usage, "prompt_tokens", None)
         tokens_out = getattr(usage, "completion_tokens", None)
-        cost = None
-        if tokens_in is not None and tokens_out is not None:
-            try:
-                prompt_cost, completion_cost = litellm.cost_per_token(
-                    model=request.model, prompt_tokens=tokens_in, completion_tokens=tokens_out
-                )
-                cost = float(prompt_cost + completion_cost)
-            except Exception:
-                cost = None
+        cost = priced_tokens(litellm, request.model, tokens_in, tokens_out)
         yield StreamChunk(
             final=ChatResponse(
                 text=text,

@@ -1,35 +1,39 @@
-"""A direct backend for OpenAI-compatible endpoints over httpx (no litellm on the call path).
+"""A direct backend for OpenAI-compatible endpoints over aiohttp (no litellm on the call path).
 
 For a model served behind an explicit ``api_base`` that speaks the OpenAI API
 (vLLM, llama.cpp server, LM Studio, Ollama's ``/v1``, a gateway, the local test
-server), litellm's per-call work (~5 ms of client CPU, FACTS.md) is most of the
-client's cost once many calls are in flight; a bare HTTP client spends well
-under 1 ms. This backend sends the same requests itself: ``{api_base}/chat/completions``
+server) this backend sends the requests itself: ``{api_base}/chat/completions``
 (streamed or not) and ``{api_base}/embeddings``, with the model name after its
 provider prefix (``openai/gpt-4o-mini`` -> ``gpt-4o-mini``).
 
-It is opt-in: ``--llmops-client=direct`` (ini ``llmops_client``) routes
-OpenAI-style models with an explicit ``api_base`` here; by default every hosted
-model goes through litellm, which knows providers' prices.
-``benchmarks/throughput.py`` measures both side by side. Prices are
-unknown on this path (``cost_usd`` is ``None``), as they are for most
-self-hosted model names on the litellm path too.
+It is the default path for such models (``--llmops-client=direct``); every
+other hosted model goes through litellm. Why, measured by
+``benchmarks/throughput.py`` on a 2-core machine at 32 calls in flight: the
+client CPU per call is ~12 ms over litellm, ~3 ms over httpx (its connection
+pool scans every connection for every request) and ~0.6 ms over aiohttp; and
+a run that never needs litellm does not pay its import (~5 s there).
+aiohttp comes with litellm, so it is always installed.
+
+Prices come from litellm's own price table (``models/prices.py``): a model it
+prices is priced exactly as the litellm path would; an unpriced name costs
+nothing to look up and its ``cost_usd`` stays unknown.
 
 Like every backend it makes one attempt per call and raises ``ProviderError``
 with ``retryable``/``status``/``retry_after`` filled in; the client owns retries.
-httpx is imported on first use (it comes with litellm's dependencies).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from pytest_llmops.models import prices
 from pytest_llmops.models.backend import (
     ChatRequest,
     ChatResponse,
@@ -43,8 +47,10 @@ from pytest_llmops.models.backend import (
 
 #: Statuses worth sending again (as on the litellm path).
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
-#: Model prefixes whose requests go to an OpenAI-compatible ``api_base``.
-OPENAI_PREFIXES = ("openai/", "hosted_vllm/", "openai_compatible/")
+#: Model prefixes whose requests go to an OpenAI-compatible ``api_base``, and the environment
+#: variable that holds their key when none is configured (the names litellm reads).
+KEY_VARIABLES = {"openai/": "OPENAI_API_KEY", "hosted_vllm/": "HOSTED_VLLM_API_KEY", "openai_compatible/": "OPENAI_API_KEY"}
+OPENAI_PREFIXES = tuple(KEY_VARIABLES)
 
 
 def handles(model: str, api_base: str | None) -> bool:
@@ -55,6 +61,38 @@ def handles(model: str, api_base: str | None) -> bool:
 def wire_model(model: str) -> str:
     """The model name the endpoint expects: the part after the provider prefix."""
     return model.split("/", 1)[1] if "/" in model else model
+
+
+#: Error names by HTTP status, as the OpenAI SDK (and so the litellm path) names them, so
+#: reports and results read the same whichever client made the call.
+ERROR_TYPES = {
+    400: "BadRequestError",
+    401: "AuthenticationError",
+    403: "PermissionDeniedError",
+    404: "NotFoundError",
+    408: "Timeout",
+    409: "ConflictError",
+    422: "UnprocessableEntityError",
+    429: "RateLimitError",
+    503: "ServiceUnavailableError",
+}
+
+
+def error_type_of(status: int) -> str:
+    """The name an HTTP error status gets in call records (``InternalServerError`` for other 5xx)."""
+    if status in ERROR_TYPES:
+        return ERROR_TYPES[status]
+    return "InternalServerError" if status >= 500 else f"HTTP{status}"
+
+
+def api_key_for(model: str, configured: str | None) -> str | None:
+    """The key to send: the configured one, else the provider's usual environment variable."""
+    if configured:
+        return configured
+    for prefix, variable in KEY_VARIABLES.items():
+        if model.startswith(prefix):
+            return os.environ.get(variable) or None
+    return None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -93,37 +131,62 @@ def _logprobs(choice: Mapping[str, Any]) -> tuple[TokenLogprob, ...] | None:
     )
 
 
+async def _close_with_loop(session: Any) -> Any:
+    """An async generator that closes ``session`` when its loop shuts down.
+
+    ``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio all close a loop's open
+    async generators (``loop.shutdown_asyncgens``) before closing it; this one's
+    ``finally`` closes the connection pool then, so no loop ends with an
+    unclosed session, whoever owns the loop.
+    """
+    try:
+        yield
+    finally:
+        await session.close()
+
+
 class OpenAIHTTPBackend:
-    """OpenAI-compatible endpoints over one pooled httpx client per event loop."""
+    """OpenAI-compatible endpoints over one pooled aiohttp session per event loop."""
 
     name = "openai-http"
     max_in_flight = None
 
     def __init__(self) -> None:
-        # Keyed by the loop itself (weakly): an httpx client must not outlive or change its loop.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        # Keyed by the loop itself (weakly): a session must not outlive or change its loop.
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     # -- transport -----------------------------------------------------------------------
-    def _client(self) -> Any:
-        import httpx
+    async def _session(self) -> Any:
+        import aiohttp
 
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None or client.is_closed:
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
             # No pool limit of its own: the model client's per-provider limit decides.
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-            client = self._clients[loop] = httpx.AsyncClient(limits=limits)
-        return client
+            session = self._sessions[loop] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), json_serialize=json.dumps
+            )
+            keeper = self._keepers[loop] = _close_with_loop(session)
+            await keeper.asend(None)
+        return session
+
+    def prepare(self, model: str) -> None:
+        """Before the first timed call of ``model``: load what pricing it needs (see ``models/prices.py``)."""
+        prices.prepare(model)
 
     async def aclose(self) -> None:
         """Close the connection pool of the running loop."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        loop = asyncio.get_running_loop()
+        self._sessions.pop(loop, None)
+        keeper = self._keepers.pop(loop, None)
+        if keeper is not None:
+            await keeper.aclose()
 
     @staticmethod
-    def _headers(api_key: str | None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    def _headers(model: str, api_key: str | None) -> dict[str, str]:
+        key = api_key_for(model, api_key)
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     @staticmethod
     def _url(api_base: str | None, path: str, model: str) -> str:
@@ -135,37 +198,47 @@ class OpenAIHTTPBackend:
             )
         return api_base.rstrip("/") + path
 
-    def _failure(self, exc: Exception, model: str) -> ProviderError:
-        import httpx
+    @staticmethod
+    def _timeout(seconds: float) -> Any:
+        import aiohttp
 
+        return aiohttp.ClientTimeout(total=seconds)
+
+    def _failure(self, exc: BaseException, model: str) -> ProviderError:
         kind = type(exc).__name__
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, TimeoutError):
             return ProviderTimeout(f"{model}: {kind}: no answer in time", error_type=kind)
         # Refused or dropped connections, broken framing: worth another attempt.
         return ProviderError(f"{model}: {kind}: {exc}", retryable=True, error_type=kind)
 
     def _status_error(self, status: int, headers: Mapping[str, str], body: bytes, model: str) -> ProviderError:
+        kind = error_type_of(status)
         return ProviderError(
-            f"{model}: HTTP {status}: {_error_message(body)}",
+            f"{model}: {kind}: HTTP {status}: {_error_message(body)}",
             retryable=status in RETRYABLE_STATUSES,
             status=status,
             retry_after=_retry_after(headers),
-            error_type=f"HTTP{status}",
+            error_type=kind,
         )
 
     async def _post(self, url: str, payload: Mapping[str, Any], api_key: str | None, timeout: float, model: str) -> Any:
-        import httpx
+        import aiohttp
 
+        session = await self._session()
         try:
-            response = await self._client().post(url, json=payload, headers=self._headers(api_key), timeout=timeout)
-        except httpx.HTTPError as exc:
+            async with session.post(
+                url, json=payload, headers=self._headers(model, api_key), timeout=self._timeout(timeout)
+            ) as response:
+                body = await response.read()
+                status, headers = response.status, response.headers
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._failure(exc, model) from exc
-        if response.status_code >= 400:
-            raise self._status_error(response.status_code, response.headers, response.content, model)
+        if status >= 400:
+            raise self._status_error(status, headers, body, model)
         try:
-            return response.json()
+            return json.loads(body)
         except ValueError as exc:
-            raise ProviderError(f"{model}: the answer is not JSON: {response.content[:80]!r}", retryable=True) from exc
+            raise ProviderError(f"{model}: the answer is not JSON: {body[:80]!r}", retryable=True) from exc
 
     # -- Backend protocol ---------------------------------------------------------------
     def _chat_payload(self, request: ChatRequest) -> dict[str, Any]:
@@ -189,29 +262,34 @@ class OpenAIHTTPBackend:
             text=text,
             tokens_in=usage.get("prompt_tokens"),
             tokens_out=usage.get("completion_tokens"),
-            cost_usd=None,
+            cost_usd=prices.chat_cost(request.model, data),
             finish_reason=choice.get("finish_reason"),
             logprobs=_logprobs(choice),
         )
 
     async def chat_stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        import httpx
+        import aiohttp
 
         payload = {**self._chat_payload(request), "stream": True, "stream_options": {"include_usage": True}}
         url = self._url(request.api_base, "/chat/completions", request.model)
+        session = await self._session()
         started = time.perf_counter()
         ttft: float | None = None
         parts: list[str] = []
         usage: Mapping[str, Any] = {}
         finish_reason = None
         try:
-            async with self._client().stream(
-                "POST", url, json=payload, headers=self._headers(request.api_key), timeout=request.timeout
+            async with session.post(
+                url,
+                json=payload,
+                headers=self._headers(request.model, request.api_key),
+                timeout=self._timeout(request.timeout),
             ) as response:
-                if response.status_code >= 400:
-                    body = await response.aread()
-                    raise self._status_error(response.status_code, response.headers, body, request.model)
-                async for line in response.aiter_lines():
+                if response.status >= 400:
+                    body = await response.read()
+                    raise self._status_error(response.status, response.headers, body, request.model)
+                async for raw in response.content:
+                    line = raw.decode("utf-8", "replace").strip()
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
@@ -230,14 +308,15 @@ class OpenAIHTTPBackend:
                                 ttft = time.perf_counter() - started
                             parts.append(delta)
                             yield StreamChunk(delta=delta)
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._failure(exc, request.model) from exc
+        text = "".join(parts)
         yield StreamChunk(
             final=ChatResponse(
-                text="".join(parts),
+                text=text,
                 tokens_in=usage.get("prompt_tokens"),
                 tokens_out=usage.get("completion_tokens"),
-                cost_usd=None,
+                cost_usd=prices.token_cost(request.model, usage.get("prompt_tokens"), usage.get("completion_tokens")),
                 finish_reason=finish_reason,
                 ttft_s=ttft,
             )
@@ -260,4 +339,8 @@ class OpenAIHTTPBackend:
             raise ProviderError(
                 f"{request.model}: asked for {len(request.texts)} embeddings, got {len(vectors)}", retryable=True
             )
-        return EmbeddingResponse(vectors=vectors, tokens_in=(data.get("usage") or {}).get("prompt_tokens"), cost_usd=None)
+        return EmbeddingResponse(
+            vectors=vectors,
+            tokens_in=(data.get("usage") or {}).get("prompt_tokens"),
+            cost_usd=prices.embedding_cost(request.model, data),
+        )
