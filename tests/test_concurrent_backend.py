@@ -72,6 +72,17 @@ def test_streamed_chat_gives_deltas_then_the_full_answer(server):
     assert final.tokens_out == len(chunks) - 1 and final.ttft_s is not None and final.ttft_s >= 0
 
 
+def test_a_long_stream_event_is_read_whole(server):
+    word = "x" * 300_000  # one token, so one event of ~300 KB
+    server.script(None, f"start {word} end")
+
+    async def collect():
+        return [chunk async for chunk in OpenAIHTTPBackend().chat_stream(chat(server, "a long one"))]
+
+    final = run(collect())[-1].final
+    assert final.text == f"start {word} end" and final.tokens_out == 3
+
+
 def test_embeddings_come_back_in_order(server):
     backend = OpenAIHTTPBackend()
     request = EmbeddingRequest(model="openai/test-embed", texts=["a", "b", "c"], api_base=server.url, timeout=2.0)

@@ -9,9 +9,10 @@ provider prefix (``openai/gpt-4o-mini`` -> ``gpt-4o-mini``).
 It is the default path for such models (``--llmops-client=direct``); every
 other hosted model goes through litellm. Why, measured by
 ``benchmarks/throughput.py`` on a 2-core machine at 32 calls in flight: the
-client CPU per call is ~12 ms over litellm, ~3 ms over httpx (its connection
-pool scans every connection for every request) and ~0.6 ms over aiohttp; and
-a run that never needs litellm does not pay its import (~5 s there).
+client CPU per call is ~12 ms through litellm, ~5 ms with bare httpx (its
+connection pool scans every connection for every request) and ~1.5 ms with
+bare aiohttp (~1.7 ms with the model client around it); and a run that never
+needs litellm does not pay its import (~5 s there).
 aiohttp comes with litellm, so it is always installed.
 
 Prices come from litellm's own price table (``models/prices.py``): a model it

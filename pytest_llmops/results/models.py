@@ -26,6 +26,7 @@ TRACKED_PACKAGES = (
     "pytest-llmops",
     "pytest",
     "litellm",
+    "aiohttp",
     "openai",
     "llama-cpp-python",
     "pydantic",
