@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import subprocess
 import sys
 import textwrap
@@ -221,3 +222,32 @@ def test_the_connection_pool_closes_with_its_event_loop(server):
     assert session.closed
     assert not [w for w in caught if "Unclosed" in str(w.message)]
     assert server.connections == 1  # one kept-alive connection served both calls
+
+
+def test_a_priced_models_first_call_imports_litellm_without_stalling_calls_in_flight(server):
+    # In a fresh interpreter, where litellm is not imported yet: the first call of a model
+    # litellm prices imports it (seconds), in a thread; a call already waiting on the server
+    # keeps its own latency instead of absorbing the import.
+    server.latency = 0.3
+    code = textwrap.dedent(
+        f"""
+        import asyncio, json, sys
+        from pytest_llmops.models.client import LLMClient, ModelConfig, ModelRuntime
+
+        async def main():
+            runtime = ModelRuntime()
+            def client(model):
+                return LLMClient(ModelConfig(model=model, api_base={server.url!r}, api_key="sk"), runtime)
+            waiting = asyncio.create_task(client("openai/self-hosted").complete("already in flight"))
+            await asyncio.sleep(0.05)
+            priced = await client("openai/gpt-4o-mini").complete("first priced call")
+            waiting = await waiting
+            return waiting.call.latency_s, priced.call.latency_s, priced.call.cost_usd, "litellm" in sys.modules
+
+        print(json.dumps(asyncio.run(main())))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    waiting_latency, priced_latency, cost, imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert imported and cost is not None and cost > 0
+    assert waiting_latency < 1.0 and priced_latency < 1.0

@@ -128,7 +128,13 @@ class StreamChunk:
 
 
 class Backend(Protocol):
-    """A provider backend. One attempt per call; raise ``ProviderError`` on failure."""
+    """A provider backend. One attempt per call; raise ``ProviderError`` on failure.
+
+    A backend may also define ``prepare(model)``: slow set-up its calls of ``model``
+    need (an import), which the client runs once per model in a thread before
+    timing the first call, and ``aclose()``, which closes what it holds open on the
+    running loop when the session ends.
+    """
 
     name: str
     #: How many requests the backend can serve at once; None leaves it to ``--llmops-concurrency``.

@@ -173,6 +173,7 @@ class ModelRuntime:
         self.calls: list[Call] = []
         self._backends: dict[str, Backend] = {}
         self._prepared: set[tuple[str, str]] = set()
+        self._preparing: dict[tuple[int, tuple[str, str]], asyncio.Task[None]] = {}
         self._limits: dict[tuple[int, str], AdaptiveLimit] = {}
         self._runner: asyncio.Runner | None = None
         self._in_flight: dict[tuple[int, str], asyncio.Future[Any]] = {}
@@ -235,14 +236,25 @@ class ModelRuntime:
             self._backends[name] = backend
         return backend
 
-    def prepare(self, backend: Backend, model: str) -> None:
-        """Once per model: let the backend load what its calls need before the first one is timed."""
+    async def prepare(self, backend: Backend, model: str) -> None:
+        """Once per model: let the backend load what its calls need before the first one is timed.
+
+        The work (importing litellm takes seconds) runs in a thread, so the loop keeps
+        reading the answers of calls already in flight and their latency stays theirs.
+        """
         key = (getattr(backend, "name", type(backend).__name__), model)
         if key in self._prepared:
             return
         prepare = getattr(backend, "prepare", None)
-        if prepare is not None:
-            prepare(model)
+        if prepare is None:
+            self._prepared.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        pending = self._preparing.get((id(loop), key))
+        if pending is None:
+            pending = self._preparing[(id(loop), key)] = loop.create_task(asyncio.to_thread(prepare, model))
+            pending.add_done_callback(lambda _: self._preparing.pop((id(loop), key), None))
+        await asyncio.shield(pending)
         self._prepared.add(key)
 
     # -- request coalescing ------------------------------------------------------
@@ -413,7 +425,7 @@ class LLMClient:
                         f"({attempts - 1} attempts; raise --llmops-deadline to allow more)"
                     )
                 backend = self.runtime.backend_for(self.config.model, self.config.api_base)
-                self.runtime.prepare(backend, self.config.model)
+                await self.runtime.prepare(backend, self.config.model)
                 limit = self.runtime.limit_for(self.config.provider, getattr(backend, "max_in_flight", None))
                 try:
                     # The deadline covers waiting for a slot; latency starts once the request goes out.

@@ -131,8 +131,8 @@ class LiteLLMBackend:
     name = "litellm"
     max_in_flight = None
 
-    def __init__(self) -> None:
-        # Import now, not inside the first timed attempt: the import costs seconds.
+    def prepare(self, model: str) -> None:
+        """Before the first timed call: import litellm (seconds), so no attempt's latency includes it."""
         load_litellm()
 
     def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
