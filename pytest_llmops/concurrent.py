@@ -16,7 +16,8 @@ when a run holds eligible tests, and walks the items in collection order:
   fixture instances while module- and session-scoped ones are shared as usual;
 * each body starts as a task on the runtime's loop as soon as its item is set
   up (the loop runs only while this module drives it), at most
-  ``--llmops-concurrency`` at a time, each with its own case record current;
+  ``--llmops-test-concurrency`` at a time (provider calls have their own limit,
+  ``--llmops-concurrency``), each with its own case record current;
 * in collection order, each item is reported as pytest would: log start, the
   setup report, the call phase through ``call_and_report`` (``pytest_pyfunc_call``
   re-raises the stored exception or returns, so tracebacks, ``makereport`` hooks
@@ -46,7 +47,7 @@ from pytest_llmops.case import case_scope
 #: Tests using these fixtures run serially: capture fixtures read their own test's output, which only the
 #: serial path can give them; ``anyio_backend`` marks a test that anyio's plugin runs.
 SERIAL_FIXTURES = frozenset({"capsys", "capsysbinary", "capfd", "capfdbinary", "caplog", "capteesys", "anyio_backend"})
-#: A batch holds at most this many times ``--llmops-concurrency`` items (all set up at once).
+#: A batch holds at most this many times ``--llmops-test-concurrency`` items (all set up at once).
 BATCH_FACTOR = 4
 
 
