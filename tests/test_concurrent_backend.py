@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import http.server
 import json
 import subprocess
 import sys
 import textwrap
+import threading
+import urllib.request
 import warnings
+from typing import ClassVar
 
 import pytest
 
 from pytest_llmops.models import prices
-from pytest_llmops.models.backend import ChatRequest, EmbeddingRequest, ProviderError, ProviderTimeout
+from pytest_llmops.models.backend import (
+    ChatRequest,
+    EmbeddingRequest,
+    ProviderError,
+    ProviderTimeout,
+)
 from pytest_llmops.models.litellm_backend import LiteLLMBackend
 from pytest_llmops.models.openai_http import OpenAIHTTPBackend, handles, wire_model
 from pytest_llmops.testing import Fault
@@ -251,3 +260,44 @@ def test_a_priced_models_first_call_imports_litellm_without_stalling_calls_in_fl
     waiting_latency, priced_latency, cost, imported = json.loads(done.stdout.strip().splitlines()[-1])
     assert imported and cost is not None and cost > 0
     assert waiting_latency < 1.0 and priced_latency < 1.0
+
+
+class _ForwardingProxy(http.server.BaseHTTPRequestHandler):
+    """A plain HTTP forward proxy: takes ``POST http://host/path`` and replays it to the host."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self):
+        type(self).seen.append(self.path)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization")}
+        # Straight to the server, whatever the proxy variables say.
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with direct.open(urllib.request.Request(self.path, body, headers), timeout=5) as answer:
+            payload = answer.read()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_proxy_environment_variables_apply_as_on_the_litellm_path(server, monkeypatch):
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ForwardingProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        _ForwardingProxy.seen = []
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.setenv("NO_PROXY", "")
+        answer = run(OpenAIHTTPBackend().chat(chat(server, "through the proxy please")))
+        assert "proxy" in answer.text
+        assert _ForwardingProxy.seen == [server.url + "/chat/completions"]
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        run(OpenAIHTTPBackend().chat(chat(server, "straight to the server")))
+        assert len(_ForwardingProxy.seen) == 1
+    finally:
+        proxy.shutdown()
+        proxy.server_close()

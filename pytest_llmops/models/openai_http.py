@@ -164,9 +164,10 @@ class OpenAIHTTPBackend:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
-            # No pool limit of its own: the model client's per-provider limit decides.
+            # No pool limit of its own: the model client's per-provider limit decides. trust_env:
+            # HTTP(S)_PROXY / NO_PROXY apply, as they do on the litellm path.
             session = self._sessions[loop] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0), json_serialize=json.dumps
+                connector=aiohttp.TCPConnector(limit=0), json_serialize=json.dumps, trust_env=True
             )
             keeper = self._keepers[loop] = _close_with_loop(session)
             await keeper.asend(None)
