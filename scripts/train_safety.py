@@ -951,6 +951,31 @@ def _head_operating_point(
     return operating_point(oof, rows, task)
 
 
+def _held_out_head(
+    emb: np.ndarray, rows: Sequence[Row], task: Task, progress: str | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Leave one source out: each source scored by a head fitted (and calibrated) on the others.
+
+    Returns the calibrated probabilities, the same rescaled to each held-out source's
+    threshold (0.5 = threshold), and the thresholds by source. ``progress`` names the
+    head in a line per source on stderr.
+    """
+    labels = np.array([r.label for r in rows])
+    groups = np.array([r.group for r in rows])
+    probs, rescaled, thresholds = np.zeros(len(rows)), np.zeros(len(rows)), {}
+    for group in sorted(set(groups)):
+        held = groups == group
+        train_rows = [r for r, keep in zip(rows, ~held, strict=True) if keep]
+        coef, bias = _head_fit(emb[~held], labels[~held], source_weights(train_rows, task.power))
+        (a, c), t = _head_operating_point(emb[~held], train_rows, task)
+        probs[held] = sigmoid(a * (emb[held] @ coef + bias) + c)
+        thresholds[group] = t
+        rescaled[held] = rescale(probs[held], t)
+        if progress is not None:
+            print(f"  [{progress}] held out {group}: threshold {t:.3f}", file=sys.stderr, flush=True)
+    return probs, rescaled, thresholds
+
+
 def train_minilm_head(task: Task, out: Path, evaluate_only: bool) -> None:
     """A logistic head on MiniLM embeddings for toxicity, and its average with the n-gram model.
 
@@ -967,16 +992,10 @@ def train_minilm_head(task: Task, out: Path, evaluate_only: bool) -> None:
     emb = embed_texts([r.text for r in rows])
     labels = np.array([r.label for r in rows])
     groups = np.array([r.group for r in rows])
-    head_probs, head_rescaled, ngram_rescaled = np.zeros(len(rows)), np.zeros(len(rows)), np.zeros(len(rows))
-    head_thresholds = {}
+    head_probs, head_rescaled, head_thresholds = _held_out_head(emb, rows, task)
+    ngram_rescaled = np.zeros(len(rows))
     for group in sorted(set(groups)):
         held = groups == group
-        train_rows = [r for r, keep in zip(rows, ~held, strict=True) if keep]
-        coef, bias = _head_fit(emb[~held], labels[~held], source_weights(train_rows, task.power))
-        (a, c), t = _head_operating_point(emb[~held], train_rows, task)
-        head_probs[held] = sigmoid(a * (emb[held] @ coef + bias) + c)
-        head_thresholds[group] = t
-        head_rescaled[held] = rescale(head_probs[held], t)
         ngram_rescaled[held] = rescale(ngram_probs[subset][held], ngram_thresholds[group])
     records = _report_variants(
         "toxicity",
@@ -1055,16 +1074,7 @@ def train_injection_head(task: Task, out: Path, evaluate_only: bool) -> None:
     labels = np.array([r.label for r in rows])
     groups = np.array([r.group for r in rows])
     floors = np.array([rule_floor(r.text, document=False) for r in rows])
-    head_probs, head_rescaled, head_thresholds = np.zeros(len(rows)), np.zeros(len(rows)), {}
-    for group in sorted(set(groups)):
-        held = groups == group
-        train_rows = [r for r, keep in zip(rows, ~held, strict=True) if keep]
-        coef, bias = _head_fit(emb[~held], labels[~held], source_weights(train_rows, task.power))
-        (a, c), t = _head_operating_point(emb[~held], train_rows, task)
-        head_probs[held] = sigmoid(a * (emb[held] @ coef + bias) + c)
-        head_thresholds[group] = t
-        head_rescaled[held] = rescale(head_probs[held], t)
-        print(f"  [injection_minilm] held out {group}: threshold {t:.3f}", file=sys.stderr, flush=True)
+    head_probs, head_rescaled, head_thresholds = _held_out_head(emb, rows, task, progress="injection_minilm")
     variants: list[tuple[str, np.ndarray, dict | None]] = [
         ("minilm head", head_probs, head_thresholds),
         ("minilm head + rules (detect_injection(embeddings=True))", np.maximum(head_rescaled, floors), None),

@@ -76,23 +76,15 @@ async def pairwise(
         guarded={"response_a": response_a, "response_b": response_b},
         options={"orders": "both"},
     )
-    base = {"criteria": criteria, "input": input}
+
+    def in_order(first: str, second: str) -> Any:
+        values = {"criteria": criteria, "input": input, "response_a": first, "response_b": second}
+        return ask(judge, chosen, values, response_format=response_format, params=params)
+
     # Both orders at once; wait for both even when one fails, so nothing is left running.
     ab, ba = await asyncio.gather(
-        ask(
-            judge,
-            chosen,
-            {**base, "response_a": response_a, "response_b": response_b},
-            response_format=response_format,
-            params=params,
-        ),
-        ask(
-            judge,
-            chosen,
-            {**base, "response_a": response_b, "response_b": response_a},
-            response_format=response_format,
-            params=params,
-        ),
+        in_order(response_a, response_b),
+        in_order(response_b, response_a),
         return_exceptions=True,
     )
     for order, outcome in (("A first", ab), ("B first", ba)):
