@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "PromptError": "pytest_llmops.prompts",
     "load_cases": "pytest_llmops.cases",
     "EvalCase": "pytest_llmops.cases",
+    "case_params": "pytest_llmops.cases",
     "detect_hallucination": "pytest_llmops.hallucination.detector",
     "Retriever": "pytest_llmops.retrieval.retriever",
     "RetrievedChunk": "pytest_llmops.retrieval.retriever",

@@ -11,10 +11,13 @@ names the file and the line, never a silently skipped case.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+#: The case field that documents a known weakness of the model under test (see ``case_params``).
+KNOWN_FAILURE_FIELD = "known_failure"
 
 
 class CaseFileError(ValueError):
@@ -97,3 +100,27 @@ def load_cases(path: str | Path, *, required: tuple[str, ...] = ()) -> list[Eval
     if not cases:
         raise CaseFileError(f"{path}: no cases in the file")
     return cases
+
+
+def case_params(cases: Iterable[EvalCase], known: Mapping[str, str] | None = None) -> list[Any]:
+    """``pytest.param`` objects for ``parametrize``, with readable ids and known weaknesses marked.
+
+    A case whose ``known_failure`` field (or entry in ``known``, by case id) says
+    what the model gets wrong is marked ``llm_known_failure``: it runs and is
+    judged as usual, and the summary lists it apart (also when it passes), so
+    the run tells the truth about weak cases without failing a release on a
+    wording change. ``known`` names ids that must exist: a stale entry is an error.
+    """
+    import pytest
+
+    cases = list(cases)
+    if known is not None:
+        stale = sorted(set(known) - {case.id for case in cases})
+        if stale:
+            raise CaseFileError(f"known failures name case ids that are not in the cases: {', '.join(stale)}")
+    params = []
+    for case in cases:
+        reason = known.get(case.id) if known is not None else case.get(KNOWN_FAILURE_FIELD)
+        marks = [pytest.mark.llm_known_failure(str(reason))] if reason else []
+        params.append(pytest.param(case, id=str(case), marks=marks))
+    return params

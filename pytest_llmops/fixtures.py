@@ -25,18 +25,27 @@ def settings_for(request: pytest.FixtureRequest) -> Settings:
     return settings
 
 
-def _client(request: pytest.FixtureRequest, role: str) -> Any:
+def model_client(request: pytest.FixtureRequest, role: str, *, model: str | None = None,
+                 api_base: str | None = None) -> Any:
+    """A client for ``role`` ("llm" or "judge") with the run's settings, as the fixtures build it.
+
+    ``model`` and ``api_base`` replace the configured ones: a suite's conftest
+    can point its ``judge`` fixture at a server it starts itself. The client
+    shares the run's cache, limits, budgets and records.
+    """
     from pytest_llmops.models.client import LLMClient, ModelConfig, UnconfiguredModel
     from pytest_llmops.models.retry import RetryPolicy
 
     settings = settings_for(request)
-    model = settings.model if role == "llm" else settings.judge
+    if model is None:
+        model = settings.model if role == "llm" else settings.judge
+        api_base = api_base or (settings.api_base if role == "llm" else settings.judge_api_base)
     if model is None:
         return UnconfiguredModel(role, "llmops_judge", "--llmops-judge")  # type: ignore[arg-type]
     config = ModelConfig(
         model=model,
         role=role,  # type: ignore[arg-type]
-        api_base=settings.api_base if role == "llm" else settings.judge_api_base,
+        api_base=api_base,
         # A judge should be as repeatable as it can be.
         params={"temperature": 0.0} if role == "judge" else {},
         timeout_s=settings.timeout,
@@ -52,14 +61,14 @@ def llm(request: pytest.FixtureRequest) -> Any:
     ``await llm.complete(prompt)`` in async tests, ``llm.complete_sync(prompt)``
     in sync ones; the answer is a ``str`` with its ``Call`` record on ``.call``.
     """
-    return _client(request, "llm")
+    return model_client(request, "llm")
 
 
 @pytest.fixture
 def judge(request: pytest.FixtureRequest) -> Any:
     """The judge model (``llmops_judge``). There is no default judge: unconfigured,
     every use ends the check unmeasured with a reason naming the setting."""
-    return _client(request, "judge")
+    return model_client(request, "judge")
 
 
 @pytest.fixture

@@ -35,6 +35,12 @@ MARKER_HELP = (
     "run's settings for this test (marker > command line > ini > default)."
 )
 
+KNOWN_FAILURE_HELP = (
+    "llm_known_failure(reason): a documented weakness of the model under test. The case runs and is "
+    "judged as usual (a failure still counts against the pass rate); the summary lists it apart, and "
+    "says so when it passes."
+)
+
 _record_key = pytest.StashKey[CaseRecord]()
 _sent_key = pytest.StashKey[dict]()
 _verdict_key = pytest.StashKey[CaseOutcome]()
@@ -48,6 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    config.addinivalue_line("markers", KNOWN_FAILURE_HELP)
     state = config.stash[state_key] = LLMOpsState(config, resolve(config))
     config.pluginmanager.register(_CaseCollector(state), "llmops-cases")
     # Drift baselines and other stored state live beside the cache.
@@ -78,23 +85,36 @@ def _is_eval_case(item: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        known = item.get_closest_marker("llm_known_failure")
+        if known is not None:
+            known_failure_reason(known, item.nodeid)  # a bad one stops the run before any call
         marker = item.get_closest_marker("llm_eval")
         if marker is None:
             continue
         check_marker_args(marker.kwargs, marker.args, item.nodeid)
-    _collect_suite_gates(config)
 
 
-def _collect_suite_gates(config: pytest.Config) -> None:
-    """Gates the collected suites declare in their conftest.py (``llmops_gates = [...]``)."""
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _collect_suite_gates(session.config, session.items)
+
+
+def _collect_suite_gates(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Gates the collected suites declare in their conftest.py (``llmops_gates = [...]``).
+
+    Only gates with a selected test in their scope apply: running one file of a
+    suite (or ``-k`` a few cases) is not refused for the gates of its other tests.
+    """
     from pytest_llmops.gates.parse import GateSyntaxError
+    from pytest_llmops.gates.scope import applies_to
     from pytest_llmops.gates.suites import suite_gates
 
     plugins = sorted(config.pluginmanager.get_plugins(), key=lambda plugin: str(getattr(plugin, "__file__", "")))
     try:
-        get_state(config).suite_gates = suite_gates(plugins, config.rootpath)
+        gates = suite_gates(plugins, config.rootpath)
     except GateSyntaxError as exc:
         raise pytest.UsageError(str(exc)) from None
+    selected = [(item.nodeid, [m.name for m in item.iter_markers()]) for item in items if _is_eval_case(item)]
+    get_state(config).suite_gates = [gate for gate in gates if applies_to(gate, selected)]
 
 
 # -- one record per eval case, current during each phase ---------------------
@@ -228,6 +248,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         sent["calls"] += len(payload["calls"])
         if report.when == "setup":
             payload["markers"] = sorted({m.name for m in item.iter_markers()})
+            known = item.get_closest_marker("llm_known_failure")
+            if known is not None:
+                payload["metadata"]["known_failure"] = known_failure_reason(known, item.nodeid)
         report.llmops = payload
         verdict = item.stash.setdefault(_verdict_key, CaseOutcome(item.nodeid))
         verdict.absorb(report)
@@ -235,6 +258,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             # pytest's JUnit XML writes the properties of the teardown report.
             report.user_properties.extend(junit_properties(verdict, record))
     return report
+
+
+def known_failure_reason(marker: pytest.Mark, nodeid: str) -> str:
+    """The reason of an ``llm_known_failure`` marker; a missing or empty one is a usage error."""
+    reason = marker.args[0] if marker.args else marker.kwargs.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise pytest.UsageError(
+            f"{nodeid}: @pytest.mark.llm_known_failure needs the weakness as a non-empty string, "
+            f"e.g. llm_known_failure('answers 17: adds the pear trees')"
+        )
+    return reason.strip()
 
 
 def junit_properties(outcome: CaseOutcome, record: CaseRecord) -> list[tuple[str, str]]:

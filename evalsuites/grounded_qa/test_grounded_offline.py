@@ -5,15 +5,16 @@ answers come from the cache when that file ran first (same prompt, same key).
 Here no expected word is given: ``assert_grounded`` (the offline
 hallucination detector) checks the answer against the context alone.
 
-Where the answer is wrong, or the detector's verdict is, the case is a strict
-expected failure saying which, read by hand. Of the 22 answers of the default
-model (greedy), 9 are right and pass. 6 are right and flagged anyway (false
-alarms), because the detector rewards copying the context's words and word
-order: a paraphrase ("is held in October"), the question's words ("the first
-name of the first keeper") or "The answer is ..." cost an answer its
-support. 7 are wrong or add what the context lacks, and all are flagged, 2 of
-them for the right reason only in part (see ``KNOWN``): no wrong answer
-passes. One pass is close: "language" scores 0.506 against the threshold 0.509.
+Where the answer is wrong, or the detector's verdict is, the case is a known
+failure saying which, read by hand (``KNOWN``): it runs, counts against the
+suite's pass-rate gate for this test, and is listed apart in the summary. Of
+the 22 answers of the default model (llama-cpp-python 0.3.36, greedy), 7 are
+right and pass. 8 are right and flagged anyway (false alarms), because the
+detector rewards copying the context's words and word order: a paraphrase
+("is held in October"), the question's words ("the first name of the first
+keeper") or "The answer is ..." cost an answer its support. 7 are wrong or
+add what the context lacks, and all are flagged, 2 of them for the right
+reason only in part: no wrong answer passes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmops import load_cases
+from pytest_llmops import case_params, load_cases
 from pytest_llmops.assertions import assert_grounded
 
 CASES = load_cases(Path(__file__).with_name("cases.jsonl"), required=("context", "question"))
@@ -40,6 +41,10 @@ KNOWN = {
     "word 'answer' (p=1.00)",
     "distractor-second-fact": "detector false alarm: 'The correct answer is Rocket.' is right, flagged for 'correct "
     "answer' (p=1.00)",
+    "colour": "detector false alarm: 'The museum's front door is painted green.' is right, nearly word for word "
+    "(p=0.62 against 0.51)",
+    "language": "detector false alarm: 'Most people in Oberhain speak German.' is right; the context says "
+    "'most of its people speak German' (p=0.92)",
     "negation": "detector false alarm: the model answers tea (right, inferred from 'did not choose coffee') but quotes "
     "the question, which the context lacks, and 'tea' copies no context sentence (p=1.00)",
     # The answer is wrong or adds what the context does not say, and the detector flags it.
@@ -57,13 +62,8 @@ KNOWN = {
 }
 
 
-def _param(case):
-    marks = [pytest.mark.xfail(strict=True, reason=KNOWN[case.id])] if case.id in KNOWN else []
-    return pytest.param(case, id=str(case), marks=marks)
-
-
 @pytest.mark.llm_eval
-@pytest.mark.parametrize("case", [_param(case) for case in CASES])
+@pytest.mark.parametrize("case", case_params(CASES, known=KNOWN))
 async def test_answer_is_supported_by_the_context(case, prompt, llm):
     answer = await llm.complete(prompt("grounded_qa", context=case.context, question=case.question))
 

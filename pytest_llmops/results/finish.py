@@ -70,7 +70,7 @@ def assemble(state: LLMOpsState, exit_status: int) -> RunResult:
         interrupted=exit_status == _INTERRUPTED,
         exit_status=exit_status,
         settings=settings_record(state),
-        environment=environment(Path(state.config.rootpath)),
+        environment=environment(Path(state.config.rootpath), case_results),
         summary=summarize(cases).to_dict(),
         cases=case_results,
         group_scores=[ScoreResult.model_validate(score.to_dict()) for score in state.group_scores],

@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -104,6 +105,9 @@ class Environment(_Frozen):
     platform: str
     packages: dict[str, str]
     git_revision: str | None = None
+    #: The distinct runtimes that answered the run's calls (e.g. the local model's llama.cpp
+    #: version, build features and weights), as the backends reported them on each ``Call``.
+    runtimes: list[dict[str, str]] = Field(default_factory=list)
 
 
 class GateResult(_Frozen):
@@ -248,12 +252,24 @@ def git_revision(folder: Path) -> str | None:
     return head + ("-dirty" if dirty else "") if head else None
 
 
-def environment(folder: Path) -> Environment:
+def runtimes_of(cases: Sequence[CaseResult]) -> list[dict[str, str]]:
+    """The distinct ``runtime`` records of the calls in ``cases``, in order of first use."""
+    seen: list[dict[str, str]] = []
+    for case in cases:
+        for call in case.calls:
+            runtime = call.extra.get("runtime")
+            if runtime and runtime not in seen:
+                seen.append(dict(runtime))
+    return seen
+
+
+def environment(folder: Path, cases: Sequence[CaseResult] = ()) -> Environment:
     return Environment(
         python=sys.version.split()[0],
         platform=platform.platform(),
         packages=package_versions(),
         git_revision=git_revision(folder),
+        runtimes=runtimes_of(cases),
     )
 
 

@@ -30,6 +30,8 @@ class RunSummary:
     ttft_p50_s: float | None = None
     ttft_p95_s: float | None = None
     by_role: dict[str, int] = field(default_factory=dict)
+    #: Cases marked ``llm_known_failure``: how many, and by state (they are counted in ``counts`` too).
+    known_failures: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -69,8 +71,21 @@ def summarize(cases: Iterable[CaseOutcome]) -> RunSummary:
                 if call.get("ttft_s") is not None:
                     ttfts.append(float(call["ttft_s"]))
     summary.by_role = dict(roles)
+    summary.known_failures = known_failure_summary(cases)
     summary.latency_p50_s = percentile(latencies, 50)
     summary.latency_p95_s = percentile(latencies, 95)
     summary.ttft_p50_s = percentile(ttfts, 50)
     summary.ttft_p95_s = percentile(ttfts, 95)
     return summary
+
+
+def known_failure_summary(cases: Iterable[CaseOutcome]) -> dict[str, Any]:
+    """Documented weaknesses: their count, count by state, and the ones that passed this time."""
+    known = [case for case in cases if case.metadata.get("known_failure")]
+    if not known:
+        return {}
+    return {
+        "documented": len(known),
+        "by_state": dict(Counter(case.state for case in known)),
+        "passed": [case.nodeid for case in known if case.state == "passed"],
+    }
