@@ -105,3 +105,26 @@ def test_stored_results_can_be_regated_and_compared_without_rerunning(pytester):
     assert compared.returncode == 1
     assert "REGRESSION             quality" in compared.stdout
     assert (pytester.path / "report.html").read_text().count("quality") > 1
+
+
+def test_a_baseline_made_on_another_llama_cpp_build_is_flagged():
+    from pytest_llmops.results.baseline import provenance_warnings
+    from pytest_llmops.results.models import CaseResult, Environment, RunResult
+
+    def run_on(build: str) -> RunResult:
+        runtime = {"engine": "llama.cpp", "llama_cpp_python": build, "weights": "m.gguf"}
+        call = {"model": "local/smollm2", "kind": "chat", "role": "llm", "api_base": None, "params": {},
+                "prompt_hash": "p", "cache_key": "k", "started_at": 0.0, "extra": {"runtime": runtime}}
+        case = CaseResult(nodeid="test_a.py::test_a", state="passed", calls=[call])
+        from pytest_llmops.results.models import runtimes_of
+
+        return RunResult(
+            started_at=0.0, finished_at=1.0, interrupted=False, exit_status=0, settings={"model": "local/smollm2"},
+            environment=Environment(python="3.11", platform="Linux", packages={}, runtimes=runtimes_of([case])),
+            summary={}, cases=[case],
+        )
+
+    assert provenance_warnings(run_on("0.3.36"), run_on("0.3.36")) == []
+    warnings = provenance_warnings(run_on("0.3.37"), run_on("0.3.36"))
+    assert len(warnings) == 1
+    assert warnings[0].startswith("model runtime differs") and "'0.3.36'" in warnings[0] and "'0.3.37'" in warnings[0]

