@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from pytest_llmops.safety.cards import card_issuer, luhn_valid
 from pytest_llmops.safety.findings import Finding
 
 EMAIL = "EMAIL_ADDRESS"
@@ -74,42 +75,6 @@ def entity_type(name: str) -> str | None:
 
 
 # ----------------------------------------------------------------- validators
-
-
-def luhn_valid(digits: str) -> bool:
-    """The Luhn (mod 10) checksum used by payment card numbers."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def card_issuer(digits: str) -> str | None:
-    """The card network an issuer prefix and length belong to, or ``None`` for no known network."""
-    n = len(digits)
-    two, four = int(digits[:2]), int(digits[:4])
-    if digits[0] == "4" and n in (13, 16, 19):
-        return "visa"
-    if (51 <= two <= 55 or 2221 <= four <= 2720) and n == 16:
-        return "mastercard"
-    if two in (34, 37) and n == 15:
-        return "amex"
-    if (digits.startswith("6011") or digits.startswith("65") or 644 <= int(digits[:3]) <= 649) and 16 <= n <= 19:
-        return "discover"
-    if 3528 <= four <= 3589 and 16 <= n <= 19:
-        return "jcb"
-    if (300 <= int(digits[:3]) <= 305 or two in (36, 38, 39)) and 14 <= n <= 19:
-        return "diners"
-    if two == 62 and 16 <= n <= 19:
-        return "unionpay"
-    if (two == 50 or 56 <= two <= 69) and 12 <= n <= 19:
-        return "maestro"
-    return None
 
 
 # IBAN lengths by country (ISO 13616 registry).
@@ -159,7 +124,7 @@ def shannon_entropy(value: str) -> float:
 _EMAIL_RE = re.compile(
     r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
 )
-_CARD_RE = re.compile(r"(?<![\w.,-])\d(?:[ -]?\d){11,18}(?!\d|[.,]\d)")
+_CARD_RE = re.compile(r"(?<![\w.,+-])\d(?:[ -]?\d){11,18}(?!\d|[.,]\d)")
 _IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
 _SSN_RE = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])")
 _SSN_BARE_RE = re.compile(r"(?<![\d-])(\d{3})(\d{2})(\d{4})(?![\d-])")
@@ -262,8 +227,11 @@ def _cards(text: str) -> Iterable[Finding]:
         separators = {c for c in raw if not c.isdigit()}
         if len(separators) > 1:
             continue  # "4111 1111-1111" mixes separators: not how numbers are written
-        digits = raw.replace(" ", "").replace("-", "")
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        groups = raw.split(separators.pop()) if separators else [raw]
+        if len(groups) > 1 and (not 4 <= len(groups[0]) <= 6 or min(map(len, groups)) < 3):
+            continue  # cards are printed 4-4-4-4, 4-6-5, 4-6-4...; "06 12 34 56 78 90" is a phone number
+        digits = "".join(groups)
+        if luhn_valid(digits):
             issuer = card_issuer(digits)
             if issuer is not None:
                 yield Finding(CARD, m.start(), m.end(), raw, f"luhn:{issuer}")
