@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 from pytest_llmops.safety.cards import card_issuer, luhn_valid
 from pytest_llmops.safety.findings import Finding
+from pytest_llmops.safety.numbers import named_as_other_number
+from pytest_llmops.safety.phones import PHONE, find_phones
 
 EMAIL = "EMAIL_ADDRESS"
-PHONE = "PHONE_NUMBER"
 CARD = "CREDIT_CARD"
 IBAN = "IBAN_CODE"
 SSN = "US_SSN"
@@ -132,34 +133,6 @@ _SSN_CONTEXT_RE = re.compile(r"\b(?:ssn|social security(?: number| no\.?)?|socia
 _IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _IPV6_RE = re.compile(r"(?<![\w:.])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?![\w:])")
 
-# Phone candidates: an optional international prefix, 2-6 groups of digits joined by one
-# space, dot or dash (an area code may sit in parentheses), an optional extension.
-_PHONE_RE = re.compile(
-    r"(?<![\w+(.\-/$\u00a3\u20ac\u00a5])"
-    r"(?:\+\d{1,3}[ .\-]?|00\d{1,3}[ .\-]?)?"
-    r"(?:\(\d{1,5}\)[ .\-]?)?"
-    r"\d{1,12}(?:[ .\-]\d{1,8}){0,5}"
-    r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?"
-    r"(?![\w/]|[.\-]\d)",
-    re.IGNORECASE,
-)
-_NANP_RE = re.compile(r"(?:(?:\+?1|001)[ .\-]?)?(?:\(\d{3}\)\s?|\d{3}[ .\-])\d{3}[ .\-]\d{4}")
-_SSN_SHAPE_RE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
-_EXTENSION_RE = re.compile(r"(?:x|ext\.?|extension)\s?\d{1,6}$", re.IGNORECASE)
-_DATE_RE = re.compile(r"(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})$")
-_PHONE_BEFORE_RE = re.compile(
-    r"\b(?:phone|telephone|tel|mobile|cell|cellphone|fax|call(?:ed|ing)?|ring|dial|reach|text|sms|whatsapp|"
-    r"contact|hotline|landline|voicemail|answering)\b\.?[^\n\d]{0,25}$",
-    re.IGNORECASE,
-)
-# A number followed by a street name is a house number ("call a taxi to 14 3684 Court Street").
-_STREET_AFTER_RE = re.compile(
-    r"^\s+(?:[A-Z][\w'.\-]*\s+){1,3}?(?:street|st|road|rd|avenue|ave|lane|ln|la|court|ct|drive|dr|way|boulevard|blvd|"
-    r"place|pl|square|sq|terrace|highway|hwy|str|strasse|straße|weg|plaza|parkway|pkwy|circle|cir)\b",
-    re.IGNORECASE,
-)
-_PHONE_AFTER_RE = re.compile(r"^[\s\-,:(]{0,3}(?:office|fax|mobile|cell|home|work|tel|phone|landline)\b", re.IGNORECASE)
-
 _API_KEY_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))
     for name, pattern in (
@@ -231,7 +204,7 @@ def _cards(text: str) -> Iterable[Finding]:
         if len(groups) > 1 and (not 4 <= len(groups[0]) <= 6 or min(map(len, groups)) < 3):
             continue  # cards are printed 4-4-4-4, 4-6-5, 4-6-4...; "06 12 34 56 78 90" is a phone number
         digits = "".join(groups)
-        if luhn_valid(digits):
+        if luhn_valid(digits) and not named_as_other_number(text, m.start()):
             issuer = card_issuer(digits)
             if issuer is not None:
                 yield Finding(CARD, m.start(), m.end(), raw, f"luhn:{issuer}")
@@ -292,48 +265,6 @@ def _ips(text: str) -> Iterable[Finding]:
                 yield Finding(IP, m.start(), m.end(), value, "ipv6")
 
 
-def phone_score(text: str, start: int, end: int) -> float:
-    """How much ``text[start:end]`` looks like a phone number, from its shape and the words around it."""
-    value = text[start:end]
-    body = _EXTENSION_RE.sub("", value).strip()
-    digits = sum(c.isdigit() for c in body)
-    if digits < 6 or digits > 15 or _DATE_RE.match(body) or _SSN_SHAPE_RE.match(body):
-        return 0.0  # an SSN-shaped number that failed SSN validation is not a phone number either
-    groups = [g for g in re.split(r"[ .\-()]+", body.lstrip("+")) if g]
-    if value.startswith("+") and digits >= 8:
-        score = 0.85
-    elif _EXTENSION_RE.search(value) or _NANP_RE.fullmatch(body):
-        score = 0.85
-    elif body.startswith("(") and len(groups) >= 3 and digits >= 7:
-        score = 0.7
-    elif body.startswith("00") and len(groups) >= 3 and digits >= 9:
-        score = 0.6
-    elif len(groups) >= 2 and all(1 <= len(g) <= 8 for g in groups):
-        score = 0.35
-    elif len(groups) == 1 and 7 <= digits <= 12:
-        score = 0.25
-    else:
-        score = 0.2
-    before = text[max(0, start - 60) : start]
-    after = text[end : end + 40]
-    if _STREET_AFTER_RE.match(after):
-        return 0.0
-    if _PHONE_BEFORE_RE.search(before) or _PHONE_AFTER_RE.match(after):
-        score += 0.45
-    return min(score, 1.0)
-
-
-_PHONE_THRESHOLD = 0.5
-
-
-def _phones(text: str) -> Iterable[Finding]:
-    for m in _PHONE_RE.finditer(text):
-        start, end = m.span()
-        score = phone_score(text, start, end)
-        if score >= _PHONE_THRESHOLD:
-            yield Finding(PHONE, start, end, m.group(), "phone", round(score, 2))
-
-
 def _api_keys(text: str) -> Iterable[Finding]:
     for name, pattern in _API_KEY_PATTERNS:
         for m in pattern.finditer(text):
@@ -373,7 +304,7 @@ _DETECTORS: tuple[_Detector, ...] = (
     _Detector(CARD, _cards, needs="digit"),
     _Detector(SSN, _ssns, needs="digit"),
     _Detector(IP, _ips, needs="ip"),
-    _Detector(PHONE, _phones, needs="digit"),
+    _Detector(PHONE, find_phones, needs="digit"),
 )
 
 _HAS_DIGIT = re.compile(r"\d")
