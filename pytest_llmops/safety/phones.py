@@ -96,9 +96,11 @@ def _phonenumbers() -> Any:
 def international_score(body: str) -> float:
     """0.9 for a valid international number, 0.75 for a possible one (right length for its country), else 0.3."""
     digits = sum(c.isdigit() for c in body)
+    if not 8 <= digits <= 15:
+        return 0.3  # "+44 1234": too short to dial from abroad (E.164 allows 15 digits at most)
     phonenumbers = _phonenumbers()
     if phonenumbers is None:
-        return 0.85 if 8 <= digits <= 15 else 0.3  # no metadata here: the shape is all there is
+        return 0.85  # no metadata here: the shape is all there is
     compact = body.replace("(+", "+").replace("+(", "+").replace("(0)", "")
     if compact.startswith("00"):
         compact = "+" + compact[2:]
