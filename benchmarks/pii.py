@@ -85,7 +85,11 @@ def presidio(data: Path) -> list[dict]:
 def presidio_patterns(rows: list[dict]) -> None:
     tp, fp, fn = Counter(), Counter(), Counter()
     for r in rows:
-        gold = {(s["start_position"], s["end_position"], s["entity_type"]) for s in r["spans"] if s["entity_type"] in PATTERN_TYPES}
+        gold = {
+            (s["start_position"], s["end_position"], s["entity_type"])
+            for s in r["spans"]
+            if s["entity_type"] in PATTERN_TYPES
+        }
         pred = {(f.start, f.end, f.kind) for f in find_pii(r["full_text"]) if f.kind in PATTERN_TYPES}
         for kind in PATTERN_TYPES:
             g = {x for x in gold if x[2] == kind}
@@ -184,11 +188,14 @@ def faker_cards(faker_cls, samples: int) -> None:
     print(row("all networks", total["tp"], total["fp"], total["fn"]))
 
 
+_DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%Y %m %d", "%d-%m-%Y", "%Y/%m/%d", "%d %m %Y")
+
+
 def _lookalikes(fake, rng: random.Random, n: int) -> list[str]:
     out: list[str] = []
     for _ in range(n):
         day = fake.date_object()
-        out += [day.strftime(f) for f in ("%d.%m.%Y", "%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%Y %m %d", "%d-%m-%Y", "%Y/%m/%d", "%d %m %Y")]
+        out += [day.strftime(f) for f in _DATE_FORMATS]
         out += [
             fake.isbn10(),
             fake.isbn13(),
@@ -258,10 +265,9 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def ordinary_texts(data: Path) -> dict[str, list[str]]:
-    return {
-        "English prompts (benign_prompts/)": [r["text"] for f in sorted((data / "benign_prompts").glob("*.jsonl")) for r in _jsonl(f)],
-        "11 languages (multilingual_benign/)": [r["text"] for r in _jsonl(data / "multilingual_benign" / "xquad_questions.jsonl")],
-    }
+    english = [r["text"] for f in sorted((data / "benign_prompts").glob("*.jsonl")) for r in _jsonl(f)]
+    other = [r["text"] for r in _jsonl(data / "multilingual_benign" / "xquad_questions.jsonl")]
+    return {"English prompts (benign_prompts/)": english, "11 languages (multilingual_benign/)": other}
 
 
 def false_alarms(sets: dict[str, list[str]]) -> None:
@@ -275,7 +281,8 @@ def false_alarms(sets: dict[str, list[str]]) -> None:
                 examples.setdefault(f.kind, []).append(f.text)
         texts_with_names = sum(1 for t in texts if any(True for _ in find_names(t)))
         print(f"  {label}, {len(texts):,} texts: " + (", ".join(f"{k} {v}" for k, v in found.most_common()) or "none"))
-        print(f"    texts with a name found: {texts_with_names} ({texts_with_names / len(texts):.1%}); e.g. {examples.get('PERSON', [])[:8]}")
+        share = texts_with_names / len(texts)
+        print(f"    texts with a name found: {texts_with_names} ({share:.1%}); e.g. {examples.get('PERSON', [])[:8]}")
 
 
 LABELS = Path(__file__).resolve().parent / "data" / "pii_name_sample_labels.json"
@@ -316,7 +323,8 @@ def throughput(rows: list[dict], sets: dict[str, list[str]]) -> bool:
     with_names = texts_per_second(texts, lambda t: find_pii(t, types=[*DEFAULT_TYPES, "person"]))
     ok = patterns >= FLOOR_TEXTS_PER_S
     print(f"\n== Throughput on one core, {len(texts):,} texts (Presidio's, then ordinary prompts)")
-    print(f"  pattern path (default types): {patterns:>8,.0f} texts/s  (floor {FLOOR_TEXTS_PER_S:,}: {'ok' if ok else 'BELOW'})")
+    verdict = "ok" if ok else "BELOW"
+    print(f"  pattern path (default types): {patterns:>8,.0f} texts/s  (floor {FLOOR_TEXTS_PER_S:,}: {verdict})")
     print(f"  with person names:            {with_names:>8,.0f} texts/s")
     return ok
 
@@ -324,7 +332,9 @@ def throughput(rows: list[dict], sets: dict[str, list[str]]) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets")
-    parser.add_argument("--faker-samples", type=int, default=300, help="card numbers per network; 1/10 of it phones per locale")
+    parser.add_argument(
+        "--faker-samples", type=int, default=300, help="card numbers per network; a tenth of it phones per locale"
+    )
     args = parser.parse_args()
     if not (args.data / "pii").is_dir():
         parser.error(f"--data {args.data}: no pii/ folder there; point it at the shared datasets folder")

@@ -38,8 +38,9 @@ PERSON = "PERSON"
 
 #: Measured by ``benchmarks/pii.py`` on data the rules were not built on (see ``names.md``).
 NAME_DETECTOR_CARD = (
-    "the offline name detector finds about 4 in 5 names and is not a complete check "
-    "(text-level recall 0.80, precision 0.89 on Presidio's synthetic sentences held out from its tuning)"
+    "the offline name detector misses about one name in five (on Presidio's synthetic sentences held out from "
+    "its tuning it found a name in 81% of the texts naming someone, precision 0.97), and on real prompts about "
+    "4 in 10 of its findings are places or words rather than people"
 )
 
 # Abbreviated titles take a dot ("Mr. Grimes"); word titles do not ("Sir Stuart", not "sir. Could").
@@ -48,7 +49,8 @@ _TITLES = _ABBREVIATED_TITLES | frozenset("miss professor sir dame madam madame 
 _SUFFIXES = frozenset("jr sr ii iii iv phd md".split())
 # Lower-case particles inside a name: "Donald van der Voet", "Maria da Silva".
 _PARTICLES = frozenset("van von der den de da das dos du di del della la le bin ibn al ter ten".split())
-# A "name" before these words, or right after a house number, is a street or a place: "John Street", "226 Thomas Avenue".
+# A "name" before these words, or right after a house number, is a street or a place:
+# "John Street", "226 Thomas Avenue".
 _PLACE_AFTER_RE = re.compile(
     r"^\s+(?:[A-Z][\w'.\-]*\s+)?(?:street|st|road|rd|avenue|ave|lane|ln|court|ct|drive|dr|way|boulevard|blvd|place|pl|"
     r"square|sq|terrace|highway|hwy|creek|heights|park|hills?|islands?|valley|bay|beach|city|county|river|lake|"
@@ -70,7 +72,8 @@ _NAMING_BEFORE_RE = re.compile(
     re.IGNORECASE,
 )
 _PERSONAL_NAMING_BEFORE_RE = re.compile(
-    r"(?:\b(?:[Mm]y|[Hh]is|[Hh]er|[Yy]our|[Tt]heir) name is|\bname's|\bI'm|\bI am|\b[Cc]all me|\bDear|\b[Ss]igned,?)\s+$"
+    r"(?:\b(?:[Mm]y|[Hh]is|[Hh]er|[Yy]our|[Tt]heir) name is|\bname's|\bI'm|\bI am|\b[Cc]all me|\bDear"
+    r"|\b[Ss]igned,?)\s+$"
 )
 # A word: letters, inner hyphens and apostrophes ("Jean-Luc", "O'Brien"), not a possessive "'s".
 _WORD_RE = re.compile(r"[^\W\d_]+(?:[-'\u2019](?![sS]\b)[^\W\d_]+)*")
@@ -131,6 +134,11 @@ def _joined(text: str, left: _Word, right: _Word) -> bool:
     return gap == " " or (gap == ". " and len(left.text) == 1)
 
 
+def _initial(text: str, word: _Word) -> bool:
+    """``word`` is a middle initial: "J." in "John J. Doe"."""
+    return len(word.text) == 1 and word.text.isupper() and text[word.end : word.end + 1] == "."
+
+
 def _extend(text: str, words: list[_Word], i: int, *, lower_case: bool) -> int:
     """The index of the last word of the name starting at ``words[i]``."""
     names = gazetteer()
@@ -145,7 +153,7 @@ def _extend(text: str, words: list[_Word], i: int, *, lower_case: bool) -> int:
         elif nxt.lower in _PARTICLES and j + 2 < len(words) and _joined(text, nxt, words[j + 2]):
             j += 1  # "van" in "Donald van der Voet": kept when a capitalised word follows
             continue
-        elif not (nxt.capitalised or (len(nxt.text) == 1 and nxt.text.isupper() and text[nxt.end : nxt.end + 1] == ".")):
+        elif not (nxt.capitalised or _initial(text, nxt)):
             break
         j += 1
     while j > i and words[j].lower in _PARTICLES:
@@ -156,8 +164,9 @@ def _extend(text: str, words: list[_Word], i: int, *, lower_case: bool) -> int:
 def _name_end(text: str, words: list[_Word], last: int) -> int:
     """The end offset of a name whose last word is ``words[last]``, taking a suffix such as "Jr."."""
     end = words[last].end
-    if last + 1 < len(words) and words[last + 1].lower in _SUFFIXES and text[end : words[last + 1].start] in (" ", ", "):
-        end = words[last + 1].end
+    suffix = words[last + 1] if last + 1 < len(words) else None
+    if suffix is not None and suffix.lower in _SUFFIXES and text[end : suffix.start] in (" ", ", "):
+        end = suffix.end
         if text[end : end + 1] == ".":
             end += 1
     return end

@@ -148,6 +148,15 @@ def _national_shape_score(body: str, groups: list[str], digits: int) -> float:
     return 0.2
 
 
+_DIGIT_BEFORE_RE = re.compile(r"\d[^\w\n]{1,4}$")
+_DIGIT_AFTER_RE = re.compile(r"^[^\w\n]{1,4}\d")
+
+
+def _in_number_list(text: str, start: int, end: int) -> bool:
+    """Other figures stand right before or after ``text[start:end]`` ("2006 -- 08 2004 2002 -- 03")."""
+    return bool(_DIGIT_BEFORE_RE.search(text[max(0, start - 5) : start]) or _DIGIT_AFTER_RE.match(text[end : end + 5]))
+
+
 def phone_score(text: str, start: int, end: int) -> float:
     """How much ``text[start:end]`` looks like a phone number, from its shape and the words around it."""
     value = text[start:end]
@@ -163,7 +172,7 @@ def phone_score(text: str, start: int, end: int) -> float:
     phone_word = _PHONE_BEFORE_RE.search(before) is not None or _PHONE_AFTER_RE.match(after) is not None
     if not phone_word and named_as_other_number(text, start):
         return 0.0
-    if _INTERNATIONAL_RE.match(body):
+    if _INTERNATIONAL_RE.match(body) and (body[0] != "0" or len(groups) > 1):  # "0010747854903" is an EAN
         score = international_score(body)
     elif _EXTENSION_RE.search(value) or _NANP_RE.fullmatch(body):
         score = 0.85
@@ -171,6 +180,8 @@ def phone_score(text: str, start: int, end: int) -> float:
         score = 0.2  # one-digit groups: an ISBN ("978-3-16-148410-0") or a version ("10.0.19041.1")
     else:
         score = _national_shape_score(body, groups, digits)
+        if score < 0.7 and _in_number_list(text, start, end):
+            score = min(score, 0.2)  # "caps: 53 ? 10 23 22 56 32 25 ? 37": a run of figures, not a phone number
     if phone_word:
         score += 0.45
     return min(score, 1.0)
