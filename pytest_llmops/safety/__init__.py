@@ -20,6 +20,7 @@ _EXPORTS = {
     "find_pii": "pii",
     "redact": "pii",
     "ENTITY_TYPES": "pii",
+    "DEFAULT_TYPES": "pii",
     "Leak": "leak",
     "find_leaks": "leak",
     "detect_toxicity": "toxicity",
