@@ -38,6 +38,15 @@ OFFLINE_DEFAULTS = {
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
 _litellm: Any = None
+#: What to install for models that go through litellm (an extra since litellm is not in the core).
+LITELLM_EXTRA_PIP = "pytest-llmops[litellm]"
+
+
+class LiteLLMUnavailable(ProviderError, ImportError):
+    """litellm is not installed: models other than OpenAI-compatible bases cannot be called."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False, error_type="LiteLLMUnavailable")
 
 
 def load_litellm() -> Any:
@@ -48,10 +57,14 @@ def load_litellm() -> Any:
             os.environ.setdefault(name, value)
         try:
             import litellm
-        except ModuleNotFoundError as exc:  # pragma: no cover - litellm is a core dependency
-            if exc.name != "litellm":
+        except ImportError as exc:
+            if getattr(exc, "name", None) not in ("litellm", None):
                 raise
-            raise ImportError("pytest-llmops needs litellm for hosted models: pip install 'litellm>=1.110.2'") from exc
+            raise LiteLLMUnavailable(
+                "this model goes through litellm, which is not installed: pip install "
+                f"'{LITELLM_EXTRA_PIP}' (OpenAI-compatible servers need no litellm: give an "
+                "openai/ or hosted_vllm/ model with an api_base)"
+            ) from exc
         litellm.suppress_debug_info = True
         litellm.telemetry = False
         _litellm = litellm
