@@ -125,6 +125,17 @@ def _logprobs(choice: Any) -> tuple[TokenLogprob, ...] | None:
     return tuple(out)
 
 
+def _provider_finished(stream: Any) -> bool:
+    """Whether the provider itself sent a finish_reason (litellm's stream wrapper records it).
+
+    An object without those attributes (another litellm version) is taken at its word.
+    """
+    received = getattr(stream, "received_finish_reason", "unknown")
+    if received is None:
+        return bool(getattr(stream, "intermittent_finish_reason", None) or getattr(stream, "received_any_finish_reason", False))
+    return True
+
+
 class LiteLLMBackend:
     """Any litellm model name: ``openai/...``, ``anthropic/...``, ``ollama_chat/...``, ..."""
 
@@ -199,6 +210,14 @@ class LiteLLMBackend:
         except Exception as exc:
             raise translate_error(exc, request.model) from exc
         text = "".join(parts)
+        if finish_reason is None or not _provider_finished(stream):
+            # litellm raises this itself once text has arrived, but a stream that ends before any
+            # text gets a finish_reason of "stop" made up by litellm; its wrapper knows better.
+            raise ProviderError(
+                f"{request.model}: the stream ended early (no finish_reason) after {len(text)} characters",
+                retryable=True,
+                error_type="IncompleteStream",
+            )
         tokens_in = getattr(usage, "prompt_tokens", None)
         tokens_out = getattr(usage, "completion_tokens", None)
         cost = priced_tokens(litellm, request.model, tokens_in, tokens_out)

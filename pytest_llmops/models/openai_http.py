@@ -132,6 +132,22 @@ def _logprobs(choice: Mapping[str, Any]) -> tuple[TokenLogprob, ...] | None:
     )
 
 
+def _stream_event(data: str, model: str) -> Mapping[str, Any]:
+    """One ``data:`` line of a stream as a JSON object; an error event or a broken one raises."""
+    try:
+        event = json.loads(data)
+    except ValueError as exc:
+        raise ProviderError(f"{model}: a stream event is not JSON: {data[:80]!r}", retryable=True) from exc
+    if not isinstance(event, dict):
+        raise ProviderError(f"{model}: a stream event is not a JSON object: {data[:80]!r}", retryable=True)
+    if event.get("error"):
+        # vLLM and other servers report a failure inside a stream that began with 200.
+        error = event["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        raise ProviderError(f"{model}: the stream reported an error: {message}", retryable=True)
+    return event
+
+
 async def _close_with_loop(session: Any) -> Any:
     """An async generator that closes ``session`` when its loop shuts down.
 
@@ -259,7 +275,7 @@ class OpenAIHTTPBackend:
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderError(f"{request.model}: the provider answered with no choices", retryable=True) from exc
-        usage = data.get("usage") or {}
+        usage = data.get("usage") if isinstance(data.get("usage"), Mapping) else {}
         return ChatResponse(
             text=text,
             tokens_in=usage.get("prompt_tokens"),
@@ -280,6 +296,7 @@ class OpenAIHTTPBackend:
         parts: list[str] = []
         usage: Mapping[str, Any] = {}
         finish_reason = None
+        done = False
         try:
             async with session.post(
                 url,
@@ -296,13 +313,14 @@ class OpenAIHTTPBackend:
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        done = True
                         break
-                    try:
-                        event = json.loads(data)
-                    except ValueError as exc:
-                        raise ProviderError(f"{request.model}: a stream event is not JSON", retryable=True) from exc
-                    usage = event.get("usage") or usage
+                    event = _stream_event(data, request.model)
+                    if isinstance(event.get("usage"), Mapping):
+                        usage = event["usage"]
                     for choice in event.get("choices") or []:
+                        if not isinstance(choice, Mapping):
+                            raise ProviderError(f"{request.model}: a stream event has a malformed choice", retryable=True)
                         finish_reason = choice.get("finish_reason") or finish_reason
                         delta = (choice.get("delta") or {}).get("content")
                         if delta:
@@ -313,6 +331,14 @@ class OpenAIHTTPBackend:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._failure(exc, request.model) from exc
         text = "".join(parts)
+        if not done and finish_reason is None:
+            # A cleanly closed body is no proof of a whole answer: only [DONE] or a finish_reason is.
+            raise ProviderError(
+                f"{request.model}: the stream ended early (no finish_reason and no [DONE]) "
+                f"after {len(text)} characters",
+                retryable=True,
+                error_type="IncompleteStream",
+            )
         yield StreamChunk(
             final=ChatResponse(
                 text=text,
