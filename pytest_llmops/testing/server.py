@@ -160,13 +160,16 @@ class ReceivedRequest:
     """One request as the server received it.
 
     ``headers`` has lower-case names; ``body`` is the parsed JSON body, or None
-    when there was no body or it was not valid JSON.
+    when there was no body or it was not valid JSON. ``query`` is the URL's
+    query string without the ``?`` (``""`` when there was none); ``path`` never
+    includes it.
     """
 
     method: str
     path: str
     headers: dict[str, str]
     body: Any
+    query: str = ""
 
 
 @dataclass
@@ -397,7 +400,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         app = self.server.app
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
+        self._query = url.query
         self._response_started = False
         self._landed = False
         self._cut: Fault | None = None  # set by the faults that cut the normal answer short
@@ -446,7 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError as exc:
                 problem = f"The request body is not valid JSON: {exc}"
         app._record_received(
-            ReceivedRequest(method, path, {k.lower(): v for k, v in self.headers.items()}, body)
+            ReceivedRequest(method, path, {k.lower(): v for k, v in self.headers.items()}, body, self._query)
         )
 
         fault = None

@@ -1,0 +1,191 @@
+"""The one scrubber: no credential in any file or line pytest-llmops writes.
+
+Every writer goes through this module: the call cache, the results file and
+saved baselines, JUnit properties and failure texts, the HTML and Markdown
+reports, the GitHub step summary, the terminal summary, and the error
+messages that become a case's reason. Two operations:
+
+* ``scrub(params)`` for request parameters: drops every credential-named field
+  (``api_key``, ``headers``, ``extra_headers``, ``authorization``, names
+  ending in ``_key``/``_token``/``_secret``/``_password``...) at any depth,
+  and redacts the strings left;
+* ``redact(value)`` / ``redact_text(text)`` for records and report text: keeps
+  every key and replaces what looks like a credential inside strings with
+  ``[REDACTED]``:
+
+  - the values of secret environment variables (``OPENAI_API_KEY``,
+    ``*_TOKEN``, ...) and of secrets seen in requests (``remember``), wherever
+    they appear (a provider may echo a key in its error message);
+  - the credentials of a URL (``https://user:key@host`` -> ``https://[REDACTED]@host``);
+  - secret query values (``?api-key=...``, ``&token=...``, ``&sig=...``);
+  - ``Bearer``/``Basic`` credentials and ``sk-...`` style keys.
+
+Secrets shorter than ``MIN_SECRET_LENGTH`` characters are not searched for:
+a ``1`` or ``true`` is no credential, and replacing it would garble every text.
+
+The plugin imports this module at start-up: standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "is_secret_name",
+    "known_secrets",
+    "redact",
+    "redact_text",
+    "redact_url",
+    "remember",
+    "remember_request",
+    "scrub",
+]
+
+#: What a secret is replaced with.
+REDACTED = "[REDACTED]"
+#: Shorter values are never treated as secrets (see the module docstring).
+MIN_SECRET_LENGTH = 8
+
+_SECRET_NAMES = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "api-key",
+        "authorization",
+        "proxy-authorization",
+        "headers",
+        "extra_headers",
+        "key",
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "cookie",
+        "set-cookie",
+        "credentials",
+    }
+)
+# Suffixes of credential names. "_token" but not "_tokens": max_tokens is a parameter.
+_SECRET_SUFFIXES = ("_key", "-key", "_secret", "-secret", "_password", "_token", "-token")
+
+# Query parameters whose value is a credential: api-key, key, access_token, sig (Azure SAS), code (Azure Functions)...
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&;](?:[\w.\-]*(?:key|token|secret|password|passwd|pwd|signature|credential|credentials|auth)"
+    r"|sig|code)=)(?P<value>[^&#\s\"'<>]+)",
+    re.IGNORECASE,
+)
+# The userinfo of a URL: scheme://user:password@ or scheme://token@.
+_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.\-]*://)(?P<userinfo>[^/?#\s@\"'<>]+)@", re.IGNORECASE)
+# An Authorization credential in text. It must hold a digit, so "Basic knowledge" stays.
+_AUTH_SCHEME = re.compile(r"\b(?P<scheme>Bearer|Basic)\s+(?=[A-Za-z0-9._~+/\-]*\d)[A-Za-z0-9._~+/\-]{8,}=*")
+# Keys in the sk-... form (OpenAI, Anthropic and many gateways).
+_SK_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}")
+
+_remembered: set[str] = set()
+_lock = threading.Lock()
+
+
+def is_secret_name(name: object) -> bool:
+    """Whether a field, header or variable called ``name`` holds a credential."""
+    lowered = str(name).lower()
+    return lowered in _SECRET_NAMES or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def remember(*values: str | None) -> None:
+    """Treat ``values`` as secrets from now on, in every text this process redacts."""
+    with _lock:
+        for value in values:
+            if isinstance(value, str) and len(value.strip()) >= MIN_SECRET_LENGTH:
+                _remembered.add(value.strip())
+
+
+def remember_request(*, api_key: str | None = None, api_base: str | None = None, params: Mapping[str, Any] | None = None) -> None:
+    """Remember the credentials a request carries: its key, its URL's, its headers' secret values."""
+    remember(api_key)
+    if api_base:
+        remember(*_url_secrets(api_base))
+    for name in ("headers", "extra_headers"):
+        headers = (params or {}).get(name)
+        if isinstance(headers, Mapping):
+            for header, value in headers.items():
+                if is_secret_name(header) and isinstance(value, str):
+                    # "Bearer sk-..." is remembered whole and as the bare token.
+                    remember(value, value.split(None, 1)[-1])
+
+
+def _url_secrets(url: str) -> list[str]:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    found = [unquote(x) for x in (parts.username, parts.password) if x]
+    found.extend(unquote(match["value"]) for match in _QUERY_SECRET.finditer("?" + parts.query) if parts.query)
+    return found
+
+
+def known_secrets() -> list[str]:
+    """The secret values searched for: secret environment variables' and remembered ones, longest first."""
+    values = {
+        value.strip()
+        for name, value in os.environ.items()
+        if is_secret_name(name) and len(value.strip()) >= MIN_SECRET_LENGTH
+    }
+    with _lock:
+        values |= _remembered
+    return sorted(values, key=len, reverse=True)
+
+
+def redact_text(text: str, secrets: Iterable[str] | None = None) -> str:
+    """``text`` with every credential in it replaced by ``[REDACTED]`` (see the module docstring)."""
+    if not text:
+        return text
+    for secret in known_secrets() if secrets is None else secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@" if m["userinfo"] != REDACTED else m[0], text)
+    text = _QUERY_SECRET.sub(lambda m: m["head"] + REDACTED, text)
+    text = _AUTH_SCHEME.sub(lambda m: f"{m['scheme']} {REDACTED}", text)
+    return _SK_KEY.sub(REDACTED, text)
+
+
+def redact_url(url: str | None) -> str | None:
+    """A URL fit to be written: its credentials and secret query values redacted, the rest as it was."""
+    return None if url is None else redact_text(url)
+
+
+def redact(value: Any, secrets: Iterable[str] | None = None) -> Any:
+    """A copy of ``value`` (JSON-like data) with every string redacted; keys and structure kept."""
+    known = known_secrets() if secrets is None else list(secrets)
+    return _redact(value, known)
+
+
+def _redact(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if isinstance(value, Mapping):
+        return {k: _redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact(v, secrets) for v in value]
+    return value
+
+
+def scrub(value: Any, secrets: Iterable[str] | None = None) -> Any:
+    """A copy of request parameters with every credential-named field removed, at any depth,
+    and the remaining strings redacted. Keeps ``max_tokens``, ``top_logprobs`` and the like."""
+    known = known_secrets() if secrets is None else list(secrets)
+    return _scrub(value, known)
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _scrub(v, secrets) for k, v in value.items() if not is_secret_name(k)}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, secrets) for v in value]
+    return _redact(value, secrets)
