@@ -44,6 +44,7 @@ __all__ = [
     "redact_text",
     "redact_url",
     "remember",
+    "remembered",
     "remember_request",
     "scrub",
 ]
@@ -89,6 +90,7 @@ _AUTH_SCHEME = re.compile(r"\b(?P<scheme>Bearer|Basic)\s+(?=[A-Za-z0-9._~+/\-]*\
 _SK_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}")
 
 _remembered: set[str] = set()
+_remembered_sorted: tuple[str, ...] = ()
 _lock = threading.Lock()
 
 
@@ -100,10 +102,23 @@ def is_secret_name(name: object) -> bool:
 
 def remember(*values: str | None) -> None:
     """Treat ``values`` as secrets from now on, in every text this process redacts."""
+    global _remembered_sorted
+    fresh = {v.strip() for v in values if isinstance(v, str) and len(v.strip()) >= MIN_SECRET_LENGTH}
+    if fresh <= _remembered:
+        return
     with _lock:
-        for value in values:
-            if isinstance(value, str) and len(value.strip()) >= MIN_SECRET_LENGTH:
-                _remembered.add(value.strip())
+        _remembered.update(fresh)
+        _remembered_sorted = tuple(sorted(_remembered, key=len, reverse=True))
+
+
+def remembered() -> tuple[str, ...]:
+    """The secrets seen in requests so far, longest first.
+
+    Cheap: the model client redacts every call record with these (and the
+    patterns), leaving the environment scan of ``known_secrets`` to the
+    writers and to error messages.
+    """
+    return _remembered_sorted
 
 
 def remember_request(*, api_key: str | None = None, api_base: str | None = None, params: Mapping[str, Any] | None = None) -> None:
@@ -137,9 +152,7 @@ def known_secrets() -> list[str]:
         for name, value in os.environ.items()
         if is_secret_name(name) and len(value.strip()) >= MIN_SECRET_LENGTH
     }
-    with _lock:
-        values |= _remembered
-    return sorted(values, key=len, reverse=True)
+    return sorted(values | set(_remembered_sorted), key=len, reverse=True)
 
 
 def redact_text(text: str, secrets: Iterable[str] | None = None) -> str:
@@ -155,9 +168,9 @@ def redact_text(text: str, secrets: Iterable[str] | None = None) -> str:
     return _SK_KEY.sub(REDACTED, text)
 
 
-def redact_url(url: str | None) -> str | None:
+def redact_url(url: str | None, secrets: Iterable[str] | None = None) -> str | None:
     """A URL fit to be written: its credentials and secret query values redacted, the rest as it was."""
-    return None if url is None else redact_text(url)
+    return None if url is None else redact_text(url, secrets)
 
 
 def redact(value: Any, secrets: Iterable[str] | None = None) -> Any:

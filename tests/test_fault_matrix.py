@@ -157,3 +157,36 @@ def test_a_failed_answer_is_never_cached_and_fails_the_same_way_again(
             # Nothing was cached: the request goes out again and the case ends unmeasured again.
             assert cases[row.name]["state"] == "unmeasured" and not call["cache_hit"], row.name
             assert requests_for(server, row) == row.attempts, row.name
+
+
+STREAM_MODULE = """
+import pytest
+
+@pytest.mark.llm_eval
+async def test_cut_after_text(llm):
+    pieces = [piece async for piece in llm.stream("cut_after_text: tell me")]
+    assert pieces
+
+@pytest.mark.llm_eval
+async def test_cut_before_text(llm):
+    pieces = [piece async for piece in llm.stream("cut_before_text: tell me")]
+    assert "".join(pieces).startswith("Reply")
+"""
+
+
+def test_llm_stream_retries_a_cut_only_before_text_was_handed_over(
+    pytester: pytest.Pytester, server: LLMTestServer, monkeypatch: pytest.MonkeyPatch, api_key: str
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", api_key)
+    pytester.makepyfile(test_stream=STREAM_MODULE)
+    server.inject(Fault.ends_early(chunks=2), times=None, match="^cut_after_text:")
+    server.inject(Fault.ends_early(chunks=0), times=1, match="^cut_before_text:")
+
+    _, data = run_matrix(pytester, server, "direct")
+
+    cases = {case["nodeid"].split("::")[1]: case for case in data["cases"]}
+    after, before = cases["test_cut_after_text"], cases["test_cut_before_text"]
+    # Two pieces already reached the test: they cannot be taken back, so no retry and no pass.
+    assert after["state"] == "unmeasured" and "ended early" in after["reason"]
+    assert [call["attempts"] for call in after["calls"]] == [1]
+    assert before["state"] == "passed" and [call["attempts"] for call in before["calls"]] == [2]

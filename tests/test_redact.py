@@ -151,6 +151,29 @@ def test_credentials_in_the_url_and_a_configured_key_are_a_clear_configuration_e
     assert server.requests == 0
 
 
+@pytest.mark.parametrize("problem", ["a query string", "credentials"])
+def test_the_litellm_path_refuses_an_api_base_it_would_mangle_and_names_the_fix(
+    server: LLMTestServer, problem: str
+) -> None:
+    import asyncio
+
+    from pytest_llmops.models.litellm_backend import LiteLLMBackend
+
+    if problem == "a query string":
+        api_base = f"{server.url}?api-version=1&api-key={QUERY_SECRET}"
+    else:
+        api_base = server.url.replace("http://", f"http://alice:{USERINFO_SECRET}@")
+    request = ChatRequest(model="openai/test-model", messages=[{"role": "user", "content": "hi"}],
+                          api_base=api_base, api_key="sk-configured-key", timeout=5.0)
+    with pytest.raises(ProviderError) as raised:
+        asyncio.run(LiteLLMBackend().chat(request))
+
+    message = str(raised.value)
+    assert raised.value.retryable is False and problem in message and "--llmops-client=direct" in message
+    assert not any(secret in message for secret in SECRETS)
+    assert server.requests == 0
+
+
 # -- every artifact of a real run ------------------------------------------------
 
 

@@ -311,6 +311,8 @@ class LLMClient:
         self.runtime = runtime
         # A provider may echo a credential in an error: every record and report redacts these.
         redact.remember_request(api_key=config.api_key, api_base=config.api_base)
+        #: The api_base as call records show it (no credentials in the URL).
+        self._recorded_api_base = redact.redact_url(config.api_base, redact.remembered())
 
     @property
     def model(self) -> str:
@@ -353,7 +355,7 @@ class LLMClient:
         case = current_case()
         if isinstance(request, ChatRequest):
             # Records are written (results, cache, reports): no header or key in them.
-            params = redact.scrub(dict(request.params))
+            params = redact.scrub(dict(request.params), redact.remembered())
             phash = prompt_hash(request.messages)
         else:
             params = {"n_texts": len(request.texts)}
@@ -362,7 +364,7 @@ class LLMClient:
             model=self.config.model,
             kind=kind,  # type: ignore[arg-type]
             role=self.config.role,
-            api_base=redact.redact_url(self.config.api_base),
+            api_base=self._recorded_api_base,
             params=params,
             prompt_hash=phash,
             cache_key=key,
