@@ -137,13 +137,15 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
     run = redacted(run.model_copy(update={"exit_status": status, "finished_at": time.time()}))
     end.run = run
 
-    write_results(run, settings.results)
+    write_results(run, settings.results, already_redacted=True)
     end.results_path = settings.results
     if settings.save_baseline:
         if run.interrupted:
             end.problems.append(f"baseline {settings.save_baseline!r} not saved: the run was interrupted")
         else:
-            end.baseline_saved = save_baseline(run, baselines_folder(state), settings.save_baseline)
+            end.baseline_saved = save_baseline(
+                run, baselines_folder(state), settings.save_baseline, already_redacted=True
+            )
     try:
         end.outputs = write_outputs(run, html_path=settings.html, markdown_path=settings.markdown)
     except ReportWriteError as exc:

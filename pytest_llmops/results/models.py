@@ -273,11 +273,15 @@ def redacted(result: RunResult) -> RunResult:
     return RunResult.model_validate(data)
 
 
-def write_results(result: RunResult, path: Path) -> None:
+def write_results(result: RunResult, path: Path, *, already_redacted: bool = False) -> None:
     """Write atomically, redacted: a reader never sees half a file or a credential, an
-    interrupted write loses nothing old. Baselines are written here too."""
+    interrupted write loses nothing old. Baselines are written here too.
+
+    ``already_redacted=True`` skips the (costly on big runs) redaction pass for a result
+    that ``redacted()`` made.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = redacted(result).model_dump_json(indent=2)
+    text = (result if already_redacted else redacted(result)).model_dump_json(indent=2)
     handle, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
