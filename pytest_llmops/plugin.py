@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmops import redact
 from pytest_llmops.case import CaseRecord, case_scope
 from pytest_llmops.results.collect import CaseOutcome, case_payload
 from pytest_llmops.retrieval import options as retrieval_options
@@ -232,11 +233,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     error = call.excinfo.value if call.excinfo is not None else None
     if isinstance(error, UnmeasuredError) and report.when in ("setup", "call"):
         report.outcome = "failed"
-        report.llmops_unmeasured = error.reason
-        report.longrepr = f"UNMEASURED: {error.reason}"
+        report.llmops_unmeasured = redact.redact_text(error.reason)
+        report.longrepr = f"UNMEASURED: {report.llmops_unmeasured}"
     elif error is not None and _is_setup_problem(error):
         # The message names the problem and the fix; a traceback through our code adds nothing.
-        report.longrepr = f"{type(error).__name__}: {error}"
+        report.longrepr = redact.redact_text(f"{type(error).__name__}: {error}")
+    elif report.failed and report.longrepr is not None:
+        _redact_longrepr(report)
     record = item.stash.get(_record_key, None)
     if record is not None:
         # Each report carries only what the case added since the previous report.
@@ -271,8 +274,23 @@ def known_failure_reason(marker: pytest.Mark, nodeid: str) -> str:
     return reason.strip()
 
 
+def _redact_longrepr(report: pytest.TestReport) -> None:
+    """A failure's text goes to the terminal and the JUnit XML: a credential in it is replaced.
+
+    The traceback keeps its structure (and colours) unless there was something to redact.
+    """
+    text = str(report.longrepr)
+    clean = redact.redact_text(text)
+    if clean != text:
+        report.longrepr = clean
+
+
 def junit_properties(outcome: CaseOutcome, record: CaseRecord) -> list[tuple[str, str]]:
-    """The case's verdict and scores as JUnit ``<property>`` pairs, so CI systems show them."""
+    """The case's verdict and scores as JUnit ``<property>`` pairs, so CI systems show them (redacted)."""
+    return [(name, redact.redact_text(value)) for name, value in _junit_properties(outcome, record)]
+
+
+def _junit_properties(outcome: CaseOutcome, record: CaseRecord) -> list[tuple[str, str]]:
     properties = [("llmops.verdict", outcome.state)]
     if outcome.reason:
         properties.append(("llmops.reason", outcome.reason.splitlines()[0][:300]))

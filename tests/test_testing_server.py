@@ -289,6 +289,60 @@ def test_dropped_connection_gets_no_response(llm_server: LLMTestServer, client: 
     assert llm_server.requests == 2
 
 
+def raw_chat(server: LLMTestServer, **body: Any) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    payload = json.dumps({"model": "m", "messages": user("x"), **body})
+    connection.request("POST", CHAT, body=payload, headers={"Content-Type": "application/json"})
+    return connection.getresponse()
+
+
+def test_a_stream_that_ends_early_is_cleanly_framed_with_no_finish_and_no_done(llm_server: LLMTestServer) -> None:
+    llm_server.script(None, "one two three four")
+    llm_server.inject(Fault.ends_early(chunks=2))
+
+    body = raw_chat(llm_server, stream=True).read()  # no IncompleteRead: the chunked body ends properly
+
+    events = [json.loads(line[len("data: ") :]) for line in body.decode().splitlines() if line]
+    assert [e["choices"][0]["delta"]["content"] for e in events] == ["one", " two"]
+    assert all(e["choices"][0]["finish_reason"] is None for e in events)
+    assert b"[DONE]" not in body
+    # The next request is answered whole.
+    assert raw_chat(llm_server, stream=True).read().endswith(b"data: [DONE]\n\n")
+
+
+def test_a_plain_answer_that_ends_early_is_half_a_json_body_with_a_matching_length(llm_server: LLMTestServer) -> None:
+    llm_server.inject(Fault.ends_early())
+
+    response = raw_chat(llm_server)
+    body = response.read()
+
+    assert response.status == 200 and int(response.headers["content-length"]) == len(body) > 0
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(body)
+
+
+def test_a_connection_dropped_midway_cuts_the_stream_and_the_plain_body(llm_server: LLMTestServer) -> None:
+    llm_server.script(None, "one two three four")
+    llm_server.inject(Fault.drop_midway(chunks=1), times=2)
+
+    response = raw_chat(llm_server, stream=True)
+    first = response.readline()
+    with pytest.raises(http.client.IncompleteRead):
+        response.read()
+    assert json.loads(first[len(b"data: ") :])["choices"][0]["delta"]["content"] == "one"
+
+    response = raw_chat(llm_server)
+    with pytest.raises(http.client.IncompleteRead):
+        response.read()  # the headers announced the whole body; half of it came
+    assert llm_server.errors == []
+
+
+@pytest.mark.parametrize("chunks", [-1, 1.5, True])
+def test_cut_faults_refuse_a_bad_chunk_count(chunks: Any) -> None:
+    with pytest.raises(ValueError, match=r"Fault.ends_early\(chunks="):
+        Fault.ends_early(chunks=chunks)
+
+
 def test_hang_is_cut_by_the_client_timeout_and_released_by_stop(llm_server: LLMTestServer) -> None:
     llm_server.inject(Fault.hang())
     connection = http.client.HTTPConnection("127.0.0.1", llm_server.port, timeout=0.3)

@@ -35,6 +35,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pytest_llmops.redact import redact, redact_url, scrub
+
 __all__ = [
     "APPLICATION_ID",
     "NON_SEMANTIC_PARAMS",
@@ -196,7 +198,8 @@ def _semantic(payload: Mapping[str, Any]) -> dict[str, Any]:
 def _normalise_api_base(api_base: str | None) -> str | None:
     if api_base is None:
         return None
-    return api_base.strip().rstrip("/") or None
+    # Credentials in the URL (?api-key=..., user:key@) do not shape the answer: a rotated key keeps its entries.
+    return redact_url(api_base.strip().rstrip("/")) or None
 
 
 def cache_key(kind: str, model: str, api_base: str | None, payload: Mapping[str, Any]) -> str:
@@ -220,44 +223,8 @@ def cache_key(kind: str, model: str, api_base: str | None, payload: Mapping[str,
 
 # --- scrubbing -------------------------------------------------------------
 
-_SECRET_NAMES = frozenset(
-    {
-        "api_key",
-        "apikey",
-        "authorization",
-        "proxy-authorization",
-        "headers",
-        "extra_headers",
-        "key",
-        "secret",
-        "password",
-        "token",
-        "cookie",
-        "credentials",
-    }
-)
-# Suffixes of credential names. "_token" but not "_tokens": max_tokens is a parameter.
-_SECRET_SUFFIXES = ("_key", "-key", "_secret", "_password", "_token")
-
-
-def _is_secret_name(name: object) -> bool:
-    lowered = str(name).lower()
-    return lowered in _SECRET_NAMES or lowered.endswith(_SECRET_SUFFIXES)
-
-
-def scrub_secrets(value: Any) -> Any:
-    """A copy of ``value`` with every credential-like field removed, at any depth.
-
-    Removes ``api_key``, ``authorization``, ``headers``, ``extra_headers``,
-    ``key``/``secret``/``password``/``token`` and names ending in ``_key``,
-    ``_secret``, ``_password`` or ``_token``; keeps ``max_tokens``,
-    ``top_logprobs`` and other parameters.
-    """
-    if isinstance(value, Mapping):
-        return {k: scrub_secrets(v) for k, v in value.items() if not _is_secret_name(k)}
-    if isinstance(value, (list, tuple)):
-        return [scrub_secrets(v) for v in value]
-    return value
+#: Kept under its old name: the one scrubber lives in ``pytest_llmops.redact``.
+scrub_secrets = scrub
 
 
 # --- the store -------------------------------------------------------------
@@ -551,17 +518,19 @@ class CallCache:
         """Record an answer under ``key``, replacing any earlier one.
 
         ``request`` is kept for inspection only, with credentials removed; the
-        ``params`` and ``extra`` of ``call`` are scrubbed the same way.
+        ``params`` and ``extra`` of ``call`` are scrubbed the same way, and its
+        other fields (``api_base``, ``error``) redacted. The answer is stored
+        as it came: replaying it must give what the provider said.
         """
-        call_data = dict(call)
+        call_data = redact(dict(call))
         for field in ("params", "extra"):
-            if isinstance(call_data.get(field), Mapping):
-                call_data[field] = scrub_secrets(call_data[field])
+            if isinstance(call.get(field), Mapping):
+                call_data[field] = scrub(call[field])
         row = (
             key,
             kind,
             model,
-            _dumps(scrub_secrets(request), "request"),
+            _dumps(scrub(request), "request"),
             _dumps(response, "response"),
             _dumps(call_data, "call"),
             time.time(),

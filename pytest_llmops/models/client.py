@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pytest_llmops import redact
 from pytest_llmops.case import current_case, current_sample
 from pytest_llmops.models.backend import (
     Backend,
@@ -308,6 +309,10 @@ class LLMClient:
     def __init__(self, config: ModelConfig, runtime: ModelRuntime) -> None:
         self.config = config
         self.runtime = runtime
+        # A provider may echo a credential in an error: every record and report redacts these.
+        redact.remember_request(api_key=config.api_key, api_base=config.api_base)
+        #: The api_base as call records show it (no credentials in the URL).
+        self._recorded_api_base = redact.redact_url(config.api_base, redact.remembered())
 
     @property
     def model(self) -> str:
@@ -327,6 +332,7 @@ class LLMClient:
     def _request(self, prompt: Any, params: Mapping[str, Any]) -> ChatRequest:
         messages, template_params = to_messages(prompt)
         merged = {**self.config.params, **template_params, **params}
+        redact.remember_request(params=merged)
         return ChatRequest(
             model=self.config.model,
             messages=messages,
@@ -348,7 +354,8 @@ class LLMClient:
     def _call_record(self, request: ChatRequest | EmbeddingRequest, kind: str, key: str, **fields: Any) -> Call:
         case = current_case()
         if isinstance(request, ChatRequest):
-            params = dict(request.params)
+            # Records are written (results, cache, reports): no header or key in them.
+            params = redact.scrub(dict(request.params), redact.remembered())
             phash = prompt_hash(request.messages)
         else:
             params = {"n_texts": len(request.texts)}
@@ -357,7 +364,7 @@ class LLMClient:
             model=self.config.model,
             kind=kind,  # type: ignore[arg-type]
             role=self.config.role,
-            api_base=self.config.api_base,
+            api_base=self._recorded_api_base,
             params=params,
             prompt_hash=phash,
             cache_key=key,
@@ -466,6 +473,11 @@ class LLMClient:
                 backoff += delay
 
     def _fail(self, error: ProviderError, request: ChatRequest | EmbeddingRequest, kind: str, key: str, started: float) -> ProviderError:
+        message = redact.redact_text(str(error))
+        if message != str(error):
+            # The message becomes the case's reason, in every report: a provider may have echoed a key.
+            error.args = (message,)
+            error.reason = message
         call = self._call_record(
             request,
             kind,

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pytest_llmops.models.backend import (
     ChatRequest,
@@ -24,7 +25,9 @@ from pytest_llmops.models.backend import (
     StreamChunk,
     TokenLogprob,
 )
+from pytest_llmops.models.endpoints import KEY_VARIABLES
 from pytest_llmops.models.prices import priced_tokens
+from pytest_llmops.redact import redact_url
 
 #: Set before litellm is imported unless the user chose otherwise (FACTS.md).
 OFFLINE_DEFAULTS = {
@@ -138,6 +141,42 @@ def _logprobs(choice: Any) -> tuple[TokenLogprob, ...] | None:
     return tuple(out)
 
 
+def _provider_finished(stream: Any) -> bool:
+    """Whether the provider itself sent a finish_reason (litellm's stream wrapper records it).
+
+    An object without those attributes (another litellm version) is taken at its word.
+    """
+    received = getattr(stream, "received_finish_reason", "unknown")
+    if received is None:
+        return bool(getattr(stream, "intermittent_finish_reason", None) or getattr(stream, "received_any_finish_reason", False))
+    return True
+
+
+def check_api_base(model: str, api_base: str | None) -> None:
+    """Refuse an OpenAI-compatible ``api_base`` that litellm would mangle, with the fix.
+
+    Measured with litellm 1.110: for ``openai/`` models it appends
+    ``chat/completions`` to the query string of ``...?api-version=1`` (a 404), and
+    credentials in the URL make its HTTP client refuse the request ("Cannot combine
+    AUTHORIZATION header ... credentials encoded in URL"), retried as a server error.
+    The direct client handles both.
+    """
+    if not api_base or not model.startswith(tuple(KEY_VARIABLES)):
+        return
+    try:
+        parts = urlsplit(api_base.strip())
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        return  # litellm reports a malformed URL itself
+    problem = "a query string" if parts.query else "credentials (user:password@)" if has_credentials else None
+    if problem:
+        raise ProviderError(
+            f"{model}: the api_base {redact_url(api_base)!r} has {problem}, which litellm does not send as given; "
+            f"use --llmops-client=direct (the default), which does",
+            retryable=False,
+        )
+
+
 class LiteLLMBackend:
     """Any litellm model name: ``openai/...``, ``anthropic/...``, ``ollama_chat/...``, ..."""
 
@@ -149,6 +188,7 @@ class LiteLLMBackend:
         load_litellm()
 
     def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
+        check_api_base(request.model, request.api_base)
         kwargs: dict[str, Any] = dict(request.params)
         kwargs.update(model=request.model, messages=[dict(m) for m in request.messages])
         kwargs["timeout"] = request.timeout
@@ -168,8 +208,9 @@ class LiteLLMBackend:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         litellm = load_litellm()
+        kwargs = self._kwargs(request)
         try:
-            response = await litellm.acompletion(**self._kwargs(request))
+            response = await litellm.acompletion(**kwargs)
         except Exception as exc:
             raise translate_error(exc, request.model) from exc
         if not getattr(response, "choices", None):
@@ -212,6 +253,14 @@ class LiteLLMBackend:
         except Exception as exc:
             raise translate_error(exc, request.model) from exc
         text = "".join(parts)
+        if finish_reason is None or not _provider_finished(stream):
+            # litellm raises this itself once text has arrived, but a stream that ends before any
+            # text gets a finish_reason of "stop" made up by litellm; its wrapper knows better.
+            raise ProviderError(
+                f"{request.model}: the stream ended early (no finish_reason) after {len(text)} characters",
+                retryable=True,
+                error_type="IncompleteStream",
+            )
         tokens_in = getattr(usage, "prompt_tokens", None)
         tokens_out = getattr(usage, "completion_tokens", None)
         cost = priced_tokens(litellm, request.model, tokens_in, tokens_out)
@@ -228,6 +277,7 @@ class LiteLLMBackend:
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         litellm = load_litellm()
+        check_api_base(request.model, request.api_base)
         kwargs: dict[str, Any] = {
             "model": request.model,
             "input": list(request.texts),

@@ -4,7 +4,9 @@ For a model served behind an explicit ``api_base`` that speaks the OpenAI API
 (vLLM, llama.cpp server, LM Studio, Ollama's ``/v1``, a gateway, the local test
 server) this backend sends the requests itself: ``{api_base}/chat/completions``
 (streamed or not) and ``{api_base}/embeddings``, with the model name after its
-provider prefix (``openai/gpt-4o-mini`` -> ``gpt-4o-mini``).
+provider prefix (``openai/gpt-4o-mini`` -> ``gpt-4o-mini``). A query string or
+credentials in the ``api_base``, and ``headers`` / ``extra_headers`` request
+parameters, are handled as ``models/endpoints.py`` says.
 
 It is the default path for such models (``--llmops-client=direct``); every
 other hosted model goes through litellm. Why, measured by
@@ -19,6 +21,11 @@ Prices come from litellm's own price table (``models/prices.py``): a model it
 prices is priced exactly as the litellm path would; an unpriced name costs
 nothing to look up and its ``cost_usd`` stays unknown.
 
+A streamed answer counts only once it is finished: a stream that ends
+without a ``finish_reason`` and without ``data: [DONE]`` was cut short (a proxy
+timeout, a crashed worker) and raises a retryable ``ProviderError``, so it is
+retried and never cached as a whole answer.
+
 Like every backend it makes one attempt per call and raises ``ProviderError``
 with ``retryable``/``status``/``retry_after`` filled in; the client owns retries.
 """
@@ -27,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
@@ -45,12 +51,11 @@ from pytest_llmops.models.backend import (
     StreamChunk,
     TokenLogprob,
 )
+from pytest_llmops.models.endpoints import KEY_VARIABLES, Endpoint, body_params, endpoint
 
 #: Statuses worth sending again (as on the litellm path).
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
-#: Model prefixes whose requests go to an OpenAI-compatible ``api_base``, and the environment
-#: variable that holds their key when none is configured (the names litellm reads).
-KEY_VARIABLES = {"openai/": "OPENAI_API_KEY", "hosted_vllm/": "HOSTED_VLLM_API_KEY", "openai_compatible/": "OPENAI_API_KEY"}
+#: Model prefixes whose requests go to an OpenAI-compatible ``api_base`` (keys: ``endpoints.KEY_VARIABLES``).
 OPENAI_PREFIXES = tuple(KEY_VARIABLES)
 
 
@@ -84,16 +89,6 @@ def error_type_of(status: int) -> str:
     if status in ERROR_TYPES:
         return ERROR_TYPES[status]
     return "InternalServerError" if status >= 500 else f"HTTP{status}"
-
-
-def api_key_for(model: str, configured: str | None) -> str | None:
-    """The key to send: the configured one, else the provider's usual environment variable."""
-    if configured:
-        return configured
-    for prefix, variable in KEY_VARIABLES.items():
-        if model.startswith(prefix):
-            return os.environ.get(variable) or None
-    return None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -130,6 +125,22 @@ def _logprobs(choice: Mapping[str, Any]) -> tuple[TokenLogprob, ...] | None:
         )
         for entry in content
     )
+
+
+def _stream_event(data: str, model: str) -> Mapping[str, Any]:
+    """One ``data:`` line of a stream as a JSON object; an error event or a broken one raises."""
+    try:
+        event = json.loads(data)
+    except ValueError as exc:
+        raise ProviderError(f"{model}: a stream event is not JSON: {data[:80]!r}", retryable=True) from exc
+    if not isinstance(event, dict):
+        raise ProviderError(f"{model}: a stream event is not a JSON object: {data[:80]!r}", retryable=True)
+    if event.get("error"):
+        # vLLM and other servers report a failure inside a stream that began with 200.
+        error = event["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        raise ProviderError(f"{model}: the stream reported an error: {message}", retryable=True)
+    return event
 
 
 async def _close_with_loop(session: Any) -> Any:
@@ -186,21 +197,6 @@ class OpenAIHTTPBackend:
             await keeper.aclose()
 
     @staticmethod
-    def _headers(model: str, api_key: str | None) -> dict[str, str]:
-        key = api_key_for(model, api_key)
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
-    @staticmethod
-    def _url(api_base: str | None, path: str, model: str) -> str:
-        if not api_base:
-            raise ProviderError(
-                f"{model}: the direct OpenAI-compatible backend needs an api_base "
-                f"(--llmops-api-base / --llmops-judge-api-base)",
-                retryable=False,
-            )
-        return api_base.rstrip("/") + path
-
-    @staticmethod
     def _timeout(seconds: float) -> Any:
         import aiohttp
 
@@ -210,6 +206,9 @@ class OpenAIHTTPBackend:
         kind = type(exc).__name__
         if isinstance(exc, TimeoutError):
             return ProviderTimeout(f"{model}: {kind}: no answer in time", error_type=kind)
+        if isinstance(exc, ValueError):
+            # aiohttp refuses the request itself (a bad URL or header value): sending it again cannot help.
+            return ProviderError(f"{model}: {kind}: the request could not be sent: {exc}", retryable=False, error_type=kind)
         # Refused or dropped connections, broken framing: worth another attempt.
         return ProviderError(f"{model}: {kind}: {exc}", retryable=True, error_type=kind)
 
@@ -223,17 +222,17 @@ class OpenAIHTTPBackend:
             error_type=kind,
         )
 
-    async def _post(self, url: str, payload: Mapping[str, Any], api_key: str | None, timeout: float, model: str) -> Any:
+    async def _post(self, target: Endpoint, payload: Mapping[str, Any], timeout: float, model: str) -> Any:
         import aiohttp
 
         session = await self._session()
         try:
             async with session.post(
-                url, json=payload, headers=self._headers(model, api_key), timeout=self._timeout(timeout)
+                target.url, json=payload, headers=target.headers, timeout=self._timeout(timeout)
             ) as response:
                 body = await response.read()
                 status, headers = response.status, response.headers
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise self._failure(exc, model) from exc
         if status >= 400:
             raise self._status_error(status, headers, body, model)
@@ -244,13 +243,16 @@ class OpenAIHTTPBackend:
 
     # -- Backend protocol ---------------------------------------------------------------
     def _chat_payload(self, request: ChatRequest) -> dict[str, Any]:
-        return {**dict(request.params), "model": wire_model(request.model), "messages": [dict(m) for m in request.messages]}
+        return {**body_params(request.params), "model": wire_model(request.model), "messages": [dict(m) for m in request.messages]}
+
+    @staticmethod
+    def _chat_endpoint(request: ChatRequest) -> Endpoint:
+        return endpoint(request.api_base, "/chat/completions", request.model, request.api_key, request.params)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         data = await self._post(
-            self._url(request.api_base, "/chat/completions", request.model),
+            self._chat_endpoint(request),
             self._chat_payload(request),
-            request.api_key,
             request.timeout,
             request.model,
         )
@@ -259,7 +261,7 @@ class OpenAIHTTPBackend:
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderError(f"{request.model}: the provider answered with no choices", retryable=True) from exc
-        usage = data.get("usage") or {}
+        usage = data.get("usage") if isinstance(data.get("usage"), Mapping) else {}
         return ChatResponse(
             text=text,
             tokens_in=usage.get("prompt_tokens"),
@@ -273,18 +275,19 @@ class OpenAIHTTPBackend:
         import aiohttp
 
         payload = {**self._chat_payload(request), "stream": True, "stream_options": {"include_usage": True}}
-        url = self._url(request.api_base, "/chat/completions", request.model)
+        target = self._chat_endpoint(request)
         session = await self._session()
         started = time.perf_counter()
         ttft: float | None = None
         parts: list[str] = []
         usage: Mapping[str, Any] = {}
         finish_reason = None
+        done = False
         try:
             async with session.post(
-                url,
+                target.url,
                 json=payload,
-                headers=self._headers(request.model, request.api_key),
+                headers=target.headers,
                 timeout=self._timeout(request.timeout),
             ) as response:
                 if response.status >= 400:
@@ -296,13 +299,14 @@ class OpenAIHTTPBackend:
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        done = True
                         break
-                    try:
-                        event = json.loads(data)
-                    except ValueError as exc:
-                        raise ProviderError(f"{request.model}: a stream event is not JSON", retryable=True) from exc
-                    usage = event.get("usage") or usage
+                    event = _stream_event(data, request.model)
+                    if isinstance(event.get("usage"), Mapping):
+                        usage = event["usage"]
                     for choice in event.get("choices") or []:
+                        if not isinstance(choice, Mapping):
+                            raise ProviderError(f"{request.model}: a stream event has a malformed choice", retryable=True)
                         finish_reason = choice.get("finish_reason") or finish_reason
                         delta = (choice.get("delta") or {}).get("content")
                         if delta:
@@ -310,9 +314,17 @@ class OpenAIHTTPBackend:
                                 ttft = time.perf_counter() - started
                             parts.append(delta)
                             yield StreamChunk(delta=delta)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise self._failure(exc, request.model) from exc
         text = "".join(parts)
+        if not done and finish_reason is None:
+            # A cleanly closed body is no proof of a whole answer: only [DONE] or a finish_reason is.
+            raise ProviderError(
+                f"{request.model}: the stream ended early (no finish_reason and no [DONE]) "
+                f"after {len(text)} characters",
+                retryable=True,
+                error_type="IncompleteStream",
+            )
         yield StreamChunk(
             final=ChatResponse(
                 text=text,
@@ -326,9 +338,8 @@ class OpenAIHTTPBackend:
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         data = await self._post(
-            self._url(request.api_base, "/embeddings", request.model),
+            endpoint(request.api_base, "/embeddings", request.model, request.api_key),
             {"model": wire_model(request.model), "input": list(request.texts)},
-            request.api_key,
             request.timeout,
             request.model,
         )

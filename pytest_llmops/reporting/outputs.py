@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_llmops.redact import redact_text
+
 if TYPE_CHECKING:
     from pytest_llmops.results.models import RunResult
 
@@ -64,18 +66,19 @@ def write_outputs(
 
     ``html_path`` and ``markdown_path`` are written atomically (replaced
     whole); with ``step_summary`` the Markdown is also appended to the file
-    named by ``$GITHUB_STEP_SUMMARY`` when that variable is set.
+    named by ``$GITHUB_STEP_SUMMARY`` when that variable is set. Every text is
+    redacted (``pytest_llmops.redact``) as it is written.
     """
     written: list[Path] = []
     if html_path is not None:
         from pytest_llmops.reporting.html import render_html
 
-        written.append(_write(Path(html_path), render_html(run), "--llmops-html"))
+        written.append(_write(Path(html_path), redact_text(render_html(run)), "--llmops-html"))
     summary_wanted = step_summary and os.environ.get(STEP_SUMMARY_VARIABLE, "").strip()
     if markdown_path is not None or summary_wanted:
         from pytest_llmops.reporting.markdown import render_markdown
 
-        markdown = render_markdown(run)
+        markdown = redact_text(render_markdown(run))
         if markdown_path is not None:
             written.append(_write(Path(markdown_path), markdown, "--llmops-markdown"))
         if summary_wanted:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+
+from pytest_llmops.redact import known_secrets, redact_text
 
 from pytest_llmops.reporting._common import number, seconds, with_unit
 from pytest_llmops.results.finish import EXIT_GATES_FAILED, RunEnd
@@ -27,8 +30,26 @@ def _value(value: float | None, unit: str) -> str:
     return number(value, 4) if unit == "" else with_unit(value, unit)
 
 
+class _RedactingTerminal:
+    """The terminal reporter, with every line of the summary redacted (``pytest_llmops.redact``)."""
+
+    def __init__(self, terminal: pytest.TerminalReporter) -> None:
+        self._terminal = terminal
+        self._secrets = known_secrets()
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        self._terminal.write_line(redact_text(line, self._secrets), **markup)
+
+    def write_sep(self, sep: str, title: str | None = None, **markup: bool) -> None:
+        self._terminal.write_sep(sep, None if title is None else redact_text(title, self._secrets), **markup)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._terminal, name)
+
+
 def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: RunEnd, root: Path) -> None:
     """Counts, calls, latency, gates and the baseline comparison, in a few lines (more with -v)."""
+    terminal = cast(pytest.TerminalReporter, _RedactingTerminal(terminal))
     run = end.run
     summary = run.summary
     verbose = terminal.config.get_verbosity() > 0

@@ -46,10 +46,10 @@ def baseline_path(folder: Path, name: str) -> Path:
     return folder / f"{name}.json"
 
 
-def save_baseline(run: RunResult, folder: Path, name: str) -> Path:
-    """Store ``run`` as the baseline ``name`` (replacing an older one atomically)."""
+def save_baseline(run: RunResult, folder: Path, name: str, *, already_redacted: bool = False) -> Path:
+    """Store ``run`` as the baseline ``name`` (replacing an older one atomically), redacted."""
     path = baseline_path(folder, name)
-    write_results(run, path)
+    write_results(run, path, already_redacted=already_redacted)
     return path
 
 

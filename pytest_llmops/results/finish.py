@@ -12,12 +12,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pytest_llmops import redact
 from pytest_llmops.gates.evaluate import evaluate_gates, in_scope
 from pytest_llmops.gates.parse import Gate, parse_gates
 from pytest_llmops.reporting.outputs import ReportWriteError, write_outputs
 from pytest_llmops.results.baseline import BaselineError, compare_runs, load_baseline, save_baseline
 from pytest_llmops.results.latency import latency_groups
-from pytest_llmops.results.models import CaseResult, RunResult, ScoreResult, environment, write_results
+from pytest_llmops.results.models import CaseResult, RunResult, ScoreResult, environment, redacted, write_results
 from pytest_llmops.results.summary import summarize
 from pytest_llmops.session import LLMOpsState
 
@@ -132,19 +133,23 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
                 end.tolerated = covered
                 status = 0
     end.exit_status = status
-    run = run.model_copy(update={"exit_status": status, "finished_at": time.time()})
+    # From here on everything is written or shown: the results, baseline, reports and terminal summary.
+    run = redacted(run.model_copy(update={"exit_status": status, "finished_at": time.time()}))
     end.run = run
 
-    write_results(run, settings.results)
+    write_results(run, settings.results, already_redacted=True)
     end.results_path = settings.results
     if settings.save_baseline:
         if run.interrupted:
             end.problems.append(f"baseline {settings.save_baseline!r} not saved: the run was interrupted")
         else:
-            end.baseline_saved = save_baseline(run, baselines_folder(state), settings.save_baseline)
+            end.baseline_saved = save_baseline(
+                run, baselines_folder(state), settings.save_baseline, already_redacted=True
+            )
     try:
         end.outputs = write_outputs(run, html_path=settings.html, markdown_path=settings.markdown)
     except ReportWriteError as exc:
         # The results file is already safe; say loudly which report is missing and why.
         end.problems.append(str(exc))
+    end.problems = [redact.redact_text(problem) for problem in end.problems]
     return end

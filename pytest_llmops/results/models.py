@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pytest_llmops import redact
+
 SCHEMA_VERSION = 1
 #: Distributions whose versions can change a number in the results.
 TRACKED_PACKAGES = (
@@ -273,10 +275,29 @@ def environment(folder: Path, cases: Sequence[CaseResult] = ()) -> Environment:
     )
 
 
-def write_results(result: RunResult, path: Path) -> None:
-    """Write atomically: a reader never sees half a file, an interrupted write loses nothing old."""
+def redacted(result: RunResult) -> RunResult:
+    """``result`` fit to be written or shown: no credential in any field (``pytest_llmops.redact``).
+
+    Every string is redacted; the calls' ``params`` and ``extra`` also lose their credential fields.
+    """
+    secrets = redact.known_secrets()
+    data = redact.redact(result.model_dump(mode="json"), secrets)
+    for case in data["cases"]:
+        for call in case["calls"]:
+            call["params"] = redact.scrub(call["params"], secrets)
+            call["extra"] = redact.scrub(call["extra"], secrets)
+    return RunResult.model_validate(data)
+
+
+def write_results(result: RunResult, path: Path, *, already_redacted: bool = False) -> None:
+    """Write atomically, redacted: a reader never sees half a file or a credential, an
+    interrupted write loses nothing old. Baselines are written here too.
+
+    ``already_redacted=True`` skips the (costly on big runs) redaction pass for a result
+    that ``redacted()`` made.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = result.model_dump_json(indent=2)
+    text = (result if already_redacted else redacted(result)).model_dump_json(indent=2)
     handle, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:

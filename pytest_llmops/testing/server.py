@@ -4,7 +4,7 @@
 or not, with logprobs; embeddings; the model list) for litellm's ``openai/``
 models, the ``openai`` SDK and raw HTTP clients. Replies are deterministic in
 the request, can be scripted per prompt, and faults (rate limits, 5xx, hangs,
-broken bodies, dropped connections) can be injected, so retry, timeout and
+broken bodies, dropped connections, answers that stop half-way) can be injected, so retry, timeout and
 "unmeasured" paths are tested against real sockets instead of mocks.
 
 The plugin imports this module at start-up through the fixture module, so it
@@ -57,7 +57,9 @@ _ERROR_TYPES = {
 # whitespace joins the last token, so "".join(tokens) == text always holds.
 _TOKEN_RE = re.compile(r"\s*\S+(?:\s+\Z)?|\s+\Z")
 _WORD_RE = re.compile(r"\w+")
-_FAULT_KINDS = frozenset({"error", "hang", "malformed_json", "empty_body", "drop_connection"})
+_FAULT_KINDS = frozenset({"error", "hang", "malformed_json", "empty_body", "drop_connection", "ends_early", "drop_midway"})
+#: Faults that let the normal answer start and then cut it short.
+_CUT_KINDS = frozenset({"ends_early", "drop_midway"})
 _ECHO_WORDS = 12
 _MAX_TOP_LOGPROBS = 20
 
@@ -80,6 +82,8 @@ class Fault:
     message: str = ""
     retry_after: float | None = None
     seconds: float | None = None
+    #: For the faults that cut an answer short: how many text chunks of a stream go out first.
+    chunks: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in _FAULT_KINDS:
@@ -129,19 +133,43 @@ class Fault:
         """Close the connection without sending any response."""
         return cls("drop_connection")
 
+    @classmethod
+    def ends_early(cls, chunks: int = 1) -> Fault:
+        """The answer stops half-way, cleanly framed: nothing at the transport level says so.
+
+        A streamed reply sends its first ``chunks`` text chunks and then ends the
+        response properly (last chunk of the chunked encoding), with no
+        ``finish_reason`` and no ``data: [DONE]``. A plain reply sends the first
+        half of its JSON body with a ``Content-Length`` that matches the cut body.
+        """
+        return cls("ends_early", chunks=_check_chunks("ends_early", chunks))
+
+    @classmethod
+    def drop_midway(cls, chunks: int = 1) -> Fault:
+        """The connection drops in the middle of the answer.
+
+        A streamed reply sends its first ``chunks`` text chunks and then closes
+        the connection without ending the chunked body. A plain reply announces
+        the full ``Content-Length``, sends half the body and closes the connection.
+        """
+        return cls("drop_midway", chunks=_check_chunks("drop_midway", chunks))
+
 
 @dataclass(frozen=True)
 class ReceivedRequest:
     """One request as the server received it.
 
     ``headers`` has lower-case names; ``body`` is the parsed JSON body, or None
-    when there was no body or it was not valid JSON.
+    when there was no body or it was not valid JSON. ``query`` is the URL's
+    query string without the ``?`` (``""`` when there was none); ``path`` never
+    includes it.
     """
 
     method: str
     path: str
     headers: dict[str, str]
     body: Any
+    query: str = ""
 
 
 @dataclass
@@ -169,6 +197,12 @@ def _check_delay(name: str, value: float | None) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name}={value!r}: expected a number of seconds >= 0")
     return float(value)
+
+
+def _check_chunks(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"Fault.{name}(chunks={value!r}): expected an int >= 0")
+    return value
 
 
 def _compile(pattern: str | re.Pattern[str] | None, what: str) -> re.Pattern[str] | None:
@@ -366,9 +400,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         app = self.server.app
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
+        self._query = url.query
         self._response_started = False
         self._landed = False
+        self._cut: Fault | None = None  # set by the faults that cut the normal answer short
         app._begin(path)
         try:
             self._dispatch(app, method, path)
@@ -414,7 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError as exc:
                 problem = f"The request body is not valid JSON: {exc}"
         app._record_received(
-            ReceivedRequest(method, path, {k.lower(): v for k, v in self.headers.items()}, body)
+            ReceivedRequest(method, path, {k.lower(): v for k, v in self.headers.items()}, body, self._query)
         )
 
         fault = None
@@ -428,7 +465,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif self._pause(app, app.latency):
             self._drop()
             return
-        if fault is not None:
+        if fault is not None and fault.kind in _CUT_KINDS:
+            self._cut = fault  # the answer is made as usual, then cut short as it is written
+        elif fault is not None:
             self._send_fault(fault)
             return
 
@@ -547,12 +586,18 @@ class _Handler(BaseHTTPRequestHandler):
         base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
         pieces = tokens or [""]  # the first chunk carries the role even for an empty reply
         for i, token in enumerate(pieces):
+            if self._cut is not None and i == self._cut.chunks:
+                self._end_cut_stream()
+                return
             if self._pause(app, app.ttft if i == 0 else app.chunk_delay):
                 self._drop()
                 return
             delta = {"role": "assistant", "content": token} if i == 0 else {"content": token}
             logprobs = {"content": [entries[i]]} if entries and i < len(entries) else None
             self._event({**base, "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": None}]})
+        if self._cut is not None:  # it asked for more chunks than the reply has: cut before the finish
+            self._end_cut_stream()
+            return
         self._event({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}]})
         if usage is not None:
             self._event({**base, "choices": [], "usage": usage})
@@ -612,22 +657,41 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_bytes(code, json.dumps(payload).encode("utf-8"), headers)
 
     def _send_bytes(self, code: int, data: bytes, headers: Mapping[str, str] | None = None) -> None:
+        cut = self._cut if code == 200 else None
+        announced = len(data)
+        if cut is not None:
+            data = data[: len(data) // 2]
+            if cut.kind == "ends_early":
+                announced = len(data)  # framed as complete: only the JSON shows the cut
         self._response_started = True
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(announced))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self._land()
         self.end_headers()
         if data:
             self.wfile.write(data)
+        if cut is not None and cut.kind == "drop_midway":
+            self.wfile.flush()
+            self._drop()
 
     def _event(self, payload: Any) -> None:
         self._chunk(b"data: " + json.dumps(payload).encode("utf-8") + b"\n\n")
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _end_cut_stream(self) -> None:
+        """End a stream cut short by a fault: cleanly framed (``ends_early``) or by a dropped connection."""
+        assert self._cut is not None
+        if self._cut.kind == "ends_early":
+            self._land()
+            self._chunk(b"")  # the chunked body ends properly, with no finish_reason and no [DONE]
+        else:
+            self.wfile.flush()
+            self._drop()
 
     def _drop(self) -> None:
         """Close the connection without (the rest of) a response."""
