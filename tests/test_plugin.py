@@ -184,7 +184,7 @@ def test_settings_precedence_marker_over_command_line_over_ini(pytester, server,
     ("args", "ini", "expected"),
     [
         (["--llmops-concurrency=abc"], "", "*--llmops-concurrency: expected a whole number, got 'abc'. Example: --llmops-concurrency=8"),
-        (["--llmops-timeout=-1"], "", "*--llmops-timeout: expected a number of seconds > 0, got '-1'*"),
+        (["--llmops-timeout=-1"], "", "*--llmops-timeout: expected a number of seconds between 0 and 86400, got '-1'*"),
         ([], "llmops_retries = many", "*llmops_retries in *tox.ini: expected a whole number, got 'many'*"),
         ([], "llmops_record_mode = sometimes", "*llmops_record_mode in *tox.ini: expected one of off, new, none, all*"),
     ],
