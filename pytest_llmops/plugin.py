@@ -219,6 +219,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"{type(error).__name__}: {error}"
     record = item.stash.get(_record_key, None)
     if record is not None:
+        if report.failed and error is not None and (report.when != "call" or is_suite_error(error)):
+            # Outside the call, any exception is the suite's (a fixture, a teardown): so is its type.
+            report.llmops_error = type(error).__name__
         # Each report carries only what the case added since the previous report.
         sent = item.stash[_sent_key]
         payload = case_payload(record)
@@ -257,6 +260,18 @@ def junit_properties(outcome: CaseOutcome, record: CaseRecord) -> list[tuple[str
     return properties
 
 
+def is_suite_error(error: BaseException) -> bool:
+    """Whether an exception that ended a case is an error of the test suite rather than the model's failure.
+
+    The model failed when a check of its answer failed: an ``AssertionError``
+    (``assert``, ``require``, every ``assert_*`` helper) or ``pytest.fail``. An
+    unmeasured check is its own verdict. Anything else (a template or cache
+    error, a ``KeyError``, ``ValueError`` or ``TypeError`` in test code, a bad
+    configuration) says the suite is broken, and no gate may excuse it.
+    """
+    return not isinstance(error, (AssertionError, UnmeasuredError, pytest.fail.Exception))
+
+
 def _is_setup_problem(error: BaseException) -> bool:
     """A replay miss, an unusable cache or a bad prompt template: a user's setup, not a test's bug."""
     from pytest_llmops.models.cache import CacheError, CacheMissError
@@ -269,6 +284,9 @@ def _is_setup_problem(error: BaseException) -> bool:
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
     if getattr(report, "llmops_unmeasured", None) is not None:
         return "unmeasured", "U", ("UNMEASURED", {"yellow": True})
+    if report.when == "call" and getattr(report, "llmops_error", None) is not None:
+        # Counted and listed with pytest's errors ("ERROR at call of ..."), not with the failures.
+        return "error", "E", ("ERROR", {"red": True})
     return None
 
 

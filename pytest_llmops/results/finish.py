@@ -81,16 +81,19 @@ def assemble(state: LLMOpsState, exit_status: int) -> RunResult:
 def tolerated_failures(gates: list[Gate], cases: list[CaseResult], other_failures: int) -> int | None:
     """How many failing cases the gates take responsibility for, or None if some failure is not covered.
 
-    A ``pass_rate`` gate covers the failed and erroring eval cases in its
-    scope, an ``unmeasured_rate`` gate the unmeasured ones: with such a gate,
-    the gate (not each case) decides the run. Failures outside any eval case
+    A ``pass_rate`` gate covers the failed eval cases in its scope, an
+    ``unmeasured_rate`` gate the unmeasured ones: with such a gate, the gate
+    (not each case) decides the run. Errors of the suite (state ``error``: a
+    broken template, cache or test code) and failures outside any eval case
     (a plain test, a corpus score) are never covered.
     """
     if other_failures:
         return None
     covered = 0
     for case in cases:
-        family = {"failed": "pass_rate", "error": "pass_rate", "unmeasured": "unmeasured_rate"}.get(case.state)
+        if case.state == "error":
+            return None
+        family = {"failed": "pass_rate", "unmeasured": "unmeasured_rate"}.get(case.state)
         if family is None:
             continue
         if not any(g.family == family and in_scope(g, case) for g in gates):
@@ -99,11 +102,31 @@ def tolerated_failures(gates: list[Gate], cases: list[CaseResult], other_failure
     return covered
 
 
+def suite_errors_problem(cases: list[CaseResult], limit: int = 10) -> str | None:
+    """The summary's word on cases that ended on an error of the suite, or None when there are none."""
+    errors = [case for case in cases if case.state == "error"]
+    if not errors:
+        return None
+    many = len(errors) > 1
+    lines = [
+        f"{len(errors)} case{'s' if many else ''} ended on {'errors' if many else 'an error'} of the test suite, "
+        f"not {'failures' if many else 'a failure'} of the model; no gate excuses {'them' if many else 'it'}:"
+    ]
+    for case in errors[:limit]:
+        lines.append(f"  ERROR {case.nodeid} - {case.reason.splitlines()[0] if case.reason else case.error_type}")
+    if len(errors) > limit:
+        lines.append(f"  ... and {len(errors) - limit} more (llmops results show lists them all)")
+    return "\n".join(lines)
+
+
 def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> RunEnd:
     """Gate, compare, settle the exit status and write the results; never raises for bad input."""
     settings = state.settings
     run = assemble(state, exit_status)
     end = RunEnd(run=run, exit_status=exit_status)
+    errors = suite_errors_problem(run.cases)
+    if errors:
+        end.problems.append(errors)
     gates = parse_gates(list(settings.gates), source="llmops_gates") + state.suite_gates
     updates: dict = {}
     if gates:

@@ -91,6 +91,8 @@ class CaseResult(_Frozen):
     nodeid: str
     state: Literal["passed", "failed", "unmeasured", "error", "skipped", "xfailed"]
     reason: str = ""
+    #: For state "error" (the suite broke, not the model): the exception's type, e.g. ``KeyError``.
+    error_type: str | None = None
     duration_s: float = 0.0
     markers: list[str] = Field(default_factory=list)
     scores: list[ScoreResult] = Field(default_factory=list)
