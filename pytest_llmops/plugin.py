@@ -300,6 +300,46 @@ class _CaseCollector:
 
     def __init__(self, state: LLMOpsState) -> None:
         self.state = state
+        #: Whether this run has set the previous run's files aside (see ``results.previous``).
+        self.started = False
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if session.config.option.collectonly:
+            return
+        if any(_is_eval_case(item) for item in session.items):
+            self.set_previous_aside(before_any_test=True)
+
+    def set_previous_aside(self, *, before_any_test: bool) -> None:
+        """As an eval run starts, move the last run's results and reports to ``NAME.previous``.
+
+        Then a run killed before its end leaves no file that passes for its own.
+        Before any test (no xdist) a file that cannot be moved or written is a
+        usage error; under xdist the first case is already running when the
+        controller hears of it, so the end of the run names the file instead.
+        """
+        if self.started or self.state.is_worker:
+            return
+        self.started = True
+        from pytest_llmops.results.previous import set_aside
+        from pytest_llmops.settings import OPTIONS_BY_NAME, unwritable_reason
+
+        for name in ("results", "html", "markdown"):
+            path = getattr(self.state.settings, name)
+            if path is None:
+                continue
+            reason = unwritable_reason(path)
+            if reason is None:
+                try:
+                    set_aside(path)
+                    continue
+                except OSError as exc:
+                    reason = f"the file from the last run cannot be moved aside ({exc.strerror or exc})"
+            if before_any_test:
+                option = OPTIONS_BY_NAME[name]
+                raise pytest.UsageError(
+                    f"{option.flag} / {option.ini}: cannot write {path}: {reason}. Choose a path in a writable "
+                    f"folder, e.g. {option.flag}={option.example}"
+                )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, "llmops", None)
@@ -308,6 +348,8 @@ class _CaseCollector:
                 # A failing test that is not an eval case: no gate may excuse it.
                 self.state.other_failures += 1
             return
+        # The xdist controller collects nothing: it learns of the run's first eval case here.
+        self.set_previous_aside(before_any_test=False)
         case = self.state.outcome(report.nodeid)
         if report.when == "setup" and "markers" in payload:
             case.markers = list(payload["markers"])

@@ -33,6 +33,8 @@ RECORD_MODES = ("off", "new", "none", "all")
 MAX_RETRIES = 20
 #: A provider call that may take longer than a day is a typo, not a setting.
 MAX_SECONDS = 86400.0
+#: Where named baselines are stored, under the rootdir.
+BASELINES_FOLDER = Path(".llmops") / "baselines"
 
 
 @dataclass(frozen=True)
@@ -359,14 +361,9 @@ def resolve(config: pytest.Config) -> Settings:
         if option.kind == "file" and values[option.name] is not None and sources[option.name] != "default":
             check_writable(values[option.name], wheres[option.name], option)
     if values["save_baseline"]:
-        check_writable(baselines_folder(root) / f"{values['save_baseline']}.json", wheres["save_baseline"],
+        check_writable(root / BASELINES_FOLDER / f"{values['save_baseline']}.json", wheres["save_baseline"],
                        OPTIONS_BY_NAME["save_baseline"])
     return Settings(**values, sources=sources)
-
-
-def baselines_folder(root: Path) -> Path:
-    """Where named baselines are stored: ``.llmops/baselines`` under the rootdir."""
-    return root / ".llmops" / "baselines"
 
 
 def _check_gates(expressions: tuple[str, ...], where: str) -> None:

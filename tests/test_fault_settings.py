@@ -197,3 +197,28 @@ def test_sensible_values_are_accepted(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider", "--llmops-timeout=30s", "--llmops-deadline=86400",
                                 "--llmops-retries=0", "--llmops-max-cost=$1.50", "--llmops-api-base=https://example.com/v1")
     assert result.ret == 0, result.stdout.str() + result.stderr.str()
+
+
+def test_the_default_results_path_is_checked_as_an_eval_run_starts(pytester):
+    pytester.makepyfile(RAN)
+    pytester.path.joinpath(".llmops").write_text("a file where the state folder goes")
+    result = usage_error(pytester)
+    result.stderr.fnmatch_lines([
+        "*--llmops-results / llmops_results: cannot write */.llmops/results.json: */.llmops is not a folder. "
+        "Choose a path in a writable folder, e.g. --llmops-results=reports/llmops.json"
+    ])
+
+
+def test_a_plain_run_does_not_check_the_default_results_path(pytester):
+    # The plugin loads in every run of the environment: a run without eval cases writes nothing, so checks nothing.
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    pytester.path.joinpath(".llmops").write_text("a file where the state folder goes")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_the_gate_parser_refuses_an_empty_gate_in_a_list_too():
+    # `llmops gate results.json --gate "$GATE"` with GATE unset.
+    from pytest_llmops.gates.parse import GateSyntaxError, parse_gates
+
+    with pytest.raises(GateSyntaxError, match="--gate: bad gate '': the gate is empty"):
+        parse_gates(["pass_rate>=0.9", ""], source="--gate")

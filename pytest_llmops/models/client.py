@@ -11,7 +11,9 @@ Every request goes through the same steps, whatever the provider:
    is kept for the session and attached to the running case.
 
 A call that fails for good raises ``ProviderError`` (an ``UnmeasuredError``):
-the case ends unmeasured with the reason, never as a silent pass.
+the case ends unmeasured with the reason, never as a silent pass. A call that
+cannot work as configured (no API key) raises ``ModelConfigError`` at once,
+never retried: the case ends in error, since the suite's set-up is at fault.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pytest_llmops.models.backend import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    ModelConfigError,
     ProviderError,
     ProviderTimeout,
     StreamChunk,
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from pytest_llmops.models.cache import CallCache, RecordMode
 
 T = TypeVar("T")
+E = TypeVar("E", ProviderError, ModelConfigError)
 
 LOCAL_PREFIX = "local/"
 
@@ -461,7 +465,10 @@ class LLMClient:
                 await asyncio.sleep(delay)
                 backoff += delay
 
-    def _fail(self, error: ProviderError, request: ChatRequest | EmbeddingRequest, kind: str, key: str, started: float) -> ProviderError:
+    def _fail(
+        self, error: E, request: ChatRequest | EmbeddingRequest, kind: str, key: str, started: float
+    ) -> E:
+        """Record the failed call (a configuration error is recorded too: one attempt, never retried)."""
         call = self._call_record(
             request,
             kind,
@@ -541,7 +548,7 @@ class LLMClient:
         shared = None if stream else self.runtime.lead(key)
         try:
             response, latency, attempts, backoff = await self._with_retries(attempt)
-        except ProviderError as error:
+        except (ProviderError, ModelConfigError) as error:
             if shared is not None:
                 shared.set_exception(error)
             raise self._fail(error, request, "chat", key, started) from None
@@ -639,7 +646,7 @@ class LLMClient:
                 task.cancel()
         try:
             response, latency, attempts, backoff = task.result()
-        except ProviderError as error:
+        except (ProviderError, ModelConfigError) as error:
             raise self._fail(error, request, "chat", key, started) from None
         self._chat_succeeded(request, key, started, response, latency, attempts, backoff)
 
@@ -668,7 +675,7 @@ class LLMClient:
 
         try:
             response, latency, attempts, backoff = await self._with_retries(attempt)
-        except ProviderError as error:
+        except (ProviderError, ModelConfigError) as error:
             raise self._fail(error, request, "embedding", key, started) from None
         call = self.runtime.record(
             self._call_record(

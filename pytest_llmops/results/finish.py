@@ -18,8 +18,10 @@ from pytest_llmops.reporting.outputs import ReportWriteError, write_outputs
 from pytest_llmops.results.baseline import BaselineError, compare_runs, load_baseline, save_baseline
 from pytest_llmops.results.latency import latency_groups
 from pytest_llmops.results.models import CaseResult, RunResult, ScoreResult, environment, write_results
+from pytest_llmops.results.previous import drop_previous
 from pytest_llmops.results.summary import summarize
 from pytest_llmops.session import LLMOpsState
+from pytest_llmops.settings import BASELINES_FOLDER
 
 #: The run's exit status when a gate failed (or was unmeasured) or a baseline comparison found a
 #: significant regression: pytest's own codes stop at 5.
@@ -57,7 +59,7 @@ def settings_record(state: LLMOpsState) -> dict[str, Any]:
 
 
 def baselines_folder(state: LLMOpsState) -> Path:
-    return Path(state.config.rootpath) / ".llmops" / "baselines"
+    return Path(state.config.rootpath) / BASELINES_FOLDER
 
 
 def assemble(state: LLMOpsState, exit_status: int) -> RunResult:
@@ -158,16 +160,40 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
     run = run.model_copy(update={"exit_status": status, "finished_at": time.time()})
     end.run = run
 
-    write_results(run, settings.results)
-    end.results_path = settings.results
+    # Each file is written on its own: one that fails is named in the summary, the others still come.
+    try:
+        write_results(run, settings.results)
+    except OSError as exc:
+        end.problems.append(
+            f"cannot write the results file {settings.results} (--llmops-results / llmops_results): "
+            f"{exc.strerror or exc}. This run's results are not saved; choose a path in a writable folder."
+        )
+    else:
+        end.results_path = settings.results
+        drop_previous(settings.results)
     if settings.save_baseline:
         if run.interrupted:
             end.problems.append(f"baseline {settings.save_baseline!r} not saved: the run was interrupted")
         else:
-            end.baseline_saved = save_baseline(run, baselines_folder(state), settings.save_baseline)
+            _save_baseline(run, state, end)
     try:
         end.outputs = write_outputs(run, html_path=settings.html, markdown_path=settings.markdown)
     except ReportWriteError as exc:
-        # The results file is already safe; say loudly which report is missing and why.
-        end.problems.append(str(exc))
+        end.outputs = exc.written
+        end.problems.extend(exc.problems)
+    for path in (settings.html, settings.markdown):
+        if path is not None and path in end.outputs:
+            drop_previous(path)
     return end
+
+
+def _save_baseline(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:
+    name = state.settings.save_baseline
+    assert name is not None
+    folder = baselines_folder(state)
+    try:
+        end.baseline_saved = save_baseline(run, folder, name)
+    except OSError as exc:
+        end.problems.append(f"baseline {name!r} not saved: cannot write {folder / (name + '.json')}: {exc.strerror or exc}")
+    except BaselineError as exc:
+        end.problems.append(f"baseline {name!r} not saved: {exc}")
