@@ -341,6 +341,17 @@ class _CaseCollector:
                     f"folder, e.g. {option.flag}={option.example}"
                 )
 
+    def restore_previous(self) -> None:
+        """The run ended before any eval case reported (``-x``, a collection error): put the last files back."""
+        if not self.started:
+            return
+        from pytest_llmops.results.previous import restore
+
+        for name in ("results", "html", "markdown"):
+            path = getattr(self.state.settings, name)
+            if path is not None:
+                restore(path)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, "llmops", None)
         if payload is None:
@@ -354,6 +365,10 @@ class _CaseCollector:
         if report.when == "setup" and "markers" in payload:
             case.markers = list(payload["markers"])
         case.absorb(report)
+
+
+def _case_collector(config: pytest.Config) -> _CaseCollector:
+    return config.pluginmanager.get_plugin("llmops-cases")  # type: ignore[no-any-return]
 
 
 # -- corpus-level metrics: one score per group of cases, computed at the end --------
@@ -404,7 +419,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from pytest_llmops.gates.suites import to_wire
 
         session.config.workeroutput[_GATES_KEY] = to_wire(state.suite_gates)  # type: ignore[attr-defined]
-    if state.is_worker or not (state.cases or state.group_scores):
+    if state.is_worker:
+        return
+    if not (state.cases or state.group_scores):
+        _case_collector(session.config).restore_previous()
         return
     from pytest_llmops.results.finish import finish_run
 

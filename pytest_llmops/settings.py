@@ -44,7 +44,7 @@ class Option:
     name: str
     help: str
     default: Any
-    #: string | int | seconds | usd | fraction | choice | url | baseline | file | paths | lines
+    #: string | int | seconds | usd | fraction | choice | url | baseline | file (written at the end) | path | paths | lines
     kind: str = "string"
     choices: tuple[str, ...] = ()
     example: str = ""
@@ -77,7 +77,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("judge_api_base", "base URL for the judge model", None, kind="url", example="http://127.0.0.1:8000/v1",
            marker=True),
     Option("cache_path", "SQLite cache of provider calls (relative paths are under the rootdir)",
-           ".llmops/cache.sqlite", example=".llmops/cache.sqlite"),
+           ".llmops/cache.sqlite", kind="path", example=".llmops/cache.sqlite"),
     Option("record_mode", "cache mode: off (no cache), new (replay hits, record misses), "
            "none (replay only; a miss is an error - for hermetic CI), all (re-record everything)",
            "new", kind="choice", choices=RECORD_MODES, example="none"),
@@ -253,6 +253,9 @@ def _convert(option: Option, value: Any, source: str) -> Any:
     if option.kind == "url":
         if text and not _is_http_url(text):
             raise bad("an http:// or https:// URL with a host")
+    elif option.kind in ("file", "path") and not text:
+        # `--llmops-results=$OUT` with OUT unset: no path to write to, not "the default".
+        raise bad("a file path")
     elif option.kind == "baseline":
         # An empty name is what `--llmops-compare=$BASE` becomes when BASE is unset: not "no comparison".
         if not text:

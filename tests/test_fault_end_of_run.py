@@ -132,3 +132,48 @@ def test_a_run_without_eval_cases_leaves_the_last_results_alone(pytester):
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert results.read_text() == '{"kept": true}'
     assert not (pytester.path / ".llmops" / "results.json.previous").exists()
+
+
+def test_a_run_stopped_before_any_eval_case_reported_puts_the_last_results_back(pytester):
+    pytester.mkdir(".llmops")
+    results = pytester.path / ".llmops" / "results.json"
+    results.write_text('{"kept": true}')
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_plain_fails_first():
+            assert False
+
+        @pytest.mark.llm_eval
+        def test_case():
+            pass
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "-x").assert_outcomes(failed=1)
+    assert results.read_text() == '{"kept": true}'
+    assert not (pytester.path / ".llmops" / "results.json.previous").exists()
+
+
+def test_llmops_gate_never_excuses_an_error_of_the_suite(pytester, capsys):
+    from pytest_llmops.cli import main
+
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_eval
+        @pytest.mark.parametrize("i", range(4))
+        def test_case(i):
+            if i == 0:
+                {}["answer"]
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider")
+    capsys.readouterr()
+    results = str(pytester.path / ".llmops" / "results.json")
+    assert main(["gate", results, "--gate", "pass_rate>=0.5"]) == 1
+    out = capsys.readouterr().out
+    assert "PASS       pass_rate>=0.5" in out
+    assert "REFUSED    1 case ended on an error of the test suite, not a failure of the model" in out
+    assert "ERROR test_llmops_gate_never_excuses_an_error_of_the_suite.py::test_case[0] - KeyError: 'answer'" in out

@@ -19,7 +19,7 @@ from pytest_llmops.results.baseline import BaselineError, compare_runs, load_bas
 from pytest_llmops.results.latency import latency_groups
 from pytest_llmops.results.models import CaseResult, RunResult, ScoreResult, environment, write_results
 from pytest_llmops.results.previous import drop_previous
-from pytest_llmops.results.summary import summarize
+from pytest_llmops.results.summary import suite_errors_problem, summarize
 from pytest_llmops.session import LLMOpsState
 from pytest_llmops.settings import BASELINES_FOLDER
 
@@ -102,23 +102,6 @@ def tolerated_failures(gates: list[Gate], cases: list[CaseResult], other_failure
             return None
         covered += 1
     return covered
-
-
-def suite_errors_problem(cases: list[CaseResult], limit: int = 10) -> str | None:
-    """The summary's word on cases that ended on an error of the suite, or None when there are none."""
-    errors = [case for case in cases if case.state == "error"]
-    if not errors:
-        return None
-    many = len(errors) > 1
-    lines = [
-        f"{len(errors)} case{'s' if many else ''} ended on {'errors' if many else 'an error'} of the test suite, "
-        f"not {'failures' if many else 'a failure'} of the model; no gate excuses {'them' if many else 'it'}:"
-    ]
-    for case in errors[:limit]:
-        lines.append(f"  ERROR {case.nodeid} - {case.reason.splitlines()[0] if case.reason else case.error_type}")
-    if len(errors) > limit:
-        lines.append(f"  ... and {len(errors) - limit} more (llmops results show lists them all)")
-    return "\n".join(lines)
 
 
 def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> RunEnd:

@@ -44,6 +44,16 @@ def drop_previous(path: Path) -> None:
         pass  # a stale .previous is harmless beside a current file
 
 
+def restore(path: Path) -> None:
+    """Put ``NAME.previous`` back as ``path`` when the run ended without writing a new file (no eval case ran)."""
+    previous = previous_of(path)
+    if previous.is_file() and not path.exists():
+        try:
+            os.replace(previous, path)
+        except OSError:
+            pass  # left as .previous: readers then say the run did not finish, which is true of its files
+
+
 def unfinished_run_message(path: Path) -> str | None:
     """What to tell a reader who asks for ``path`` when a run set it aside and did not write it again."""
     previous = previous_of(path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,3 +74,23 @@ def summarize(cases: Iterable[CaseOutcome]) -> RunSummary:
     summary.ttft_p50_s = percentile(ttfts, 50)
     summary.ttft_p95_s = percentile(ttfts, 95)
     return summary
+
+
+def suite_errors_problem(cases: Sequence[Any], limit: int = 10) -> str | None:
+    """The summary's word on cases (``CaseResult``) that ended on an error of the suite, or None when there are none.
+
+    Such cases are never excused by a gate; the terminal summary and ``llmops gate`` both say so.
+    """
+    errors = [case for case in cases if case.state == "error"]
+    if not errors:
+        return None
+    many = len(errors) > 1
+    lines = [
+        f"{len(errors)} case{'s' if many else ''} ended on {'errors' if many else 'an error'} of the test suite, "
+        f"not {'failures' if many else 'a failure'} of the model; no gate excuses {'them' if many else 'it'}:"
+    ]
+    for case in errors[:limit]:
+        lines.append(f"  ERROR {case.nodeid} - {case.reason.splitlines()[0] if case.reason else case.error_type}")
+    if len(errors) > limit:
+        lines.append(f"  ... and {len(errors) - limit} more (llmops results show lists them all)")
+    return "\n".join(lines)
