@@ -242,6 +242,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         _redact_longrepr(report)
     record = item.stash.get(_record_key, None)
     if record is not None:
+        if report.failed and error is not None and (report.when != "call" or is_suite_error(error)):
+            # Outside the call, any exception is the suite's (a fixture, a teardown): so is its type.
+            report.llmops_error = type(error).__name__
         # Each report carries only what the case added since the previous report.
         sent = item.stash[_sent_key]
         payload = case_payload(record)
@@ -309,6 +312,18 @@ def _junit_properties(outcome: CaseOutcome, record: CaseRecord) -> list[tuple[st
     return properties
 
 
+def is_suite_error(error: BaseException) -> bool:
+    """Whether an exception that ended a case is an error of the test suite rather than the model's failure.
+
+    The model failed when a check of its answer failed: an ``AssertionError``
+    (``assert``, ``require``, every ``assert_*`` helper) or ``pytest.fail``. An
+    unmeasured check is its own verdict. Anything else (a template or cache
+    error, a ``KeyError``, ``ValueError`` or ``TypeError`` in test code, a bad
+    configuration) says the suite is broken, and no gate may excuse it.
+    """
+    return not isinstance(error, (AssertionError, UnmeasuredError, pytest.fail.Exception))
+
+
 def _is_setup_problem(error: BaseException) -> bool:
     """A replay miss, an unusable cache or a bad prompt template: a user's setup, not a test's bug."""
     from pytest_llmops.models.cache import CacheError, CacheMissError
@@ -321,6 +336,9 @@ def _is_setup_problem(error: BaseException) -> bool:
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
     if getattr(report, "llmops_unmeasured", None) is not None:
         return "unmeasured", "U", ("UNMEASURED", {"yellow": True})
+    if report.when == "call" and getattr(report, "llmops_error", None) is not None:
+        # Counted and listed with pytest's errors ("ERROR at call of ..."), not with the failures.
+        return "error", "E", ("ERROR", {"red": True})
     return None
 
 
@@ -334,6 +352,57 @@ class _CaseCollector:
 
     def __init__(self, state: LLMOpsState) -> None:
         self.state = state
+        #: Whether this run has set the previous run's files aside (see ``results.previous``).
+        self.started = False
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if session.config.option.collectonly:
+            return
+        if any(_is_eval_case(item) for item in session.items):
+            self.set_previous_aside(before_any_test=True)
+
+    def set_previous_aside(self, *, before_any_test: bool) -> None:
+        """As an eval run starts, move the last run's results and reports to ``NAME.previous``.
+
+        Then a run killed before its end leaves no file that passes for its own.
+        Before any test (no xdist) a file that cannot be moved or written is a
+        usage error; under xdist the first case is already running when the
+        controller hears of it, so the end of the run names the file instead.
+        """
+        if self.started or self.state.is_worker:
+            return
+        self.started = True
+        from pytest_llmops.results.previous import set_aside
+        from pytest_llmops.settings import OPTIONS_BY_NAME, unwritable_reason
+
+        for name in ("results", "html", "markdown"):
+            path = getattr(self.state.settings, name)
+            if path is None:
+                continue
+            reason = unwritable_reason(path)
+            if reason is None:
+                try:
+                    set_aside(path)
+                    continue
+                except OSError as exc:
+                    reason = f"the file from the last run cannot be moved aside ({exc.strerror or exc})"
+            if before_any_test:
+                option = OPTIONS_BY_NAME[name]
+                raise pytest.UsageError(
+                    f"{option.flag} / {option.ini}: cannot write {path}: {reason}. Choose a path in a writable "
+                    f"folder, e.g. {option.flag}={option.example}"
+                )
+
+    def restore_previous(self) -> None:
+        """The run ended before any eval case reported (``-x``, a collection error): put the last files back."""
+        if not self.started:
+            return
+        from pytest_llmops.results.previous import restore
+
+        for name in ("results", "html", "markdown"):
+            path = getattr(self.state.settings, name)
+            if path is not None:
+                restore(path)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, "llmops", None)
@@ -342,10 +411,16 @@ class _CaseCollector:
                 # A failing test that is not an eval case: no gate may excuse it.
                 self.state.other_failures += 1
             return
+        # The xdist controller collects nothing: it learns of the run's first eval case here.
+        self.set_previous_aside(before_any_test=False)
         case = self.state.outcome(report.nodeid)
         if report.when == "setup" and "markers" in payload:
             case.markers = list(payload["markers"])
         case.absorb(report)
+
+
+def _case_collector(config: pytest.Config) -> _CaseCollector:
+    return config.pluginmanager.get_plugin("llmops-cases")  # type: ignore[no-any-return]
 
 
 # -- corpus-level metrics: one score per group of cases, computed at the end --------
@@ -396,7 +471,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from pytest_llmops.gates.suites import to_wire
 
         session.config.workeroutput[_GATES_KEY] = to_wire(state.suite_gates)  # type: ignore[attr-defined]
-    if state.is_worker or not (state.cases or state.group_scores):
+    if state.is_worker:
+        return
+    if not (state.cases or state.group_scores):
+        _case_collector(session.config).restore_previous()
         return
     from pytest_llmops.results.finish import finish_run
 

@@ -16,17 +16,25 @@ Standard library and pytest only: the plugin imports this at start-up.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 #: The embedded local model: SmolLM2-135M-Instruct on llama.cpp, no API key needed.
 DEFAULT_MODEL = "local/smollm2"
 RECORD_MODES = ("off", "new", "none", "all")
+#: Retries beyond this only stretch a failing run: the deadline bounds the call anyway.
+MAX_RETRIES = 20
+#: A provider call that may take longer than a day is a typo, not a setting.
+MAX_SECONDS = 86400.0
+#: Where named baselines are stored, under the rootdir.
+BASELINES_FOLDER = Path(".llmops") / "baselines"
 
 
 @dataclass(frozen=True)
@@ -36,11 +44,15 @@ class Option:
     name: str
     help: str
     default: Any
-    kind: str = "string"  # string | int | float | choice | paths
+    #: string | int | seconds | usd | fraction | choice | url | baseline | file (written at the end) | path | paths | lines
+    kind: str = "string"
     choices: tuple[str, ...] = ()
     example: str = ""
     marker: bool = False  # may the llm_eval marker override it?
     cli: str | None = None  # a flag other than --llmops-<name>, e.g. the singular of a repeatable one
+    #: Bounds of an ``int`` setting (``at_most=None``: no upper bound).
+    at_least: int = 0
+    at_most: int | None = None
 
     @property
     def flag(self) -> str:
@@ -59,12 +71,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("model", "model under test: any litellm model name, or local/smollm2 (the embedded default)",
            DEFAULT_MODEL, example="openai/gpt-4o-mini", marker=True),
     Option("api_base", "base URL for the model under test (e.g. a self-hosted OpenAI-compatible server)",
-           None, example="http://127.0.0.1:8000/v1", marker=True),
+           None, kind="url", example="http://127.0.0.1:8000/v1", marker=True),
     Option("judge", "judge model for judge-based checks; none by default, so such checks end unmeasured",
            None, example="anthropic/claude-3-5-haiku-latest", marker=True),
-    Option("judge_api_base", "base URL for the judge model", None, example="http://127.0.0.1:8000/v1", marker=True),
+    Option("judge_api_base", "base URL for the judge model", None, kind="url", example="http://127.0.0.1:8000/v1",
+           marker=True),
     Option("cache_path", "SQLite cache of provider calls (relative paths are under the rootdir)",
-           ".llmops/cache.sqlite", example=".llmops/cache.sqlite"),
+           ".llmops/cache.sqlite", kind="path", example=".llmops/cache.sqlite"),
     Option("record_mode", "cache mode: off (no cache), new (replay hits, record misses), "
            "none (replay only; a miss is an error - for hermetic CI), all (re-record everything)",
            "new", kind="choice", choices=RECORD_MODES, example="none"),
@@ -73,25 +86,25 @@ OPTIONS: tuple[Option, ...] = (
            "provider through litellm; or litellm: every hosted model through litellm", "direct", kind="choice",
            choices=("direct", "litellm"), example="litellm"),
     Option("concurrency", "most provider calls in flight at once, per provider (1 also runs async eval tests "
-           "one at a time)", 16, kind="int", example="8"),
+           "one at a time)", 16, kind="int", example="8", at_least=1),
     Option("test_concurrency", "most async eval tests running at once; by default twice --llmops-concurrency, so "
            "a test's next call is already queued when a slot frees (1 runs them one at a time)", None, kind="int",
-           example="64"),
+           example="64", at_least=1),
     Option("progress", "progress line while eval tests run (cases done, calls in flight, cost): auto (on a "
            "terminal, not verbose, not with -s or xdist), on, off", "auto", kind="choice",
            choices=("auto", "on", "off"), example="off"),
-    Option("timeout", "seconds one attempt of a provider call may take", 60.0, kind="float", example="30",
+    Option("timeout", "seconds one attempt of a provider call may take", 60.0, kind="seconds", example="30",
            marker=True),
     Option("deadline", "seconds one provider call may take in all, retries and backoff included", 300.0,
-           kind="float", example="120", marker=True),
-    Option("retries", "extra attempts after a retryable provider error (429, 5xx, timeout)", 3, kind="int",
-           example="2", marker=True),
+           kind="seconds", example="120", marker=True),
+    Option("retries", f"extra attempts after a retryable provider error (429, 5xx, timeout; at most {MAX_RETRIES})", 3,
+           kind="int", example="2", marker=True, at_most=MAX_RETRIES),
     Option("max_cost", "stop sending provider calls once the run has spent this many USD (priced calls only); "
-           "cases left end unmeasured and the run fails", None, kind="float", example="1.50"),
+           "cases left end unmeasured and the run fails", None, kind="usd", example="1.50"),
     Option("max_calls", "stop sending provider calls after this many (cache hits are free); cases left end "
-           "unmeasured and the run fails", None, kind="int", example="500"),
+           "unmeasured and the run fails", None, kind="int", example="500", at_least=1),
     Option("results", "where the JSON results of the run are written (relative paths are under the rootdir)",
-           ".llmops/results.json", example="reports/llmops.json"),
+           ".llmops/results.json", kind="file", example="reports/llmops.json"),
     Option("prompts", "folders of prompt templates (*.toml), searched in order", ["prompts"], kind="paths",
            example="prompts"),
     Option("gates", "release gates checked at the end of the run, e.g. 'pass_rate.lower>=0.9', 'latency.p95<=2s', "
@@ -101,16 +114,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("gate_confidence", "confidence of the Wilson intervals behind pass_rate.lower / .upper gates",
            0.95, kind="fraction", example="0.9"),
     Option("save_baseline", "store this run's results as the baseline NAME (.llmops/baselines/NAME.json)",
-           None, example="main"),
+           None, kind="baseline", example="main"),
     Option("compare", "compare this run with the stored baseline NAME, case by case; a significant drop fails "
-           "the run (exit code 6)", None, example="main"),
+           "the run (exit code 6)", None, kind="baseline", example="main"),
     Option("compare_tolerance", "drop (in score units, or in pass rate) tolerated before a comparison counts it "
            "as a regression", 0.0, kind="fraction", example="0.02"),
     Option("compare_alpha", "significance level of the regression tests against the baseline", 0.05,
            kind="fraction", example="0.01"),
-    Option("html", "write a self-contained HTML report here", None, example="reports/llmops.html"),
+    Option("html", "write a self-contained HTML report here", None, kind="file", example="reports/llmops.html"),
     Option("markdown", "write a Markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)", None,
-           example="reports/llmops.md"),
+           kind="file", example="reports/llmops.md"),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -206,29 +219,29 @@ def _convert(option: Option, value: Any, source: str) -> Any:
     if value is None:
         return None
     if option.kind == "int":
+        bounds = (f"a whole number >= {option.at_least}" if option.at_most is None
+                  else f"a whole number between {option.at_least} and {option.at_most}")
         try:
             number = int(str(value).strip())
         except ValueError:
             raise bad("a whole number") from None
-        at_least = 1 if option.name in ("concurrency", "test_concurrency", "max_calls") else 0
-        if number < at_least:
-            raise bad(f"a whole number >= {at_least}")
+        if number < option.at_least or (option.at_most is not None and number > option.at_most):
+            raise bad(bounds)
         return number
-    if option.kind == "float":
-        text = str(value).strip().removesuffix("s")
-        try:
-            number = float(text)
-        except ValueError:
-            raise bad("a number of seconds") from None
-        if not number > 0:
-            raise bad("a number of seconds > 0")
+    if option.kind == "seconds":
+        number = _finite(str(value).strip().removesuffix("s"))
+        # NaN and inf fail here too: neither is a time a call could be given.
+        if number is None or not 0 < number <= MAX_SECONDS:
+            raise bad(f"a number of seconds between 0 and {MAX_SECONDS:g}")
+        return number
+    if option.kind == "usd":
+        number = _finite(str(value).strip().removeprefix("$"))
+        if number is None or not number > 0:
+            raise bad("an amount in USD > 0")
         return number
     if option.kind == "fraction":
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            raise bad("a number between 0 and 1") from None
-        if not 0 <= number <= 1 or (option.name != "compare_tolerance" and not 0 < number < 1):
+        number = _finite(str(value).strip())
+        if number is None or not 0 <= number <= 1 or (option.name != "compare_tolerance" and not 0 < number < 1):
             raise bad("a number between 0 and 1")
         return number
     if option.kind == "choice":
@@ -237,13 +250,82 @@ def _convert(option: Option, value: Any, source: str) -> Any:
             raise bad("one of " + ", ".join(option.choices))
         return text
     text = str(value).strip()
+    if option.kind == "url":
+        if text and not _is_http_url(text):
+            raise bad("an http:// or https:// URL with a host")
+    elif option.kind in ("file", "path") and not text:
+        # `--llmops-results=$OUT` with OUT unset: no path to write to, not "the default".
+        raise bad("a file path")
+    elif option.kind == "baseline":
+        # An empty name is what `--llmops-compare=$BASE` becomes when BASE is unset: not "no comparison".
+        if not text:
+            raise bad("a baseline name")
+        from pytest_llmops.results.baseline import BaselineError, baseline_path
+
+        try:
+            baseline_path(Path("."), text)
+        except BaselineError as exc:
+            raise pytest.UsageError(f"{source}: {exc}") from None
     return text or None
 
 
+def _finite(text: str) -> float | None:
+    """``text`` as a finite float, or None."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unbalanced [ in the host
+        return False
+
+
+def unwritable_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be written as a file (a folder, under a file, read-only), or None if it can.
+
+    Only looks: creates nothing, so a plain run that never writes leaves no trace.
+    """
+    if path.is_dir():
+        return "it is a folder"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else "the file is read-only"
+    folder = path.parent
+    while not folder.exists():
+        if folder.is_symlink():  # a dangling link cannot be made into a folder
+            return f"{folder} is a broken link"
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable"
+    return None
+
+
+def check_writable(path: Path, where: str, option: Option) -> None:
+    """A UsageError naming ``where`` when ``path`` cannot be written."""
+    reason = unwritable_reason(path)
+    if reason is not None:
+        raise pytest.UsageError(
+            f"{where}: cannot write {path}: {reason}. Choose a path in a writable folder, "
+            f"e.g. {option.flag}={option.example}"
+        )
+
+
 def resolve(config: pytest.Config) -> Settings:
-    """Settings from the command line, the ini file and the defaults, checked."""
+    """Settings from the command line, the ini file and the defaults, checked.
+
+    Files the run writes at its end (results, reports, a baseline) are checked
+    here when set explicitly, so a bad path fails before the run, not after it.
+    """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    wheres: dict[str, str] = {}
     inifile = str(config.inipath) if config.inipath else "the ini file"
     root = Path(config.rootpath)
     for option in OPTIONS:
@@ -259,7 +341,8 @@ def resolve(config: pytest.Config) -> Settings:
             if raw in (None, "", []):
                 raw, source = None, "default"
         if option.kind == "lines":
-            value = tuple(line.strip() for line in (raw or []) if line.strip())
+            # Blank entries are kept, so `--llmops-gate=$GATE` with GATE unset is an error, not "no gate".
+            value = tuple(line.strip() for line in (raw or []))
             _check_gates(value, where)
         elif option.kind == "paths":
             if raw is None:
@@ -276,6 +359,13 @@ def resolve(config: pytest.Config) -> Settings:
                 value = root / value
         values[option.name] = value
         sources[option.name] = source
+        wheres[option.name] = where
+    for option in OPTIONS:
+        if option.kind == "file" and values[option.name] is not None and sources[option.name] != "default":
+            check_writable(values[option.name], wheres[option.name], option)
+    if values["save_baseline"]:
+        check_writable(root / BASELINES_FOLDER / f"{values['save_baseline']}.json", wheres["save_baseline"],
+                       OPTIONS_BY_NAME["save_baseline"])
     return Settings(**values, sources=sources)
 
 

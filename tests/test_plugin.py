@@ -108,7 +108,8 @@ def test_a_second_run_is_served_from_the_cache(pytester, server, eval_args):
 def test_replay_only_mode_fails_a_case_with_no_recording_and_names_it(pytester, server, eval_args):
     pytester.makepyfile(EVAL_TESTS)
     result = pytester.runpytest(*eval_args, "--llmops-record-mode=none", "-k", "test_sync_answer")
-    result.assert_outcomes(failed=1, deselected=3)
+    # A missing recording is the suite's set-up, not the model: an error no gate excuses.
+    result.assert_outcomes(errors=1, deselected=3)
     result.stdout.fnmatch_lines(
         ["CacheMissError: no recorded answer for test case *::test_sync_answer*--llmops-record-mode=new to record it"]
     )
@@ -184,7 +185,7 @@ def test_settings_precedence_marker_over_command_line_over_ini(pytester, server,
     ("args", "ini", "expected"),
     [
         (["--llmops-concurrency=abc"], "", "*--llmops-concurrency: expected a whole number, got 'abc'. Example: --llmops-concurrency=8"),
-        (["--llmops-timeout=-1"], "", "*--llmops-timeout: expected a number of seconds > 0, got '-1'*"),
+        (["--llmops-timeout=-1"], "", "*--llmops-timeout: expected a number of seconds between 0 and 86400, got '-1'*"),
         ([], "llmops_retries = many", "*llmops_retries in *tox.ini: expected a whole number, got 'many'*"),
         ([], "llmops_record_mode = sometimes", "*llmops_record_mode in *tox.ini: expected one of off, new, none, all*"),
     ],
@@ -229,7 +230,7 @@ def test_a_missing_template_variable_names_the_template_and_variable(pytester, e
         """
     )
     result = pytester.runpytest(*eval_args)
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)  # a broken template is an error of the suite
     result.stdout.fnmatch_lines(["*qa@2*context*"])
 
 

@@ -140,5 +140,5 @@ def test_a_bug_in_one_async_repetition_ends_the_case_and_stops_the_others(pytest
         """
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "--llmops-concurrency=1")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, errors=1)  # the bug is an error of the suite, not a failed repetition
     result.stdout.fnmatch_lines(["*KeyError: 'a bug, not a verdict'*"])

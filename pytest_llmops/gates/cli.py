@@ -97,7 +97,12 @@ def gate_command(args: argparse.Namespace) -> int:
         for path in write_outputs(run, html_path=args.html, markdown_path=args.markdown, step_summary=False):
             print(f"wrote {path}")
     refused = any(g.verdict != "pass" for g in run.gates) or (run.comparison is not None and run.comparison.regressed)
-    return 1 if refused else 0
+    from pytest_llmops.results.summary import suite_errors_problem
+
+    errors = suite_errors_problem(run.cases)
+    if errors:
+        print(f"REFUSED    {errors}")  # no gate excuses an error of the suite
+    return 1 if refused or errors else 0
 
 
 def baseline_command(args: argparse.Namespace) -> int:

@@ -22,11 +22,17 @@ Metrics:
   ``SCORE.pass_rate`` is the share of its measured values that met their own threshold.
 
 STAT is one of ``mean``, ``median``, ``min``, ``max``, ``std``, ``count``, ``sum`` or ``pNN``
-(a percentile, e.g. ``p95``). Standard library only.
+(a percentile, e.g. ``p95``).
+
+A gate no run could pass is refused like a malformed one: an empty gate, a
+threshold that is not finite, a rate bound past 0 or 1 (``pass_rate.lower>1``),
+or a negative bound on a figure that is never negative (``latency.p95<=-2s``).
+Standard library only.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -146,9 +152,17 @@ def parse_gate(expression: str, *, source: str = "") -> Gate:
         unit_text = "usd"
 
     family, metric, statistic = _classify(metric_text, lambda problem: fail(metric_at, problem))
+    number_at = number_match.start("number")
+    if not math.isfinite(raw):
+        raise fail(number_at, f"the threshold must be a finite number, got {raw:g}")
     # Point at the unit when there is one (the usual mistake), else at the number.
-    value_at = number_match.start("unit") if number_match.group("unit") else number_match.start("number")
-    threshold, unit = _convert_threshold(family, raw, unit_text, lambda problem: fail(value_at, problem))
+    value_at = number_match.start("unit") if number_match.group("unit") else number_at
+    rate = family in ("pass_rate", "unmeasured_rate") or statistic == "pass_rate"
+    threshold, unit = _convert_threshold(family, raw, unit_text, rate, lambda problem: fail(value_at, problem))
+    name = metric if statistic == "value" else f"{metric}.{statistic}"
+    impossible = _never_passes(family, statistic, rate, op, threshold)
+    if impossible:
+        raise fail(number_at, f"{impossible.format(name=name)}, so {op} {number_match.group('number')} can never pass")
     return Gate(
         expression=expression.strip(),
         family=family,
@@ -205,7 +219,27 @@ def _classify(metric_text: str, fail) -> tuple[str, str, str]:  # type: ignore[n
     return "score", name, statistic
 
 
-def _convert_threshold(family: str, raw: float, unit: str, fail) -> tuple[float, str]:  # type: ignore[no-untyped-def]
+#: Figures that are never negative: times, token counts, costs, call counts, and these statistics of any score.
+_NON_NEGATIVE_FAMILIES = ("time", "ms_per_token", "tokens", "cost", "calls")
+_NON_NEGATIVE_STATISTICS = ("count", "std")
+
+
+def _never_passes(family: str, statistic: str, rate: bool, op: str, threshold: float) -> str | None:
+    """Why no run could meet ``op threshold``, or None. A gate that cannot pass is a typo, not a policy."""
+    if rate:
+        # The rate's own range is checked with its unit; what is left is a strict bound at an end.
+        if op == ">" and threshold >= 1:
+            return "a rate is at most 1"
+        if op == "<" and threshold <= 0:
+            return "a rate is at least 0"
+        return None
+    if family in _NON_NEGATIVE_FAMILIES or statistic in _NON_NEGATIVE_STATISTICS:
+        if (op == "<" and threshold <= 0) or (op in ("<=", "==") and threshold < 0):
+            return "{name} is never negative"
+    return None
+
+
+def _convert_threshold(family: str, raw: float, unit: str, rate: bool, fail) -> tuple[float, str]:  # type: ignore[no-untyped-def]
     """The threshold in the unit the figures are computed in (seconds, USD, fractions)."""
     if family == "time":
         if unit in ("", "s"):
@@ -221,12 +255,12 @@ def _convert_threshold(family: str, raw: float, unit: str, fail) -> tuple[float,
         if unit in ("", "usd"):
             return raw, "usd"
         raise fail(f"a cost is given in USD ($1.50 or 1.50usd), got {unit!r}")
-    if family in ("pass_rate", "unmeasured_rate") or (family == "score" and unit == "%"):
+    if rate or (family == "score" and unit == "%"):
         if unit == "%":
             raw /= 100
         elif unit:
             raise fail(f"a rate is a fraction (0.95) or a percentage (95%), got {unit!r}")
-        if family != "score" and not 0 <= raw <= 1:
+        if rate and not 0 <= raw <= 1:
             raise fail(f"a rate is between 0 and 1 (or 0% and 100%), got {raw:g}")
         return raw, ""
     if family == "tokens":
@@ -239,5 +273,5 @@ def _convert_threshold(family: str, raw: float, unit: str, fail) -> tuple[float,
 
 
 def parse_gates(expressions: list[str], *, source: str = "") -> list[Gate]:
-    """Parse several gates; the first bad one raises."""
-    return [parse_gate(expression, source=source) for expression in expressions if expression.strip()]
+    """Parse several gates; the first bad one raises (an empty one too: it is never "no gate")."""
+    return [parse_gate(expression, source=source) for expression in expressions]

@@ -48,6 +48,21 @@ class ProviderError(UnmeasuredError):
         self.call: Any = None
 
 
+class ModelConfigError(ValueError):
+    """The call cannot succeed as configured (no API key, a rejected key); the message names the setting to fix.
+
+    Not a ``ProviderError``: it is never retried, and a case that ends on it
+    is an error of the suite, not an unmeasured check. ``error_type`` is the
+    provider SDK's name for it, as on ``ProviderError``.
+    """
+
+    def __init__(self, message: str, *, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type or type(self).__name__
+        #: The ``Call`` record of the failed call, set by the client.
+        self.call: Any = None
+
+
 class ProviderTimeout(ProviderError):
     """An attempt, or the whole call, ran past its time limit."""
 

@@ -11,7 +11,9 @@ Every request goes through the same steps, whatever the provider:
    is kept for the session and attached to the running case.
 
 A call that fails for good raises ``ProviderError`` (an ``UnmeasuredError``):
-the case ends unmeasured with the reason, never as a silent pass.
+the case ends unmeasured with the reason, never as a silent pass. A call that
+cannot work as configured (no API key) raises ``ModelConfigError`` at once,
+never retried: the case ends in error, since the suite's set-up is at fault.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pytest_llmops.models.backend import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    ModelConfigError,
     ProviderError,
     ProviderTimeout,
     StreamChunk,
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from pytest_llmops.models.cache import CallCache, RecordMode
 
 T = TypeVar("T")
+E = TypeVar("E", ProviderError, ModelConfigError)
 
 LOCAL_PREFIX = "local/"
 
@@ -472,12 +476,15 @@ class LLMClient:
                 await asyncio.sleep(delay)
                 backoff += delay
 
-    def _fail(self, error: ProviderError, request: ChatRequest | EmbeddingRequest, kind: str, key: str, started: float) -> ProviderError:
+    def _fail(
+        self, error: E, request: ChatRequest | EmbeddingRequest, kind: str, key: str, started: float
+    ) -> E:
+        """Record the failed call (a configuration error is recorded too: one attempt, never retried)."""
         message = redact.redact_text(str(error))
         if message != str(error):
             # The message becomes the case's reason, in every report: a provider may have echoed a key.
             error.args = (message,)
-            error.reason = message
+            error.reason = message  # type: ignore[attr-defined]
         call = self._call_record(
             request,
             kind,
@@ -558,7 +565,7 @@ class LLMClient:
         shared = None if stream else self.runtime.lead(key)
         try:
             response, latency, attempts, backoff = await self._with_retries(attempt)
-        except ProviderError as error:
+        except (ProviderError, ModelConfigError) as error:
             if shared is not None:
                 shared.set_exception(error)
             raise self._fail(error, request, "chat", key, started) from None
@@ -656,7 +663,7 @@ class LLMClient:
                 task.cancel()
         try:
             response, latency, attempts, backoff = task.result()
-        except ProviderError as error:
+        except (ProviderError, ModelConfigError) as error:
             raise self._fail(error, request, "chat", key, started) from None
         self._chat_succeeded(request, key, started, response, latency, attempts, backoff)
 
@@ -685,7 +692,7 @@ class LLMClient:
 
         try:
             response, latency, attempts, backoff = await self._with_retries(attempt)
-        except ProviderError as error:
+        except (ProviderError, ModelConfigError) as error:
             raise self._fail(error, request, "embedding", key, started) from None
         call = self.runtime.record(
             self._call_record(

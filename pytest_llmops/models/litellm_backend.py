@@ -20,6 +20,7 @@ from pytest_llmops.models.backend import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    ModelConfigError,
     ProviderError,
     ProviderTimeout,
     StreamChunk,
@@ -103,13 +104,43 @@ def _retry_after_seconds(exc: BaseException) -> float | None:
     return None
 
 
-def translate_error(exc: BaseException, model: str) -> ProviderError:
-    """Turn a litellm / OpenAI SDK exception into the project's ``ProviderError``."""
+def missing_key_variables(exc: BaseException, model: str, api_key: str | None) -> list[str] | None:
+    """The environment variables to set when ``exc`` says the API key is missing, or None when it does not.
+
+    litellm reports a missing key as an ``InternalServerError`` (OpenAI SDK)
+    or an ``AuthenticationError`` (Anthropic), before any request is sent; its
+    ``validate_environment`` confirms it and names the variables it reads.
+    """
+    litellm = load_litellm()
+    status = getattr(exc, "status_code", None)
+    text = str(getattr(exc, "message", None) or exc).lower()
+    if status not in (None, 401, 500) or not any(word in text for word in ("api_key", "api key", "credentials")):
+        return None
+    try:
+        missing = litellm.validate_environment(model=model, api_key=api_key).get("missing_keys") or []
+    except Exception:  # litellm does not know the provider: leave the error as it came
+        return None
+    return [str(name) for name in missing] or None
+
+
+def translate_error(exc: BaseException, model: str, api_key: str | None = None) -> ProviderError | ModelConfigError:
+    """Turn a litellm / OpenAI SDK exception into the project's ``ProviderError``.
+
+    A missing API key becomes a ``ModelConfigError`` naming the variable to
+    set: sending the request again cannot help, so it is never retried.
+    """
     litellm = load_litellm()
     kind = type(exc).__name__
     message = f"{model}: {kind}: {getattr(exc, 'message', None) or exc}"
     if isinstance(exc, litellm.Timeout):
         return ProviderTimeout(message, error_type=kind)
+    variables = missing_key_variables(exc, model, api_key)
+    if variables is not None:
+        return ModelConfigError(
+            f"{model}: no API key: set {' or '.join(variables)} in the environment (litellm reads the key from "
+            f"there). litellm said: {kind}: {getattr(exc, 'message', None) or exc}",
+            error_type=kind,
+        )
     status = getattr(exc, "status_code", None)
     if isinstance(exc, litellm.APIConnectionError) and status in (None, 500):
         # Refused connections and unreadable bodies both land here (FACTS.md).
@@ -212,7 +243,7 @@ class LiteLLMBackend:
         try:
             response = await litellm.acompletion(**kwargs)
         except Exception as exc:
-            raise translate_error(exc, request.model) from exc
+            raise translate_error(exc, request.model, request.api_key) from exc
         if not getattr(response, "choices", None):
             raise ProviderError(f"{request.model}: the provider answered with no choices", retryable=True)
         choice = response.choices[0]
@@ -251,7 +282,7 @@ class LiteLLMBackend:
         except ProviderError:
             raise
         except Exception as exc:
-            raise translate_error(exc, request.model) from exc
+            raise translate_error(exc, request.model, request.api_key) from exc
         text = "".join(parts)
         if finish_reason is None or not _provider_finished(stream):
             # litellm raises this itself once text has arrived, but a stream that ends before any
@@ -291,7 +322,7 @@ class LiteLLMBackend:
         try:
             response = await litellm.aembedding(**kwargs)
         except Exception as exc:
-            raise translate_error(exc, request.model) from exc
+            raise translate_error(exc, request.model, request.api_key) from exc
         rows = sorted(response.data, key=lambda d: d["index"] if isinstance(d, dict) else d.index)
         vectors = tuple(tuple(float(x) for x in (r["embedding"] if isinstance(r, dict) else r.embedding)) for r in rows)
         if len(vectors) != len(request.texts):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,16 @@ STEP_SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
 
 
 class ReportWriteError(OSError):
-    """A report file could not be written; the message names the file and what to do."""
+    """A report file could not be written; the message names the file and what to do.
+
+    From ``write_outputs``: ``problems`` has one message per report that failed
+    and ``written`` the paths of those that were written all the same.
+    """
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, written: list[Path] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
+        self.written = written or []
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -67,24 +77,37 @@ def write_outputs(
     ``html_path`` and ``markdown_path`` are written atomically (replaced
     whole); with ``step_summary`` the Markdown is also appended to the file
     named by ``$GITHUB_STEP_SUMMARY`` when that variable is set. Every text is
-    redacted (``pytest_llmops.redact``) as it is written.
+    redacted (``pytest_llmops.redact``) as it is written. A report that cannot
+    be written does not stop the others: the ``ReportWriteError`` raised at the
+    end names every one that failed.
     """
     written: list[Path] = []
+    problems: list[str] = []
+
+    def attempt(write: Callable[[], Path | None]) -> None:
+        try:
+            path = write()
+        except ReportWriteError as error:
+            problems.append(str(error))
+        else:
+            if path is not None:
+                written.append(path)
+
     if html_path is not None:
         from pytest_llmops.reporting.html import render_html
 
-        written.append(_write(Path(html_path), redact_text(render_html(run)), "--llmops-html"))
+        attempt(lambda: _write(Path(html_path), redact_text(render_html(run)), "--llmops-html"))
     summary_wanted = step_summary and os.environ.get(STEP_SUMMARY_VARIABLE, "").strip()
     if markdown_path is not None or summary_wanted:
         from pytest_llmops.reporting.markdown import render_markdown
 
         markdown = redact_text(render_markdown(run))
         if markdown_path is not None:
-            written.append(_write(Path(markdown_path), markdown, "--llmops-markdown"))
+            attempt(lambda: _write(Path(markdown_path), markdown, "--llmops-markdown"))
         if summary_wanted:
-            appended = append_step_summary(markdown)
-            if appended is not None:
-                written.append(appended)
+            attempt(lambda: append_step_summary(markdown))
+    if problems:
+        raise ReportWriteError("; ".join(problems), problems=problems, written=written)
     return written
 
 

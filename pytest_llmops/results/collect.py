@@ -15,7 +15,8 @@ from pytest_llmops.case import CaseRecord
 
 #: The verdict of a whole case, as the results file and the summary show it.
 CASE_STATES = ("passed", "failed", "unmeasured", "error", "skipped", "xfailed")
-_SEVERITY = {"passed": 0, "skipped": 1, "xfailed": 1, "unmeasured": 2, "failed": 3, "error": 3}
+#: An error of the suite outranks the model's failure: no gate may excuse it, so it must not hide behind one.
+_SEVERITY = {"passed": 0, "skipped": 1, "xfailed": 1, "unmeasured": 2, "failed": 3, "error": 4}
 
 
 def case_payload(record: CaseRecord) -> dict[str, Any]:
@@ -35,6 +36,8 @@ class CaseOutcome:
     nodeid: str
     state: str = "passed"
     reason: str = ""
+    #: For state "error": the type of the exception that ended the case (``KeyError``, ``PromptError``).
+    error_type: str | None = None
     duration_s: float = 0.0
     scores: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
@@ -55,11 +58,15 @@ class CaseOutcome:
                     self.prompts.append(prompt)
             self.metadata.update(payload.get("metadata", {}))
         unmeasured = getattr(report, "llmops_unmeasured", None)
+        # Set by the plugin when the exception was not a failed check but a broken suite.
+        error_type = getattr(report, "llmops_error", None)
         if unmeasured is not None:
             self._set("unmeasured", unmeasured)
         elif report.when == "call":
             if report.passed:
                 self._set("passed", "")
+            elif report.failed and error_type is not None:
+                self._set("error", _reason(report), error_type)
             elif report.failed:
                 self._set("failed", _reason(report))
             elif report.skipped and hasattr(report, "wasxfail"):
@@ -67,22 +74,24 @@ class CaseOutcome:
             elif report.skipped:
                 self._set("skipped", _reason(report))
         elif report.failed:
-            self._set("error", f"{report.when}: {_reason(report)}")
+            self._set("error", f"{report.when}: {_reason(report)}", error_type)
         elif report.skipped:
             self._set("skipped", _reason(report))
 
-    def _set(self, state: str, reason: str) -> None:
-        # The most severe phase decides; on a tie the first one stays (a failed
-        # call is not renamed by a teardown error after it).
+    def _set(self, state: str, reason: str, error_type: str | None = None) -> None:
+        # The most severe phase decides; on a tie the first one stays (a first
+        # error is not renamed by a teardown error after it).
         if _SEVERITY[state] > _SEVERITY[self.state]:
             self.state = state
             self.reason = reason
+            self.error_type = error_type
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "nodeid": self.nodeid,
             "state": self.state,
             "reason": self.reason,
+            "error_type": self.error_type,
             "duration_s": round(self.duration_s, 6),
             "markers": self.markers,
             "scores": self.scores,

@@ -19,8 +19,10 @@ from pytest_llmops.reporting.outputs import ReportWriteError, write_outputs
 from pytest_llmops.results.baseline import BaselineError, compare_runs, load_baseline, save_baseline
 from pytest_llmops.results.latency import latency_groups
 from pytest_llmops.results.models import CaseResult, RunResult, ScoreResult, environment, redacted, write_results
-from pytest_llmops.results.summary import summarize
+from pytest_llmops.results.previous import drop_previous
+from pytest_llmops.results.summary import suite_errors_problem, summarize
 from pytest_llmops.session import LLMOpsState
+from pytest_llmops.settings import BASELINES_FOLDER
 
 #: The run's exit status when a gate failed (or was unmeasured) or a baseline comparison found a
 #: significant regression: pytest's own codes stop at 5.
@@ -58,7 +60,7 @@ def settings_record(state: LLMOpsState) -> dict[str, Any]:
 
 
 def baselines_folder(state: LLMOpsState) -> Path:
-    return Path(state.config.rootpath) / ".llmops" / "baselines"
+    return Path(state.config.rootpath) / BASELINES_FOLDER
 
 
 def assemble(state: LLMOpsState, exit_status: int) -> RunResult:
@@ -82,16 +84,19 @@ def assemble(state: LLMOpsState, exit_status: int) -> RunResult:
 def tolerated_failures(gates: list[Gate], cases: list[CaseResult], other_failures: int) -> int | None:
     """How many failing cases the gates take responsibility for, or None if some failure is not covered.
 
-    A ``pass_rate`` gate covers the failed and erroring eval cases in its
-    scope, an ``unmeasured_rate`` gate the unmeasured ones: with such a gate,
-    the gate (not each case) decides the run. Failures outside any eval case
+    A ``pass_rate`` gate covers the failed eval cases in its scope, an
+    ``unmeasured_rate`` gate the unmeasured ones: with such a gate, the gate
+    (not each case) decides the run. Errors of the suite (state ``error``: a
+    broken template, cache or test code) and failures outside any eval case
     (a plain test, a corpus score) are never covered.
     """
     if other_failures:
         return None
     covered = 0
     for case in cases:
-        family = {"failed": "pass_rate", "error": "pass_rate", "unmeasured": "unmeasured_rate"}.get(case.state)
+        if case.state == "error":
+            return None
+        family = {"failed": "pass_rate", "unmeasured": "unmeasured_rate"}.get(case.state)
         if family is None:
             continue
         if not any(g.family == family and in_scope(g, case) for g in gates):
@@ -105,6 +110,9 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
     settings = state.settings
     run = assemble(state, exit_status)
     end = RunEnd(run=run, exit_status=exit_status)
+    errors = suite_errors_problem(run.cases)
+    if errors:
+        end.problems.append(errors)
     gates = parse_gates(list(settings.gates), source="llmops_gates") + state.suite_gates
     updates: dict = {}
     if gates:
@@ -137,19 +145,41 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
     run = redacted(run.model_copy(update={"exit_status": status, "finished_at": time.time()}))
     end.run = run
 
-    write_results(run, settings.results, already_redacted=True)
-    end.results_path = settings.results
+    # Each file is written on its own: one that fails is named in the summary, the others still come.
+    try:
+        write_results(run, settings.results, already_redacted=True)
+    except OSError as exc:
+        end.problems.append(
+            f"cannot write the results file {settings.results} (--llmops-results / llmops_results): "
+            f"{exc.strerror or exc}. This run's results are not saved; choose a path in a writable folder."
+        )
+    else:
+        end.results_path = settings.results
+        drop_previous(settings.results)
     if settings.save_baseline:
         if run.interrupted:
             end.problems.append(f"baseline {settings.save_baseline!r} not saved: the run was interrupted")
         else:
-            end.baseline_saved = save_baseline(
-                run, baselines_folder(state), settings.save_baseline, already_redacted=True
-            )
+            _save_baseline(run, state, end)
     try:
         end.outputs = write_outputs(run, html_path=settings.html, markdown_path=settings.markdown)
     except ReportWriteError as exc:
-        # The results file is already safe; say loudly which report is missing and why.
-        end.problems.append(str(exc))
+        end.outputs = exc.written
+        end.problems.extend(exc.problems)
+    for path in (settings.html, settings.markdown):
+        if path is not None and path in end.outputs:
+            drop_previous(path)
     end.problems = [redact.redact_text(problem) for problem in end.problems]
     return end
+
+
+def _save_baseline(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:
+    name = state.settings.save_baseline
+    assert name is not None
+    folder = baselines_folder(state)
+    try:
+        end.baseline_saved = save_baseline(run, folder, name, already_redacted=True)
+    except OSError as exc:
+        end.problems.append(f"baseline {name!r} not saved: cannot write {folder / (name + '.json')}: {exc.strerror or exc}")
+    except BaselineError as exc:
+        end.problems.append(f"baseline {name!r} not saved: {exc}")

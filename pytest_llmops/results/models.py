@@ -94,6 +94,8 @@ class CaseResult(_Frozen):
     nodeid: str
     state: Literal["passed", "failed", "unmeasured", "error", "skipped", "xfailed"]
     reason: str = ""
+    #: For state "error" (the suite broke, not the model): the exception's type, e.g. ``KeyError``.
+    error_type: str | None = None
     duration_s: float = 0.0
     markers: list[str] = Field(default_factory=list)
     scores: list[ScoreResult] = Field(default_factory=list)
@@ -308,8 +310,22 @@ def write_results(result: RunResult, path: Path, *, already_redacted: bool = Fal
         raise
 
 
+class UnfinishedRunError(ValueError):
+    """The results file was set aside by a run that has not written it again (still running, or killed)."""
+
+
 def read_results(path: Path) -> RunResult:
-    """Load a results file, checking its schema version."""
+    """Load a results file, checking its schema version.
+
+    Raises ``UnfinishedRunError`` when a run moved the file aside as it
+    started and has not finished (see ``results.previous``): the old file is
+    not this run's, and is not read as if it were.
+    """
+    from pytest_llmops.results.previous import unfinished_run_message
+
+    unfinished = unfinished_run_message(Path(path))
+    if unfinished is not None:
+        raise UnfinishedRunError(unfinished)
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,3 +89,23 @@ def known_failure_summary(cases: Iterable[CaseOutcome]) -> dict[str, Any]:
         "by_state": dict(Counter(case.state for case in known)),
         "passed": [case.nodeid for case in known if case.state == "passed"],
     }
+
+
+def suite_errors_problem(cases: Sequence[Any], limit: int = 10) -> str | None:
+    """The summary's word on cases (``CaseResult``) that ended on an error of the suite, or None when there are none.
+
+    Such cases are never excused by a gate; the terminal summary and ``llmops gate`` both say so.
+    """
+    errors = [case for case in cases if case.state == "error"]
+    if not errors:
+        return None
+    many = len(errors) > 1
+    lines = [
+        f"{len(errors)} case{'s' if many else ''} ended on {'errors' if many else 'an error'} of the test suite, "
+        f"not {'failures' if many else 'a failure'} of the model; no gate excuses {'them' if many else 'it'}:"
+    ]
+    for case in errors[:limit]:
+        lines.append(f"  ERROR {case.nodeid} - {case.reason.splitlines()[0] if case.reason else case.error_type}")
+    if len(errors) > limit:
+        lines.append(f"  ... and {len(errors) - limit} more (llmops results show lists them all)")
+    return "\n".join(lines)
