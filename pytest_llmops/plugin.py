@@ -214,7 +214,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.llmops_unmeasured = error.reason
         report.longrepr = f"UNMEASURED: {error.reason}"
-    elif error is not None and _is_setup_problem(error):
+    elif error is not None and _is_setup_problem(error) and not item.config.option.fulltrace:
         # The message names the problem and the fix; a traceback through our code adds nothing.
         report.longrepr = f"{type(error).__name__}: {error}"
     record = item.stash.get(_record_key, None)
@@ -258,10 +258,15 @@ def junit_properties(outcome: CaseOutcome, record: CaseRecord) -> list[tuple[str
 
 
 def _is_setup_problem(error: BaseException) -> bool:
-    """A replay miss, an unusable cache or a bad prompt template: a user's setup, not a test's bug."""
+    """A replay miss, an unusable cache, a bad prompt template or a missing or broken drift
+    baseline: a user's setup, not a test's bug (``--fulltrace`` still shows the traceback)."""
     from pytest_llmops.models.cache import CacheError, CacheMissError
 
     if isinstance(error, (CacheError, CacheMissError)):
+        return True
+    # Only a run that loaded drift baselines can raise their error (the module needs numpy).
+    baselines = sys.modules.get("pytest_llmops.drift.baseline")
+    if baselines is not None and isinstance(error, baselines.BaselineError):
         return True
     return type(error).__name__ == "PromptError" and type(error).__module__.startswith("pytest_llmops.prompts")
 
