@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_llmops.case import CaseRecord, case_scope
-from pytest_llmops.results.collect import CaseOutcome, case_payload
+from pytest_llmops.results.collect import INTERRUPTED_REASON, CaseOutcome, case_payload
 from pytest_llmops.retrieval import options as retrieval_options
 from pytest_llmops.session import LLMOpsState, get_state, state_key
 from pytest_llmops.settings import add_options, check_marker_args, resolve
@@ -54,12 +54,13 @@ def pytest_configure(config: pytest.Config) -> None:
     set_state_dir(config.rootpath / ".llmops")
     from pytest_llmops import fixtures
     from pytest_llmops.judges import fixtures as judge_fixtures
+    from pytest_llmops.reporting import short_summary
     from pytest_llmops.retrieval import fixtures as retrieval_fixtures
     from pytest_llmops.testing import fixtures as server_fixtures
 
     # Registered under their module names, so a `pytest_plugins = [...]` naming them is a no-op
     # (and one that ran first, from a conftest, is not registered twice).
-    for module in (fixtures, server_fixtures, judge_fixtures, retrieval_fixtures):
+    for module in (fixtures, server_fixtures, judge_fixtures, retrieval_fixtures, short_summary):
         if not config.pluginmanager.has_plugin(module.__name__):
             config.pluginmanager.register(module, module.__name__)
 
@@ -353,6 +354,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from pytest_llmops.results.finish import finish_run
 
+    interrupted = int(session.exitstatus) == pytest.ExitCode.INTERRUPTED
+    for case in state.cases.values():
+        # Set up, then cut short: without this the case would stand as passed.
+        case.end_unfinished(
+            INTERRUPTED_REASON if interrupted
+            else "not finished: the case was set up but never reported its call"
+        )
     state.end = finish_run(state, int(session.exitstatus), other_failures=state.other_failures)
     session.exitstatus = state.end.exit_status
 
