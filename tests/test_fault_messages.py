@@ -40,6 +40,7 @@ def failure_section(lines: list[str]) -> list[str]:
 
 
 # -- drift baselines: the message, not the plugin's traceback ---------------------------
+# (In a subprocess: an in-process inner run would unload the drift modules it imported.)
 
 
 def test_a_missing_drift_baseline_shows_its_message_and_no_plugin_traceback(pytester):
@@ -51,7 +52,7 @@ def test_a_missing_drift_baseline_shows_its_message_and_no_plugin_traceback(pyte
             assert_no_drift(["a question", "another one", "a third"], "never-saved")
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     section = failure_section(result.stdout.lines)
     text = "\n".join(section)
@@ -62,7 +63,7 @@ def test_a_missing_drift_baseline_shows_its_message_and_no_plugin_traceback(pyte
     result.stdout.fnmatch_lines(["FAILED test_d.py::test_drift - BaselineError: no baseline 'never-saved'*"])
 
 
-def test_a_corrupt_drift_baseline_shows_one_message_without_the_numpy_traceback_behind_it(pytester):
+def test_a_corrupt_drift_baseline_shows_one_message_not_the_traceback_of_its_cause(pytester):
     pytester.makepyfile(
         """
         import numpy
@@ -76,12 +77,13 @@ def test_a_corrupt_drift_baseline_shows_one_message_without_the_numpy_traceback_
             assert_no_drift(vectors, "corrupt", root=tmp_path)
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     section = failure_section(result.stdout.lines)
     text = "\n".join(section)
     assert "BaselineError: baseline 'corrupt'" in text and "corrupt.npz" in text
-    assert "numpy" not in text.replace("import numpy", "") and "zipfile" not in text
+    # Neither numpy's frames nor the chained cause ("The above exception was the direct cause").
+    assert "site-packages" not in text and "direct cause" not in text
     assert len(section) < 8, text
 
 
@@ -94,7 +96,7 @@ def test_fulltrace_still_shows_the_whole_traceback_of_a_baseline_error(pytester)
             assert_no_drift(["a", "b", "c"], "never-saved")
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider", "--fulltrace")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--fulltrace")
     assert "def load_baseline" in result.stdout.str()
 
 
