@@ -149,3 +149,33 @@ def test_the_litellm_import_is_not_charged_to_a_one_second_deadline(server):
     assert attempts == 1 and latency < 1.0
     assert server.requests == 1
     print(f"first call incl. the litellm import: {total:.2f} s, its latency {latency:.3f} s")
+
+
+def test_the_local_model_loads_in_its_preparation_not_in_the_first_timed_call():
+    # A fresh interpreter, so llama.cpp is not imported and the model not loaded yet.
+    code = textwrap.dedent(
+        """
+        import json, time
+        from pytest_llmops.models import local
+        from pytest_llmops.models.client import LLMClient, ModelConfig, ModelRuntime
+
+        class Timed(local.LocalLlamaBackend):
+            def prepare(self, model):
+                started = time.perf_counter()
+                super().prepare(model)
+                self.prepare_s = time.perf_counter() - started
+                self.loaded_after_prepare = bool(local._loaded)
+
+        runtime = ModelRuntime()
+        backend = runtime._backends["local"] = Timed()
+        answer = LLMClient(ModelConfig(model="local/smollm2"), runtime).complete_sync("Say hi.", max_tokens=1)
+        print(json.dumps([backend.loaded_after_prepare, backend.prepare_s, answer.call.latency_s, len(local._loaded)]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded_after_prepare, prepare_s, latency, instances = json.loads(done.stdout.strip().splitlines()[-1])
+    # Loaded once, by the preparation: the first attempt found it ready.
+    assert loaded_after_prepare and instances == 1
+    assert latency is not None
+    print(f"local model set-up {prepare_s:.3f} s, first call's latency {latency:.3f} s")
