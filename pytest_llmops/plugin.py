@@ -20,7 +20,7 @@ import pytest
 
 from pytest_llmops import redact
 from pytest_llmops.case import CaseRecord, case_scope
-from pytest_llmops.results.collect import CaseOutcome, case_payload
+from pytest_llmops.results.collect import INTERRUPTED_REASON, CaseOutcome, case_payload
 from pytest_llmops.retrieval import options as retrieval_options
 from pytest_llmops.session import LLMOpsState, get_state, state_key
 from pytest_llmops.settings import add_options, check_marker_args, resolve
@@ -62,12 +62,13 @@ def pytest_configure(config: pytest.Config) -> None:
     set_state_dir(config.rootpath / ".llmops")
     from pytest_llmops import fixtures
     from pytest_llmops.judges import fixtures as judge_fixtures
+    from pytest_llmops.reporting import short_summary
     from pytest_llmops.retrieval import fixtures as retrieval_fixtures
     from pytest_llmops.testing import fixtures as server_fixtures
 
     # Registered under their module names, so a `pytest_plugins = [...]` naming them is a no-op
     # (and one that ran first, from a conftest, is not registered twice).
-    for module in (fixtures, server_fixtures, judge_fixtures, retrieval_fixtures):
+    for module in (fixtures, server_fixtures, judge_fixtures, retrieval_fixtures, short_summary):
         if not config.pluginmanager.has_plugin(module.__name__):
             config.pluginmanager.register(module, module.__name__)
 
@@ -235,7 +236,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.llmops_unmeasured = redact.redact_text(error.reason)
         report.longrepr = f"UNMEASURED: {report.llmops_unmeasured}"
-    elif error is not None and _is_setup_problem(error):
+    elif error is not None and _is_setup_problem(error) and not item.config.option.fulltrace:
         # The message names the problem and the fix; a traceback through our code adds nothing.
         report.longrepr = redact.redact_text(f"{type(error).__name__}: {error}")
     elif report.failed and report.longrepr is not None:
@@ -325,10 +326,15 @@ def is_suite_error(error: BaseException) -> bool:
 
 
 def _is_setup_problem(error: BaseException) -> bool:
-    """A replay miss, an unusable cache or a bad prompt template: a user's setup, not a test's bug."""
+    """A replay miss, an unusable cache, a bad prompt template or a missing or broken drift
+    baseline: a user's setup, not a test's bug (``--fulltrace`` still shows the traceback)."""
     from pytest_llmops.models.cache import CacheError, CacheMissError
 
     if isinstance(error, (CacheError, CacheMissError)):
+        return True
+    # Only a run that loaded drift baselines can raise their error (the module needs numpy).
+    baselines = sys.modules.get("pytest_llmops.drift.baseline")
+    if baselines is not None and isinstance(error, baselines.BaselineError):
         return True
     return type(error).__name__ == "PromptError" and type(error).__module__.startswith("pytest_llmops.prompts")
 
@@ -478,6 +484,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from pytest_llmops.results.finish import finish_run
 
+    interrupted = int(session.exitstatus) == pytest.ExitCode.INTERRUPTED
+    for case in state.cases.values():
+        # Set up, then cut short: without this the case would stand as passed.
+        case.end_unfinished(
+            INTERRUPTED_REASON if interrupted
+            else "not finished: the case was set up but never reported its call"
+        )
     state.end = finish_run(state, int(session.exitstatus), other_failures=state.other_failures)
     session.exitstatus = state.end.exit_status
 

@@ -13,6 +13,7 @@ library only.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -51,6 +52,26 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+def _real(name: str, what: str, value: Any) -> float:
+    """``value`` as a plain float: any real number (int, float, a numpy scalar, a Fraction), not a bool."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"score {name!r}: {what} must be a real number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def _threshold(name: str, threshold: Any) -> float | None:
+    """A threshold as a plain finite float (or None); NaN would make every comparison silently fail."""
+    if threshold is None:
+        return None
+    limit = _real(name, "the threshold", threshold)
+    if not math.isfinite(limit):
+        shown = "NaN" if math.isnan(limit) else repr(limit)
+        raise ValueError(
+            f"score {name!r}: the threshold is {shown}; pass a number (finite) or None for a score with no threshold"
+        )
+    return limit
+
+
 @dataclass(frozen=True)
 class Score:
     """The immutable result of one metric on one input.
@@ -78,13 +99,14 @@ class Score:
             if not self.reason:
                 raise ValueError(f"score {self.name!r}: an unmeasured score needs a reason")
             return
+        object.__setattr__(self, "threshold", _threshold(self.name, self.threshold))
         if self.value is None:
             raise ValueError(f"score {self.name!r}: a {self.verdict.value} score needs a value")
-        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
-            raise TypeError(f"score {self.name!r}: value must be a number, got {type(self.value).__name__}")
-        if math.isnan(self.value):
-            raise ValueError(f"score {self.name!r}: value is NaN; report it as unmeasured with a reason")
-        object.__setattr__(self, "value", float(self.value))
+        value = _real(self.name, "value", self.value)
+        if not math.isfinite(value):
+            shown = "NaN" if math.isnan(value) else repr(value)
+            raise ValueError(f"score {self.name!r}: value is {shown}; a score is finite: report it as unmeasured with a reason")
+        object.__setattr__(self, "value", value)
 
     @classmethod
     def measured(
@@ -100,10 +122,13 @@ class Score:
     ) -> Score:
         """A measured score; the verdict follows from ``value`` and ``threshold``.
 
-        With no threshold the score is informational and passes. A NaN value is
-        turned into an unmeasured score rather than a silent number.
+        ``value`` and ``threshold`` may be any real numbers (numpy scalars too) and
+        are stored as plain floats. With no threshold the score is informational
+        and passes. A NaN value is turned into an unmeasured score rather than a
+        silent number; an infinite value or a NaN threshold is a ``ValueError``.
         """
-        if isinstance(value, float) and math.isnan(value):
+        threshold = _threshold(name, threshold)
+        if math.isnan(_real(name, "value", value)):
             return cls.unmeasured(name, reason or "the metric returned NaN", signature=signature, details=details)
         if threshold is None:
             verdict = Verdict.PASS

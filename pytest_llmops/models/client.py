@@ -56,6 +56,9 @@ E = TypeVar("E", ProviderError, ModelConfigError)
 
 LOCAL_PREFIX = "local/"
 
+#: Seconds a call may run past its deadline before it is cut off from outside (see ``_with_retries``).
+DEADLINE_GRACE_S = 0.1
+
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -422,59 +425,76 @@ class LLMClient:
     async def _with_retries(self, attempt: Callable[[float], Awaitable[T]]) -> tuple[T, float, int, float]:
         """Run ``attempt(timeout)`` under the retry policy and deadline.
 
+        The model is prepared first (imports, loading the local model): that is the
+        session's cost, not this call's, so the deadline starts once it is ready. The
+        deadline then bounds the whole call, waiting for a slot and backoff included.
+
         Returns the result, the successful attempt's latency, the attempt count
         and the seconds spent backing off. Raises the last ``ProviderError``
         (with ``attempts`` and ``backoff_s`` attached) when it gives up.
         """
         policy = self.config.retry
+        backend = self.runtime.backend_for(self.config.model, self.config.api_base)
+        try:
+            await self.runtime.prepare(backend, self.config.model)
+        except ProviderError as error:
+            error.attempts, error.backoff_s = 0, 0.0  # type: ignore[attr-defined]
+            raise
+        limit = self.runtime.limit_for(self.config.provider, getattr(backend, "max_in_flight", None))
         started = time.monotonic()
         attempts = 0
         backoff = 0.0
-        while True:
-            attempts += 1
-            remaining = policy.deadline_s - (time.monotonic() - started)
+        try:
+            # A backstop: each attempt's own timeout is what is left of the deadline, so this
+            # fires only for what overruns that (a backend that ignores it); the grace keeps
+            # it from racing the attempt's timeout.
+            async with asyncio.timeout(policy.deadline_s + DEADLINE_GRACE_S):
+                while True:
+                    attempts += 1
+                    try:
+                        result, latency = await self._attempt(attempt, limit, started)
+                        return result, latency, attempts, backoff
+                    except ProviderError as error:
+                        delay = policy.delay_s(error, attempts)
+                        if not policy.should_retry(error, attempts) or time.monotonic() - started + delay >= policy.deadline_s:
+                            error.attempts = attempts  # type: ignore[attr-defined]
+                            error.backoff_s = backoff  # type: ignore[attr-defined]
+                            raise
+                        await asyncio.sleep(delay)
+                        backoff += delay
+        except TimeoutError as exc:
+            error = self._past_deadline(attempts)
+            error.attempts, error.backoff_s = attempts, backoff  # type: ignore[attr-defined]
+            raise error from exc
+
+    async def _attempt(self, attempt: Callable[[float], Awaitable[T]], limit: AdaptiveLimit, started: float) -> tuple[T, float]:
+        """One attempt in a concurrency slot; its latency starts once the request goes out."""
+        deadline_s = self.config.retry.deadline_s
+        async with limit.slot() as epoch:
+            t0 = time.perf_counter()
+            left = deadline_s - (time.monotonic() - started)
+            if left <= 0:  # the deadline passed while waiting for the slot
+                raise TimeoutError
             try:
-                if remaining <= 0:
-                    raise ProviderTimeout(
-                        f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
-                        f"({attempts - 1} attempts; raise --llmops-deadline to allow more)"
-                    )
-                backend = self.runtime.backend_for(self.config.model, self.config.api_base)
-                await self.runtime.prepare(backend, self.config.model)
-                limit = self.runtime.limit_for(self.config.provider, getattr(backend, "max_in_flight", None))
-                try:
-                    # The deadline covers waiting for a slot; latency starts once the request goes out.
-                    async with asyncio.timeout(remaining), limit.slot() as epoch:
-                        t0 = time.perf_counter()
-                        left = policy.deadline_s - (time.monotonic() - started)
-                        try:
-                            result = await attempt(max(0.001, min(self.config.timeout_s, left)))
-                        except ProviderTimeout as error:
-                            if left < self.config.timeout_s:
-                                # The attempt's own limit was what was left of the deadline.
-                                raise TimeoutError from error
-                            raise
-                        except ProviderError as error:
-                            if error.status in THROTTLE_STATUSES:
-                                limit.throttled(epoch)
-                            raise
-                        latency = time.perf_counter() - t0
-                        limit.succeeded()
-                except TimeoutError as exc:
-                    raise ProviderTimeout(
-                        f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
-                        f"(attempt {attempts}; raise --llmops-deadline to allow more)"
-                    ) from exc
-                return result, latency, attempts, backoff
+                result = await attempt(max(0.001, min(self.config.timeout_s, left)))
+            except ProviderTimeout as error:
+                if left < self.config.timeout_s:
+                    # The attempt's own limit was what was left of the deadline.
+                    raise TimeoutError from error
+                raise
             except ProviderError as error:
-                elapsed = time.monotonic() - started
-                delay = policy.delay_s(error, attempts)
-                if not policy.should_retry(error, attempts) or elapsed + delay >= policy.deadline_s:
-                    error.attempts = attempts  # type: ignore[attr-defined]
-                    error.backoff_s = backoff  # type: ignore[attr-defined]
-                    raise
-                await asyncio.sleep(delay)
-                backoff += delay
+                if error.status in THROTTLE_STATUSES:
+                    limit.throttled(epoch)
+                raise
+            latency = time.perf_counter() - t0
+            limit.succeeded()
+        return result, latency
+
+    def _past_deadline(self, attempts: int) -> ProviderTimeout:
+        return ProviderTimeout(
+            f"{self.config.model}: no answer within the {self.config.retry.deadline_s:g} s deadline "
+            f"(attempt {attempts}; raise --llmops-deadline to allow more)"
+        )
 
     def _fail(
         self, error: E, request: ChatRequest | EmbeddingRequest, kind: str, key: str, started: float

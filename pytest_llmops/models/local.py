@@ -525,6 +525,15 @@ class LocalLlamaBackend:
     # concurrency slot, so their latency is the generation, not the queue.
     max_in_flight = 1
 
+    def prepare(self, model: str) -> None:
+        """Before the first timed call of ``model``: import llama.cpp and load the model.
+
+        The client runs this once per model in a thread, outside every call's deadline
+        and latency. (The ``logits_all`` instance that logprobs need is still loaded
+        by the first call that asks for them.)
+        """
+        shared_llama(model)
+
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """Generate one answer without blocking the event loop.
 

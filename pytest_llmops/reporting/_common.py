@@ -118,6 +118,14 @@ def seconds(value: float | None) -> str:
     return f"{value:.2f} s"
 
 
+def tokens(tokens_in: int | None, tokens_out: int | None, unknown_calls: int = 0) -> str:
+    """``1,200 / 340`` in / out; ``unknown`` when no call said, never 0; a count of the calls left out."""
+    if tokens_in is None and tokens_out is None:
+        return "unknown"
+    text = " / ".join("unknown" if n is None else f"{n:,}" for n in (tokens_in, tokens_out))
+    return f"{text} (+ {unknown_calls} unknown)" if unknown_calls else text
+
+
 def usd(value: float | None) -> str:
     if value is None:
         return "-"

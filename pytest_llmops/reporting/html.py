@@ -321,13 +321,9 @@ def _latency_row(g: LatencyGroup) -> tuple[str, ...]:
     ttft = f"{c.seconds(g.ttft_p50_s)} / {c.seconds(g.ttft_p95_s)}" if g.ttft_p50_s is not None else "-"
     return tuple(_e(v) for v in (
         g.role, g.model, g.group, calls, c.seconds(g.p50_s), c.seconds(g.p95_s), c.seconds(g.p99_s), ttft,
-        f"{g.ms_per_token:.1f}" if g.ms_per_token is not None else "-", f"{g.tokens_in:,} / {g.tokens_out:,}",
+        f"{g.ms_per_token:.1f}" if g.ms_per_token is not None else "-", c.tokens(g.tokens_in, g.tokens_out, g.calls_unknown_tokens),
         c.usd(g.cost_usd) if g.cost_usd is not None else "unknown",
     ))
-
-
-def _count(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
 
 
 def _case(case: CaseResult) -> str:
@@ -341,7 +337,7 @@ def _case(case: CaseResult) -> str:
     if case.calls:
         rows = [
             (_e(call.role), _e(call.model), _e(c.seconds(call.latency_s)), _e(c.seconds(call.ttft_s)),
-             _e(f"{_count(call.tokens_in)} / {_count(call.tokens_out)}"),
+             _e(c.tokens(call.tokens_in, call.tokens_out)),
              _e(c.usd(call.cost_usd) if call.cost_usd is not None else "unknown"), _e("yes" if call.cache_hit else "no"),
              _e(call.error or ""))
             for call in case.calls

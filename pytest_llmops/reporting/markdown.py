@@ -146,7 +146,7 @@ def _latency(run: RunResult) -> list[str]:
             c.seconds(g.p99_s),
             f"{c.seconds(g.ttft_p50_s)} / {c.seconds(g.ttft_p95_s)}" if g.ttft_p50_s is not None else "-",
             f"{g.ms_per_token:.1f}" if g.ms_per_token is not None else "-",
-            f"{g.tokens_in:,} / {g.tokens_out:,}",
+            c.tokens(g.tokens_in, g.tokens_out, g.calls_unknown_tokens),
             c.usd(g.cost_usd) if g.cost_usd is not None else "unknown",
         )
         for g in run.latency

@@ -10,9 +10,15 @@ import pytest
 from pytest_llmops.redact import known_secrets, redact_text
 
 from pytest_llmops.reporting._common import number, seconds, with_unit
+from pytest_llmops.results.collect import INTERRUPTED_REASON
 from pytest_llmops.results.finish import EXIT_GATES_FAILED, RunEnd
 from pytest_llmops.results.models import GateResult, RunResult, ScoreResult
 from pytest_llmops.settings import Settings
+
+
+#: Unmeasured cases listed with their reasons in the section (with -v: more); the results file has all.
+UNMEASURED_SHOWN = 10
+UNMEASURED_SHOWN_VERBOSE = 50
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -54,6 +60,8 @@ def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: Ru
     summary = run.summary
     verbose = terminal.config.get_verbosity() > 0
     terminal.write_sep("=", "llmops")
+    if run.interrupted:
+        _write_interrupted(terminal, run)
     counts = ", ".join(f"{n} {state}" for state, n in summary["counts"].items() if n)
     line = f"cases: {summary['cases']} ({counts or 'none'})"
     if end.tolerated:
@@ -78,9 +86,7 @@ def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: Ru
                             yellow=score.verdict == "unmeasured")
     _write_gates(terminal, run, verbose)
     _write_comparison(terminal, run, verbose)
-    for case in run.cases:
-        if case.state == "unmeasured":
-            terminal.write_line(f"UNMEASURED {case.nodeid} - {case.reason.splitlines()[0] if case.reason else ''}", yellow=True)
+    _write_unmeasured(terminal, run, end.results_path and _relative(end.results_path, root), verbose)
     for problem in end.problems:
         terminal.write_line(f"llmops: {problem}", red=True)
     files = [f"results: {_relative(end.results_path, root)}"] if end.results_path else []
@@ -108,6 +114,30 @@ def _write_known_failures(terminal: pytest.TerminalReporter, known: dict) -> Non
         terminal.write_line(f"  now passes: {nodeid} (review its documented weakness)", cyan=True)
 
 
+def _write_interrupted(terminal: pytest.TerminalReporter, run: RunResult) -> None:
+    """First thing in the section: what ran is all the results hold, and the run cannot pass."""
+    cut = sum(case.state == "unmeasured" and case.reason == INTERRUPTED_REASON for case in run.cases)
+    finished = len(run.cases) - cut
+    line = f"INTERRUPTED: the run was stopped before its end; {finished} case(s) finished"
+    if cut:
+        line += f", {cut} cut short (counted unmeasured)"
+    terminal.write_line(line + "; these results are partial and the run fails", red=True, bold=True)
+
+
+def _write_unmeasured(terminal: pytest.TerminalReporter, run: RunResult, results: str | None, verbose: bool) -> None:
+    """The unmeasured cases with their reasons: a few here, all of them in the results file."""
+    cases = [case for case in run.cases if case.state == "unmeasured"]
+    if not cases:
+        return
+    limit = UNMEASURED_SHOWN_VERBOSE if verbose else UNMEASURED_SHOWN
+    for case in cases[:limit]:
+        reason = case.reason.strip().splitlines()[0] if case.reason.strip() else "(no reason recorded)"
+        terminal.write_line(f"UNMEASURED {case.nodeid} - {reason}", yellow=True)
+    if len(cases) > limit:
+        where = f"every reason is in {results}" if results else "-v shows more"
+        terminal.write_line(f"... and {len(cases) - limit} more unmeasured: {where}", yellow=True)
+
+
 def _describe(score: ScoreResult) -> str:
     """A stored score as ``Score.describe`` shows a live one."""
     if score.value is None:
@@ -133,8 +163,7 @@ def _write_calls(terminal: pytest.TerminalReporter, summary: dict) -> None:
             cost += f" + unknown for {summary['calls_unknown_cost']} call(s) with no known price"
     terminal.write_line(
         f"calls: {summary['calls']} ({summary['cache_hits']} cache hits, {summary['call_errors']} failed, "
-        f"{summary['attempts']} attempts sent)   tokens: {summary['tokens_in']} in / {summary['tokens_out']} out   "
-        f"cost: {cost}"
+        f"{summary['attempts']} attempts sent)   tokens: {_tokens(summary)}   cost: {cost}"
     )
     latency = (
         f"latency (model under test): p50 {seconds(summary['latency_p50_s'])}, p95 {seconds(summary['latency_p95_s'])}"
@@ -144,6 +173,18 @@ def _write_calls(terminal: pytest.TerminalReporter, summary: dict) -> None:
     if summary["cache_hits"]:
         latency += "   (cache hits count with their recorded timings)"
     terminal.write_line(latency)
+
+
+def _tokens(summary: dict) -> str:
+    """``120 in / 45 out``, ``unknown`` when no call said (never 0), and how many calls did not."""
+    tokens_in, tokens_out = summary["tokens_in"], summary["tokens_out"]
+    if tokens_in is None and tokens_out is None:
+        return "unknown"
+    text = " / ".join(
+        f"{'unknown' if n is None else n} {direction}" for n, direction in ((tokens_in, "in"), (tokens_out, "out"))
+    )
+    unknown = summary.get("calls_unknown_tokens", 0)
+    return text + (f" + unknown for {unknown} call(s)" if unknown else "")
 
 
 def _write_gates(terminal: pytest.TerminalReporter, run: RunResult, verbose: bool) -> None:

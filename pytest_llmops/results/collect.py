@@ -15,6 +15,8 @@ from pytest_llmops.case import CaseRecord
 
 #: The verdict of a whole case, as the results file and the summary show it.
 CASE_STATES = ("passed", "failed", "unmeasured", "error", "skipped", "xfailed")
+#: The reason of a case that was set up but cut short when the run was interrupted.
+INTERRUPTED_REASON = "not finished: the run was interrupted before this case ended"
 #: An error of the suite outranks the model's failure: no gate may excuse it, so it must not hide behind one.
 _SEVERITY = {"passed": 0, "skipped": 1, "xfailed": 1, "unmeasured": 2, "failed": 3, "error": 4}
 
@@ -44,10 +46,14 @@ class CaseOutcome:
     prompts: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     markers: list[str] = field(default_factory=list)
+    #: Whether the case ran to a verdict: its call was reported, or its setup did not pass.
+    finished: bool = False
 
     def absorb(self, report: Any) -> None:
         """Fold one phase's report into the case."""
         self.duration_s += float(getattr(report, "duration", 0.0) or 0.0)
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.finished = True
         payload = getattr(report, "llmops", None)
         if payload:
             # Each phase carries only what was added since the previous one.
@@ -77,6 +83,12 @@ class CaseOutcome:
             self._set("error", f"{report.when}: {_reason(report)}", error_type)
         elif report.skipped:
             self._set("skipped", _reason(report))
+
+    def end_unfinished(self, reason: str) -> None:
+        """A case set up but never run to a verdict (the run was interrupted) is unmeasured, not passed."""
+        if not self.finished:
+            self._set("unmeasured", reason)
+            self.finished = True
 
     def _set(self, state: str, reason: str, error_type: str | None = None) -> None:
         # The most severe phase decides; on a tie the first one stays (a first

@@ -68,9 +68,16 @@ def _figures(role: str, model: str, group: str, calls: Sequence[CallResult]) -> 
         ms_per_token=float(statistics.median(per_token)) if per_token else None,
         slope_ms_per_token=fit[0] * 1000 if fit else None,
         intercept_s=fit[1] if fit else None,
-        tokens_in=sum(c.tokens_in or 0 for c in calls),
-        tokens_out=sum(c.tokens_out or 0 for c in calls),
+        tokens_in=_known_sum([c.tokens_in for c in calls]),
+        tokens_out=_known_sum([c.tokens_out for c in calls]),
+        calls_unknown_tokens=sum(c.tokens_in is None or c.tokens_out is None for c in calls),
         # Unknown when any call has no known price: a partial sum would understate the spend.
         cost_usd=None if any(c is None for c in costs) else math.fsum(costs),  # type: ignore[arg-type]
         points=points[:MAX_POINTS],
     )
+
+
+def _known_sum(counts: Sequence[int | None]) -> int | None:
+    """The sum of the known token counts; None when no call reported one (unknown, not 0)."""
+    known = [n for n in counts if n is not None]
+    return sum(known) if known else None

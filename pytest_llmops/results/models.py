@@ -201,8 +201,11 @@ class LatencyGroup(_Frozen):
     #: Least-squares fit latency = intercept + slope x output tokens.
     slope_ms_per_token: float | None = None
     intercept_s: float | None = None
-    tokens_in: int = 0
-    tokens_out: int = 0
+    #: Sums over the calls that reported them; None when none did (unknown, not 0).
+    tokens_in: int | None = 0
+    tokens_out: int | None = 0
+    #: Calls whose provider did not say how many tokens they used.
+    calls_unknown_tokens: int = 0
     cost_usd: float | None = None
     #: (output tokens, latency in s) of each call, for the length-vs-latency plot.
     points: list[tuple[int, float]] = Field(default_factory=list)

@@ -21,8 +21,11 @@ class RunSummary:
     cache_hits: int = 0
     call_errors: int = 0
     attempts: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
+    #: Sums over the calls that reported them; None when no call did (unknown, not 0).
+    tokens_in: int | None = 0
+    tokens_out: int | None = 0
+    #: Successful calls whose provider did not say how many tokens they used.
+    calls_unknown_tokens: int = 0
     cost_usd: float = 0.0
     calls_unknown_cost: int = 0
     latency_p50_s: float | None = None
@@ -49,6 +52,7 @@ def summarize(cases: Iterable[CaseOutcome]) -> RunSummary:
     latencies: list[float] = []
     ttfts: list[float] = []
     roles: Counter[str] = Counter()
+    counted = Counter[str]()
     for case in cases:
         for call in case.calls:
             summary.calls += 1
@@ -59,8 +63,12 @@ def summarize(cases: Iterable[CaseOutcome]) -> RunSummary:
             if call.get("error"):
                 summary.call_errors += 1
                 continue
-            summary.tokens_in += int(call.get("tokens_in") or 0)
-            summary.tokens_out += int(call.get("tokens_out") or 0)
+            for direction in ("tokens_in", "tokens_out"):
+                if call.get(direction) is not None:
+                    counted[direction] += 1
+                    setattr(summary, direction, getattr(summary, direction) + int(call[direction]))
+            if call.get("tokens_in") is None or call.get("tokens_out") is None:
+                summary.calls_unknown_tokens += 1
             if call.get("cost_usd") is None:
                 summary.calls_unknown_cost += 1
             else:
@@ -71,6 +79,10 @@ def summarize(cases: Iterable[CaseOutcome]) -> RunSummary:
                 if call.get("ttft_s") is not None:
                     ttfts.append(float(call["ttft_s"]))
     summary.by_role = dict(roles)
+    succeeded = summary.calls - summary.call_errors
+    for direction in ("tokens_in", "tokens_out"):
+        if succeeded and not counted[direction]:
+            setattr(summary, direction, None)
     summary.known_failures = known_failure_summary(cases)
     summary.latency_p50_s = percentile(latencies, 50)
     summary.latency_p95_s = percentile(latencies, 95)

@@ -543,28 +543,27 @@ class _Handler(BaseHTTPRequestHandler):
         created = int(time.time())
         if body.get("stream"):
             options = body.get("stream_options")
-            include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            include_usage = app.report_usage and isinstance(options, dict) and bool(options.get("include_usage"))
             self._stream(app, completion_id, created, model, tokens, entries, finish, usage if include_usage else None)
             return
-        self._send_json(
-            200,
-            {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "system_fingerprint": "pytest-llmops-test-server",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "".join(tokens)},
-                        "logprobs": None if entries is None else {"content": entries},
-                        "finish_reason": finish,
-                    }
-                ],
-                "usage": usage,
-            },
-        )
+        answer: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "pytest-llmops-test-server",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(tokens)},
+                    "logprobs": None if entries is None else {"content": entries},
+                    "finish_reason": finish,
+                }
+            ],
+        }
+        if app.report_usage:
+            answer["usage"] = usage
+        self._send_json(200, answer)
 
     def _stream(
         self,
@@ -630,15 +629,10 @@ class _Handler(BaseHTTPRequestHandler):
                 vector = base64.b64encode(struct.pack(f"<{dim}f", *vector)).decode("ascii")
             data.append({"object": "embedding", "index": index, "embedding": vector})
         tokens = sum(len(_tokenize(t)) for t in texts)
-        self._send_json(
-            200,
-            {
-                "object": "list",
-                "data": data,
-                "model": body.get("model") or app.model,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            },
-        )
+        answer: dict[str, Any] = {"object": "list", "data": data, "model": body.get("model") or app.model}
+        if app.report_usage:
+            answer["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
+        self._send_json(200, answer)
 
     # -- writing ------------------------------------------------------------
 
@@ -753,6 +747,8 @@ class LLMTestServer:
         self.chunk_delay = chunk_delay
         self.embedding_dim = embedding_dim
         self.model = model
+        #: Whether answers say how many tokens they used; False plays a provider that reports no usage.
+        self.report_usage = True
         self._port = port
         self._lock = threading.Lock()
         self._stopping = threading.Event()
