@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from pytest_llmops.safety.competence import Outside, outside
 from pytest_llmops.safety.findings import Detection
 from pytest_llmops.safety.rules import match_rules
 from pytest_llmops.safety.segment import segments
@@ -55,6 +56,12 @@ def detect_injection(
     where any instruction to the assistant is suspect. ``threshold`` is on
     the rescaled score (0.5 = the shipped operating point).
 
+    The models are validated on English only (``competence``): text in another
+    language or script is not scored by them. If a hand-written rule matches it
+    (the rules include German and other phrasings), the rule's score counts;
+    otherwise the detection is unmeasured, with the language found and the
+    alternative in ``Detection.unmeasured``.
+
     ``embeddings=True`` puts the MiniLM-embedding head (``models/injection_minilm.md``)
     in the place of the n-gram injection model: far fewer false alarms on kinds of
     ordinary prompts the models never saw (role-play prompts: 2.5% instead of 40%
@@ -75,6 +82,16 @@ def detect_injection(
     candidates: list[tuple[float, int, int, str]] = []
     names = ["injection", "indirect"] if source == "document" else ["injection"]
     signatures = []
+    hits = match_rules(text, document=source == "document")
+    beyond = outside(text, "injection")
+    if beyond is not None:
+        if not hits:
+            return Detection(
+                "injection", None, threshold, 0, len(text), f"language:{_language_tag(beyond)}",
+                f"competence:en|rules:injection.json|source:{source}", unmeasured=beyond.reason,
+            )  # fmt: skip
+        # A hand-written pattern (in the language it is written in) still counts; the models do not.
+        names, embeddings = [], False
     if embeddings:
         names.remove("injection")
         candidates.append(_head_candidate(text, document=source == "document"))
@@ -85,15 +102,19 @@ def detect_injection(
         probability, (start, end) = model.score_segments(text, always=name == "indirect")
         candidates.append((rescale(probability, model.threshold), start, end, f"model:{name}"))
         signatures.append(model.signature)
-    hits = match_rules(text, document=source == "document")
     spans = segments(text) if hits else []
     for hit in hits:
         # Point at the whole line or sentence the rule matched in, not just the matched words.
         start, end = next(((a, b) for a, b in spans if a <= hit.start < b), (hit.start, hit.end))
         candidates.append((hit.rule.score, start, max(end, hit.end), f"rule:{hit.rule.name}"))
     score, start, end, evidence = max(candidates, key=lambda item: item[0])
-    signature = ";".join(signatures) + f"|rules:injection.json|source:{source}"
+    signature = ";".join([*signatures, "competence:en"]) + f"|rules:injection.json|source:{source}"
     return Detection("injection", round(score, 6), threshold, start, end, evidence, signature)
+
+
+def _language_tag(beyond: Outside) -> str:
+    """``pt``, ``script-Cyrillic``...: what the competence check found, for ``Detection.evidence``."""
+    return beyond.language.code or f"script-{beyond.language.script}"
 
 
 def _head() -> EmbeddingHead:
