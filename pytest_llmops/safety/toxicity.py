@@ -64,8 +64,11 @@ def _with_embeddings(text: str, model, threshold: float | None) -> Detection:
     pieces = [text[a:b] for a, b in spans] or [text]
     ngram = model.probabilities(pieces)
     semantic = head.probabilities(pieces)
+    # Each model's score rescaled so its own threshold is 0.5, averaged, and the average
+    # rescaled so the ensemble's threshold (chosen like the models', in its card) is 0.5.
+    ensemble = head.ensemble_threshold or 0.5
     scores = [
-        (rescale(float(p), model.threshold) + rescale(float(q), head.threshold)) / 2
+        rescale((rescale(float(p), model.threshold) + rescale(float(q), head.threshold)) / 2, ensemble)
         for p, q in zip(ngram, semantic, strict=True)
     ]
     best = max(range(len(scores)), key=scores.__getitem__)
