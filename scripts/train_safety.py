@@ -1247,6 +1247,11 @@ def ensemble(task: Task, first: Evaluation, second: Evaluation) -> Evaluation:
     return Evaluation(mean, thresholds)
 
 
+def _mean_auroc(record: dict) -> float:
+    values = [v["auroc"] for v in record.values() if v.get("auroc") is not None]
+    return float(np.mean(values)) if values else 0.0
+
+
 def train_head(name: str, task: Task, out: Path, evaluate_only: bool) -> None:
     """The optional MiniLM head of ``name`` (toxicity, injection), alone and averaged with the n-gram model.
 
@@ -1272,8 +1277,12 @@ def train_head(name: str, task: Task, out: Path, evaluate_only: bool) -> None:
     if ngram is not None:
         both = ensemble(task, ngram, ev)
         label = "mean of both" + (" + rules" if floors is not None else "")
-        records[label] = heldout_report(task, both, floor=floors, outside_floor=outside_floors)[1] if floors is not None else heldout_report(task, both)[1]
-        ensemble_threshold = unseen_threshold(both.probs, task.rows, task)
+        records[label] = heldout_report(task, both, floor=floors, outside_floor=outside_floors)[1]
+        alone = records["minilm head + rules" if floors is not None else "minilm head"]
+        # The average ships (embeddings=True) unless the head alone ranks the held-out sources better.
+        if _mean_auroc(records[label]) >= _mean_auroc(alone) or name == "toxicity":
+            ensemble_threshold = unseen_threshold(both.probs, task.rows, task)
+        print(f"   mean held-out AUROC: head {_mean_auroc(alone):.3f}, mean of both {_mean_auroc(records[label]):.3f}")
     else:
         print(f"   no held-out n-gram scores for these rows: run scripts/train_safety.py --only {name} first for the average", file=sys.stderr)
     for label, record in records.items():

@@ -33,6 +33,7 @@ from pytest_llmops.safety.segment import segments
 
 if TYPE_CHECKING:
     from pytest_llmops.safety.embedding_head import EmbeddingHead
+    from pytest_llmops.safety.model import LinearTextModel
 
 Source = Literal["user", "document"]
 SOURCES = ("user", "document")
@@ -94,8 +95,14 @@ def detect_injection(
         names, embeddings = [], False
     if embeddings:
         names.remove("injection")
-        candidates.append(_head_candidate(text, document=source == "document"))
-        signatures.append(_head().signature)
+        head = _head()
+        if head.ensemble_threshold is not None and source == "user":
+            model = load_model("injection")
+            candidates.append(_ensemble_candidate(text, head, model))
+            signatures.append(model.signature)
+        else:
+            candidates.append(_head_candidate(text, document=source == "document"))
+        signatures.append(head.signature)
     for name in names:
         model = load_model(name)
         # The indirect model judges single lines and sentences, so documents are always cut.
@@ -121,6 +128,15 @@ def _head() -> EmbeddingHead:
     from pytest_llmops.safety.embedding_head import load_head
 
     return load_head("injection_minilm")
+
+
+def _ensemble_candidate(text: str, head: EmbeddingHead, model: LinearTextModel) -> tuple[float, int, int, str]:
+    """Mean of the n-gram model's and the head's scores (each rescaled to its threshold), rescaled to the ensemble's."""
+    probability, (start, end) = model.score_segments(text)
+    semantic = float(head.probabilities([text])[0])
+    assert head.ensemble_threshold is not None
+    mean = (rescale(probability, model.threshold) + rescale(semantic, head.threshold)) / 2
+    return rescale(mean, head.ensemble_threshold), start, end, "model:injection+injection_minilm"
 
 
 def _head_candidate(text: str, *, document: bool) -> tuple[float, int, int, str]:
