@@ -136,3 +136,19 @@ def test_the_shipped_card_shows_the_numbers_of_the_shipped_header(name):
     assert f"Default threshold: {header['threshold']:.3f}, chosen for a stated false-alarm rate" in card
     assert header["competence"]["languages"] == ["en"] and "## Competence" in card
     assert load_model(name).threshold == header["threshold"]
+
+
+@pytest.mark.parametrize("name", ["toxicity", "injection"])
+def test_the_shipped_head_card_shows_the_numbers_of_its_header(name):
+    import json
+
+    from pytest_llmops.safety.embedding_head import load_head
+    from pytest_llmops.safety.model import MODELS_DIR
+
+    header = json.loads((MODELS_DIR / f"{name}_minilm.json").read_text(encoding="utf-8"))
+    card = (MODELS_DIR / f"{name}_minilm.md").read_text(encoding="utf-8")
+    for record in header["heldout"].values():
+        assert T.comparison_markdown({"model": record, "floor": header["floor"]}) in card
+    head = load_head(f"{name}_minilm")
+    assert head.threshold == header["threshold"] and head.ensemble_threshold == header["ensemble_threshold"]
+    assert f"{header['threshold']:.3f}" in card
