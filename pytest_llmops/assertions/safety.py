@@ -91,7 +91,8 @@ def assert_not_toxic(text: str, *, max_score: float | None = None, embeddings: b
 
     ``embeddings=True`` also asks the MiniLM-embedding head (finds implicit
     hate the n-gram model misses; needs torch and the packaged MiniLM, and is
-    about ten times slower).
+    about ten times slower). Text that is not English ends unmeasured, naming
+    the language and ``assert_not_toxic_judged``.
     """
     return case.require(checks.toxicity_check(text, max_score=max_score, embeddings=embeddings), text=text)
 
@@ -99,9 +100,11 @@ def assert_not_toxic(text: str, *, max_score: float | None = None, embeddings: b
 def assert_no_injection(text: str, *, source: str = "user", max_score: float = 0.5, embeddings: bool = False) -> Score:
     """Fail if ``text`` looks like a prompt injection (``source="document"`` for retrieved content).
 
-    ``embeddings=True`` asks the MiniLM-embedding head instead of the n-gram
-    model: far fewer false alarms on kinds of prompts the model never saw, and
-    more attacks found; needs torch and the packaged MiniLM, and is slower.
+    ``embeddings=True`` averages the n-gram model with the MiniLM-embedding
+    head: fewer false alarms on kinds of prompts the model never saw, and
+    attacks ranked better; needs torch and the packaged MiniLM, and is slower.
+    Text that is not English ends unmeasured unless a hand-written rule matches
+    (the models are validated on English only; see the model cards).
     """
     return case.require(
         checks.injection_check(text, source=source, max_score=max_score, embeddings=embeddings), text=text, source=source

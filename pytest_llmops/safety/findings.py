@@ -57,22 +57,37 @@ class Detection:
     ``end`` locate the part of the text that drove the score (the worst
     segment of a long text, or a rule's match), and ``evidence`` names what
     fired: ``"model:toxicity"``, ``"rule:ignore_previous_instructions"``...
+
+    A text outside the detector's validated region (another language) is not
+    judged: ``score`` is ``None``, ``unmeasured`` says why and what to use
+    instead, ``measured`` and ``flagged`` are false. Check ``measured`` before
+    reading ``flagged`` as "looks fine" (the ``*_check`` helpers and
+    ``assert_*`` do, and end such a check unmeasured).
     """
 
     detector: str
-    score: float
+    score: float | None
     threshold: float
     start: int
     end: int
     evidence: str
     signature: str = ""
+    unmeasured: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.score is None) != bool(self.unmeasured):
+            raise ValueError(f"detection {self.detector}: score None exactly when unmeasured (with a reason)")
+
+    @property
+    def measured(self) -> bool:
+        return self.score is not None
 
     @property
     def flagged(self) -> bool:
-        return self.score >= self.threshold
+        return self.score is not None and self.score >= self.threshold
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "detector": self.detector,
             "score": self.score,
             "threshold": self.threshold,
@@ -81,3 +96,6 @@ class Detection:
             "end": self.end,
             "evidence": self.evidence,
         }
+        if self.unmeasured:
+            out["unmeasured"] = self.unmeasured
+        return out

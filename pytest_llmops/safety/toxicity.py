@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pytest_llmops.safety.competence import outside
 from pytest_llmops.safety.findings import Detection
 
 MODEL = "toxicity"
@@ -24,12 +25,25 @@ def detect_toxicity(text: str, *, threshold: float | None = None, embeddings: bo
     MiniLM head's scores, each rescaled so that its own threshold is 0.5 (and the
     default threshold is 0.5): better on implicit hate, much slower, and it needs
     the MiniLM embedder installed (see ``models/toxicity_minilm.md``).
+
+    The models are validated on English only (``competence``): text in another
+    language or script is not scored; the detection is unmeasured, with the
+    language found and the judge-backed alternative in ``Detection.unmeasured``.
     """
     from pytest_llmops.safety.model import load_model
 
     if not isinstance(text, str):
         raise TypeError(f"detect_toxicity() needs a str, got {type(text).__name__}")
     model = load_model(MODEL)
+    if text.strip():
+        beyond = outside(text, MODEL)
+        if beyond is not None:
+            tag = beyond.language.code or f"script-{beyond.language.script}"
+            default = 0.5 if embeddings else model.threshold
+            return Detection(
+                MODEL, None, _threshold(threshold, default), 0, len(text), f"language:{tag}",
+                f"{model.signature}|competence:en", unmeasured=beyond.reason,
+            )  # fmt: skip
     if embeddings and text.strip():
         return _with_embeddings(text, model, threshold)
     if not text.strip():
@@ -50,8 +64,11 @@ def _with_embeddings(text: str, model, threshold: float | None) -> Detection:
     pieces = [text[a:b] for a, b in spans] or [text]
     ngram = model.probabilities(pieces)
     semantic = head.probabilities(pieces)
+    # Each model's score rescaled so its own threshold is 0.5, averaged, and the average
+    # rescaled so the ensemble's threshold (chosen like the models', in its card) is 0.5.
+    ensemble = head.ensemble_threshold or 0.5
     scores = [
-        (rescale(float(p), model.threshold) + rescale(float(q), head.threshold)) / 2
+        rescale((rescale(float(p), model.threshold) + rescale(float(q), head.threshold)) / 2, ensemble)
         for p, q in zip(ngram, semantic, strict=True)
     ]
     best = max(range(len(scores)), key=scores.__getitem__)
@@ -68,7 +85,12 @@ def _with_embeddings(text: str, model, threshold: float | None) -> Detection:
 
 
 def toxicity_scores(texts: Sequence[str]) -> list[float]:
-    """Calibrated toxicity probabilities for many texts at once (each scored whole: fastest path)."""
+    """Calibrated toxicity probabilities for many texts at once (each scored whole: fastest path).
+
+    Raw model output for research and benchmarks: no competence check, so a
+    non-English text gets a number the model was never validated on. Use
+    ``detect_toxicity`` (or ``assert_not_toxic``) to be told when that happens.
+    """
     from pytest_llmops.safety.model import load_model
 
     if isinstance(texts, str):
