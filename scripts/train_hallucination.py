@@ -800,6 +800,33 @@ def _targets(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _what_this_says(t: dict) -> str:
+    """The card's reading of the held-out table: which targets hold, which do not, and why."""
+    rows = {**t["held_out"], **t["validation"]}
+    missed = [
+        f"{name} (answers {r['coverage']:.1%}; FPR {r['fpr']:.3f} on its "
+        f"{round(r['coverage_consistent'] * (r['n'] - r['hallucinated']))} grounded answers answered)"
+        for name, r in rows.items()
+        if "published" not in name and (r["fpr"] > TARGET_FPR or r["auroc"] < TARGET_AUROC or r["auroc"] < r["floor_auroc"])
+    ]
+    fb = t["validation"]["faithbench"]
+    return f"""**What this says.** On every held-out source the detector is above the
+floor on the answers it answers. The region is narrow wherever the training
+sets showed no grounded answers of a kind: with polytope held out, the other
+two sets have only one- or two-sentence answers of at most 54 words, so most
+of polytope's summaries are declined. Declining costs recall: wrong answers
+that reword (most of HaluEval's invented sentences) are unmeasured, not
+failed, unless they add a number or a name (the *caught* column).
+FaithBench, the long abstractive LLM summaries, is declined almost entirely:
+on the whole of it the detector's AUROC is {fb['auroc_all']:.3f}, below the floor's
+{fb['floor_auroc_all']:.3f}, and it would flag {fb['fpr_all']:.1%} of the consistent summaries.
+Targets missed, on the part answered: {'; '.join(missed) if missed else 'none'}.
+The FaithBench summaries it still answers are near-copies of short passages
+with one reworded word, a reformatted date or a "The passage describes"
+preamble, which it flags; their figures rest on {round(fb['coverage'] * fb['n'])} answers. For
+such text use `assert_faithful` with a judge."""
+
+
 def model_card(header: dict) -> str:
     t = header["training"]
     region = header["competence"]
@@ -902,16 +929,7 @@ Against the targets of issue 16 (on the part answered):
 
 {_targets({**t['held_out'], **t['validation']})}
 
-**What this says.** Inside the region the detector is far above the floor on
-every training source held out. The region itself is narrow wherever the
-training sets did not show grounded answers of a kind: with polytope held
-out, the other two sets have only one- or two-sentence answers, so most of
-polytope's three-sentence summaries are declined. FaithBench, the long
-abstractive LLM summaries, is almost entirely declined (the detector's AUROC
-on the whole of it is {t['validation']['faithbench']['auroc_all']:.3f}, below the floor's {t['validation']['faithbench']['floor_auroc_all']:.3f}, with FPR
-{t['validation']['faithbench']['fpr_all']:.3f} at the threshold); on the few FaithBench answers it does answer the
-figures rest on {round(t['validation']['faithbench']['coverage'] * t['validation']['faithbench']['n'])} answers and are not a claim. For such text use `assert_faithful`
-with a judge.
+{_what_this_says(t)}
 
 Held out at the shipped region and threshold (both chosen on these same
 held-out scores, so optimistic):
@@ -1022,8 +1040,10 @@ trained on {probe['rows']} pairs of `nli/` (ANLI, WANLI, SNLI, {NLI_PROBE_ROWS} 
 Entailment AUROC on each NLI family held out: {nli} (chance 0.5).
 Used SummaC-style (best entailment against a context sentence or a window of
 two, worst answer sentence), AUROC per source: {grounding}. MiniLM's
-similarity vectors do not carry entailment, so this is at or below chance
-and is not used; fine-tuning a cross-encoder on these CPUs was not tried."""
+similarity vectors carry little entailment (near chance on NLI held out) and
+on grounding the probe is at or below chance, far under the lexical
+detector, so it is not used. Fine-tuning MiniLM as a cross-encoder was not
+tried on these shared 2-core CPUs."""
 
 
 def print_judged(title: str, rows: dict[str, dict[str, Any]]) -> None:
@@ -1059,6 +1079,58 @@ def validate(table: Table, items: Sequence[Item], fitted: Fitted, calibration: t
     return rows
 
 
+@dataclass
+class Evaluation:
+    """Everything one training run measures and ships (``evaluate``)."""
+
+    fitted: Fitted
+    calibration: tuple[float, float]
+    competence: Competence
+    threshold: float
+    dropped: tuple[str, ...]
+    plain: dict[str, dict[str, float]]
+    held_out: dict[str, dict[str, Any]]
+    at_shipped: dict[str, dict[str, Any]]
+    validation: dict[str, dict[str, Any]]
+
+
+def evaluate(table: Table, items: Sequence[Item], *, verbose: bool = True) -> Evaluation:
+    """Fit the shipped model and measure it: leave-one-source-out figures, region, threshold, validation sources."""
+    say = print if verbose else (lambda *a, **k: None)
+    fitted = fit(table.subset(train_mask(table, None)))
+    # The detector skips MiniLM when the shipped fit gives it weight 0: evaluate the procedure without it too.
+    dropped = (*DROPPED, "sim_best") if fitted.weights[FEATURES.index("sim_best")] == 0.0 else tuple(DROPPED)
+    plain, held_logits = rotations(table, dropped)
+    if verbose:
+        print_rows("held out, every answer judged (no competence check; train on the other two sets):", plain)
+    loso = leave_one_source_out(table, items, dropped)
+    if verbose:
+        print_judged("held out, with the competence region chosen on the training sets:", loso)
+    for name, row in loso.items():
+        say(f"  {name:34s} region {row['competence']}")
+    real = np.isin(table.sets, SETS)
+    calibration = platt(held_logits[real], table.y[real], item_weights(table.subset(real)))
+    a, c = calibration
+    held_probs = 1 / (1 + np.exp(-(a * held_logits + c)))
+    held_probs[~real] = 0.0  # synthetic and validation items are never held out here
+    competence = choose_competence(held_probs, table, SETS)
+    judged = covered(table, competence) & real
+    threshold = low_fpr_threshold(held_probs, table, mask=judged, worst=True)
+    say(f"calibration a={a:.3f} c={c:.3f}; region {competence.as_dict()}; threshold {threshold:.3f} "
+        f"(held-out grounded answers inside the region: FPR <= {MAX_FPR:.0%} on every set)")
+    at_shipped = {
+        name: judged_metrics(held_probs[table.sets == name], table.y[table.sets == name],
+                             covered(table.subset(table.sets == name), competence), threshold)
+        for name in SETS
+    }
+    validation = validate(table, items, fitted, calibration, competence, threshold)
+    if verbose:
+        print_judged("held out, calibrated, at the shipped region and threshold (chosen on these same scores):", at_shipped)
+        print_judged("validation only (never trained on), shipped model, region and threshold:", validation)
+    say("weights:", dict(zip(FEATURES, np.round(fitted.weights, 3).tolist())), "bias", round(fitted.bias, 3))
+    return Evaluation(fitted, calibration, competence, threshold, dropped, plain, loso, at_shipped, validation)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding hallucination/ (default: %(default)s)")
@@ -1082,35 +1154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("single features, AUROC of the worst sentence per set:")
     for feature, row in single_feature_auroc(table).items():
         print(f"  {feature:20s} " + "  ".join(f"{s}={v:.3f}" for s, v in row.items()))
-    fitted = fit(table.subset(train_mask(table, None)))
-    # The detector skips MiniLM when the shipped fit gives it weight 0: evaluate the procedure without it too.
-    dropped = (*DROPPED, "sim_best") if fitted.weights[FEATURES.index("sim_best")] == 0.0 else DROPPED
-    plain, held_logits = rotations(table, dropped)
-    print_rows("held out, every answer judged (no competence check; train on the other two sets):", plain)
-    loso = leave_one_source_out(table, items, dropped)
-    print_judged("held out, with the competence region chosen on the training sets:", loso)
-    for name, row in loso.items():
-        print(f"  {name:34s} region {row['competence']}")
-
-    real = np.isin(table.sets, SETS)
-    calibration = platt(held_logits[real], table.y[real], item_weights(table.subset(real)))
-    a, c = calibration
-    held_probs = 1 / (1 + np.exp(-(a * held_logits + c)))
-    held_probs[~real] = 0.0  # synthetic and validation items are never held out here
-    competence = choose_competence(held_probs, table, SETS)
-    judged = covered(table, competence) & real
-    threshold = low_fpr_threshold(held_probs, table, mask=judged, worst=True)
-    print(f"calibration a={a:.3f} c={c:.3f}; region {competence.as_dict()}; threshold {threshold:.3f} "
-          f"(held-out grounded answers inside the region: FPR <= {MAX_FPR:.0%} on every set)")
-    at_shipped = {
-        name: judged_metrics(held_probs[table.sets == name], table.y[table.sets == name],
-                             covered(table.subset(table.sets == name), competence), threshold)
-        for name in SETS
-    }
-    print_judged("held out, calibrated, at the shipped region and threshold (chosen on these same scores):", at_shipped)
-    validation = validate(table, items, fitted, calibration, competence, threshold)
-    print_judged("validation only (never trained on), shipped model, region and threshold:", validation)
-    print("weights:", dict(zip(FEATURES, np.round(fitted.weights, 3).tolist())), "bias", round(fitted.bias, 3))
+    ev = evaluate(table, items)
+    fitted, calibration, competence, threshold, dropped = ev.fitted, ev.calibration, ev.competence, ev.threshold, ev.dropped
+    plain, loso, at_shipped, validation = ev.plain, ev.held_out, ev.at_shipped, ev.validation
     if args.evaluate_only:
         return 0
     record = {

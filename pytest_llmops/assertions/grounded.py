@@ -101,20 +101,21 @@ def assert_grounded(
     ``context`` is a text or a list of retrieved chunks. The score is the
     answer's hallucination probability (its worst sentence's); the check
     passes when it is at most ``max_score`` (default: the shipped model's
-    threshold, chosen to flag about one grounded answer in ten on held-out
-    data). The failure message lists the unsupported sentences and the
-    numbers, names and quotes in them that the context lacks. An empty answer
-    or context ends the test unmeasured, and so does an answer outside where
-    the detector was validated (``competence=True``, the default): one that
-    rewords its context (too many word pairs the context lacks; a short
-    answer that adds a number or name the context lacks is still judged),
-    one longer than any validated, or text that is not English. The reason
-    names the measure and ``assert_faithful`` with a judge, which can check
-    those. ``competence=False`` scores them anyway (at the model card's
-    held-out false-alarm rates for abstractive text). ``embeddings=True`` also computes
-    each sentence's MiniLM similarity to its closest context sentence (the
-    shipped model gives it weight 0, so the score is the same and the
-    default skips it: no torch, no model to load).
+    threshold, chosen to flag at most one grounded answer in ten that it
+    judges, on each held-out set). The failure message lists the unsupported
+    sentences and the numbers, names and quotes in them that the context
+    lacks. An empty answer or context ends the test unmeasured, and so does
+    an answer outside where the detector was validated (``competence=True``,
+    the default): one that rewords its context (too many word pairs the
+    context lacks; a short answer that adds a number or name the context
+    lacks is still judged), one longer than any validated, or text that is
+    not English. The reason names the measure and ``assert_faithful`` with a
+    judge, which can check those. ``competence=False`` scores them anyway
+    (at the model card's held-out false-alarm rates for abstractive text).
+    ``embeddings=True`` also computes each sentence's MiniLM similarity to
+    its closest context sentence (the shipped model gives it weight 0, so
+    the score is the same and the default skips it: no torch, no model to
+    load).
     """
     score = grounded_score(
         answer, context, max_score=max_score, embeddings=embeddings, model_dir=model_dir, competence=competence
