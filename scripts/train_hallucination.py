@@ -717,19 +717,23 @@ def _table(rows: dict[str, dict[str, float]], keys: Sequence[str]) -> str:
 
 #: Answers per second of the detector, lexical path vs MiniLM path, from
 #: ``benchmarks/hallucination_detector.py`` (re-measure and update when the features change).
-THROUGHPUT = """**Speed** (`benchmarks/hallucination_detector.py --speed-only`, 2026-11-29, on
-the 2-core shared machine: one thread, median of 5 passes over 20 answers
-per set, MiniLM real and uncached at the start of each pass):
+THROUGHPUT = """**Speed** (`benchmarks/hallucination_detector.py --speed-sample 20 --repeats 3`,
+2026-12-02, with the competence check, on the 2-core machine while other jobs
+ran, so wall time is slow and CPU time the steadier figure: one thread,
+median of 3 passes over 20 answers per source, MiniLM real and uncached at
+the start of each pass):
 
-| set | context, chars | default (lexical), answers/s | `embeddings=True`, answers/s |
+| source | context, chars | default (lexical), answers/s wall / CPU | `embeddings=True`, wall / CPU |
 |---|---|---|---|
-| HaluEval QA | ~380 | 1,117 | 19.7 |
-| SummaC polytope | ~1,900 | 182 | 2.2 |
-| SummaC factcc | ~3,100 | 160 | 1.5 |
+| HaluEval QA | ~380 | 508 / 1,762 | 7.6 / 26.9 |
+| SummaC polytope | ~1,900 | 130 / 376 | 2.2 / 5.4 |
+| SummaC factcc | ~3,100 | 83 / 245 | 1.0 / 2.7 |
+| FaithBench | ~120 | 404 / 1,091 | 12.2 / 35.2 |
 
 The first verdict in a process also pays the imports: about 2.8 s on the
 lexical path (nltk, whose import loads scipy and scikit-learn; no torch) and
-13 s with MiniLM (torch, transformers, the model), medians of 3 cold starts."""
+13 s with MiniLM (torch, transformers, the model), medians of 3 cold starts
+(measured 2026-11-29)."""
 
 
 def _lexical_section(header: dict) -> str:
@@ -815,7 +819,7 @@ floor on the answers it answers. The region is narrow wherever the training
 sets showed no grounded answers of a kind: with polytope held out, the other
 two sets have only one- or two-sentence answers of at most 54 words, so most
 of polytope's summaries are declined. Declining costs recall: wrong answers
-that reword (most of HaluEval's invented sentences) are unmeasured, not
+that reword (a third of HaluEval's invented answers) are unmeasured, not
 failed, unless they add a number or a name (the *caught* column).
 FaithBench, the long abstractive LLM summaries, is declined almost entirely:
 on the whole of it the detector's AUROC is {fb['auroc_all']:.3f}, below the floor's
