@@ -59,7 +59,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pytest_llmops.hallucination.competence import Competence, TextKind, text_kind
+from pytest_llmops.hallucination.competence import Competence, TextKind, novel_pairs, text_kind
 from pytest_llmops.hallucination.extract import extract
 from pytest_llmops.hallucination.features import FEATURES
 from pytest_llmops.hallucination.text import split_sentences
@@ -248,6 +248,8 @@ class Table:
     #: per item, ``KIND`` columns: the answer's words, novel word-pair share, English share,
     #: whether a sentence holds an unsupported number or name, and sentences (``competence.TextKind``)
     kind: np.ndarray
+    #: per sentence row: its novel word-pair share, and whether it holds an unsupported number or name
+    row_kind: np.ndarray
 
     def subset(self, mask: np.ndarray) -> Table:
         keep = np.flatnonzero(mask)
@@ -255,7 +257,8 @@ class Table:
         renumber[keep] = np.arange(len(keep))
         rows = mask[self.owner]
         return Table(
-            self.X[rows], renumber[self.owner[rows]], self.y[keep], self.sets[keep], self.published[keep], self.kind[keep]
+            self.X[rows], renumber[self.owner[rows]], self.y[keep], self.sets[keep], self.published[keep],
+            self.kind[keep], self.row_kind[rows],
         )
 
 
@@ -279,12 +282,12 @@ def build_table(sets: dict[str, list[Item]], cache: Path) -> Table:
     if stored.is_file():
         with np.load(stored, allow_pickle=False) as arrays:
             if str(arrays["digest"]) == digest:
-                return Table(arrays["X"], arrays["owner"], *labels, arrays["kind"])
+                return Table(arrays["X"], arrays["owner"], *labels, arrays["kind"], arrays["row_kind"])
     embedder = CachedEmbedder(cache / "embeddings.npz")
     texts = {s for item in items for text in (item.answer, item.context) for s in split_sentences(text)}
     print(f"{len(items)} answers, {len(texts)} distinct sentences to embed (cached)", file=sys.stderr)
     embedder.prefill(sorted(texts))
-    rows, owner, kinds = [], [], []
+    rows, owner, kinds, row_kinds = [], [], [], []
     for index, item in enumerate(items):
         features, context = extract(item.answer, item.context, embed=embedder)
         rows.extend(f.vector() for f in features)
@@ -292,8 +295,13 @@ def build_table(sets: dict[str, list[Item]], cache: Path) -> Table:
         kind = text_kind([f.text for f in features], context)
         facts = any(f.unsupported_numbers or f.unsupported_names for f in features)
         kinds.append((kind.words, kind.novel_bigrams, kind.english, float(facts), kind.sentences))
-    table = Table(np.array(rows, dtype=np.float64), np.array(owner, dtype=np.int64), *labels, np.array(kinds))
-    np.savez(stored, X=table.X, owner=table.owner, kind=table.kind, digest=np.array(digest))
+        row_kinds.extend(
+            (novel_pairs([f.text], context), float(bool(f.unsupported_numbers or f.unsupported_names))) for f in features
+        )
+    table = Table(
+        np.array(rows, dtype=np.float64), np.array(owner, dtype=np.int64), *labels, np.array(kinds), np.array(row_kinds)
+    )
+    np.savez(stored, X=table.X, owner=table.owner, kind=table.kind, row_kind=table.row_kind, digest=np.array(digest))
     return table
 
 
@@ -439,9 +447,12 @@ def print_rows(title: str, rows: dict[str, dict[str, float]]) -> None:
         print(f"  {name:32s} AUROC {row['auroc']:.3f}  BA {row['balanced_accuracy']:.3f}  recall {row['recall']:.3f}  FPR {row['fpr']:.3f}")
 
 
-def rotations(table: Table, dropped: Sequence[str] | None = None) -> tuple[dict[str, dict[str, float]], np.ndarray]:
-    """Train on two sets, test on the third, no competence check; per-set figures and every item's held-out logit."""
+def rotations(
+    table: Table, dropped: Sequence[str] | None = None
+) -> tuple[dict[str, dict[str, float]], np.ndarray, np.ndarray]:
+    """Train on two sets, test on the third, no competence check: figures, held-out item and sentence logits."""
     held_logits = np.zeros(len(table.y))
+    held_rows = np.zeros(len(table.owner))
     report: dict[str, dict[str, float]] = {}
     for name in SETS:
         train = table.subset(train_mask(table, name))
@@ -450,11 +461,12 @@ def rotations(table: Table, dropped: Sequence[str] | None = None) -> tuple[dict[
         threshold = low_fpr_threshold(model.item_logits(train), train)
         logits = model.item_logits(test)
         held_logits[table.sets == name] = logits
+        held_rows[table.sets[table.owner] == name] = model.sentence_logits(test.X)
         report[name] = metrics(logits, test.y, threshold)
         report[name]["weights"] = dict(zip(FEATURES, np.round(model.weights, 3).tolist()))
         if (test.published != test.y).any():
             report[f"{name} (published label)"] = metrics(logits, test.published, threshold)
-    return report, held_logits
+    return report, held_logits, held_rows
 
 
 def train_mask(table: Table, held_out: str | None) -> np.ndarray:
@@ -489,7 +501,7 @@ def leave_one_source_out(
         judged = covered(train, competence) & np.isin(train.sets, others)
         threshold = low_fpr_threshold(train_logits, train, mask=judged, sources=others, worst=True)
         logits = model.item_logits(test)
-        inside = covered(test, competence)
+        inside = answered(test, competence, model.sentence_logits(test.X), threshold)
         floor = TfidfFloor().fit(train_items, item_weights(train))
         floor_threshold = low_fpr_threshold(floor.scores(train_items), train, mask=judged, sources=others, worst=True)
         floor_scores = floor.scores(test_items)
@@ -543,6 +555,30 @@ def kinds(table: Table) -> list[tuple[TextKind, bool]]:
 def covered(table: Table, competence: Competence) -> np.ndarray:
     """Which items the detector judges under ``competence``: the very rule the detector applies."""
     return np.array([competence.decline(kind, unsupported_facts=facts) is None for kind, facts in kinds(table)])
+
+
+def answered(
+    table: Table, competence: Competence, row_scores: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Items the detector gives a verdict: inside the region, and not failed by rewording sentences alone.
+
+    ``row_scores`` are the sentences' scores on the same scale as
+    ``threshold``; as in ``detect_hallucination``, an answer whose sentences
+    above the threshold all reword the context (``Competence.judges_sentence``)
+    is unmeasured.
+    """
+    inside = covered(table, competence)
+    words = table.kind[table.owner, 0]
+    judgeable = np.array([
+        competence.judges_sentence(float(novel), unsupported_facts=bool(facts), answer_words=int(w))
+        for (novel, facts), w in zip(table.row_kind, words)
+    ])
+    flagged = row_scores >= threshold
+    any_flagged = np.zeros(len(table.y), bool)
+    np.logical_or.at(any_flagged, table.owner, flagged)
+    judged_flag = np.zeros(len(table.y), bool)
+    np.logical_or.at(judged_flag, table.owner, flagged & judgeable)
+    return inside & (~any_flagged | judged_flag)
 
 
 def _meets_targets(scores: np.ndarray, table: Table, mask: np.ndarray, sources: Sequence[str]) -> bool:
@@ -826,8 +862,7 @@ on the whole of it the detector's AUROC is {fb['auroc_all']:.3f}, below the floo
 {fb['floor_auroc_all']:.3f}, and it would flag {fb['fpr_all']:.1%} of the consistent summaries.
 Targets missed, on the part answered: {'; '.join(missed) if missed else 'none'}.
 The FaithBench summaries it still answers are near-copies of short passages
-with one reworded word, a reformatted date or a "The passage describes"
-preamble, which it flags; their figures rest on {round(fb['coverage'] * fb['n'])} answers. For
+with one reworded word or a reformatted date, which it flags; their figures rest on {round(fb['coverage'] * fb['n'])} answers. For
 such text use `assert_faithful` with a judge."""
 
 
@@ -873,6 +908,7 @@ reason that names the measure and the judge-backed alternative
 | sentences | <= {region['max_sentences']} | the most sentences of a grounded training answer (the answer's score is its worst sentence's, so false alarms grow with sentences) |
 | language | share of common English words >= {region['min_english']} | English sources score 0.158 and up (HaluEval's short answers the lowest); XQuAD questions in 11 other languages at most 0.113 |
 | exception | a short answer (<= {region['short_words']} words) that adds a number or a name its context lacks is judged at any novelty | on HaluEval no right answer held one, and 63% of wrong ones did; on LLM summaries (FaithBench) 54% of consistent ones did, so the exception is for short answers only |
+| sentence rule | inside the region, an answer fails only if a sentence above the threshold is itself judgeable (novelty within the bound, or the exception); if all of them reword, the check is unmeasured | a framing sentence ("The answer is: Lyon.") after a copied one is no evidence of invention |
 
 The novelty bound is what separates the sources: grounded answers have a
 95th-percentile novelty of 0 (HaluEval spans), about 0.16-0.19 (SummaC
@@ -1075,7 +1111,8 @@ def validate(table: Table, items: Sequence[Item], fitted: Fitted, calibration: t
     for name in VALIDATION:
         test = table.subset(table.sets == name)
         probs = 1 / (1 + np.exp(-(a * fitted.item_logits(test) + c)))
-        inside = covered(test, competence)
+        row_probs = 1 / (1 + np.exp(-(a * fitted.sentence_logits(test.X) + c)))
+        inside = answered(test, competence, row_probs, threshold)
         row: dict[str, Any] = judged_metrics(probs, test.y, inside, threshold)
         floor_row = judged_metrics(floor.scores([i for i in items if i.set == name]), test.y, inside, floor_threshold)
         row.update({f"floor_{k}": floor_row[k] for k in ("auroc", "auroc_all", "fpr", "fpr_all", "recall")})
@@ -1104,7 +1141,7 @@ def evaluate(table: Table, items: Sequence[Item], *, verbose: bool = True) -> Ev
     fitted = fit(table.subset(train_mask(table, None)))
     # The detector skips MiniLM when the shipped fit gives it weight 0: evaluate the procedure without it too.
     dropped = (*DROPPED, "sim_best") if fitted.weights[FEATURES.index("sim_best")] == 0.0 else tuple(DROPPED)
-    plain, held_logits = rotations(table, dropped)
+    plain, held_logits, held_rows = rotations(table, dropped)
     if verbose:
         print_rows("held out, every answer judged (no competence check; train on the other two sets):", plain)
     loso = leave_one_source_out(table, items, dropped)
@@ -1122,9 +1159,13 @@ def evaluate(table: Table, items: Sequence[Item], *, verbose: bool = True) -> Ev
     threshold = low_fpr_threshold(held_probs, table, mask=judged, worst=True)
     say(f"calibration a={a:.3f} c={c:.3f}; region {competence.as_dict()}; threshold {threshold:.3f} "
         f"(held-out grounded answers inside the region: FPR <= {MAX_FPR:.0%} on every set)")
+    row_probs = 1 / (1 + np.exp(-(a * held_rows + c)))
     at_shipped = {
-        name: judged_metrics(held_probs[table.sets == name], table.y[table.sets == name],
-                             covered(table.subset(table.sets == name), competence), threshold)
+        name: judged_metrics(
+            held_probs[table.sets == name], table.y[table.sets == name],
+            answered(table.subset(table.sets == name), competence, row_probs[table.sets[table.owner] == name], threshold),
+            threshold,
+        )
         for name in SETS
     }
     validation = validate(table, items, fitted, calibration, competence, threshold)

@@ -135,3 +135,23 @@ def test_a_declined_answer_is_recorded_unmeasured_with_its_kind(pytester):
     assert score["verdict"] == "unmeasured" and score["value"] is None
     assert score["details"]["kind"]["novel_bigrams"] > 0.2
     assert "probability" in score["details"]
+
+
+def test_a_rewording_sentence_alone_cannot_fail_an_answer_that_otherwise_copies():
+    # The whole answer is extractive enough, but the one sentence above the threshold is a framing that
+    # rewords: the detector cannot tell it from a right answer in other words, so it does not fail on it.
+    answer = (
+        "The Kelvane Bridge crosses the river Ost. It is 340 metres long and carries two lanes of traffic. "
+        "It was designed by Anna Kovacs and opened in 1962. So the final verdict reads thus."
+    )
+    report = detect_hallucination(answer, BRIDGE)
+    assert report.kind.novel_bigrams <= load_model().competence.max_novel
+    assert [s.text for s in report.flagged] == ["So the final verdict reads thus."]
+    assert report.declined.startswith("the only sentence(s) above the threshold reword the context")
+    assert "assert_faithful" in report.declined
+
+
+def test_a_copied_sentence_with_an_invented_number_still_fails_its_answer():
+    answer = "The Kelvane Bridge crosses the river Ost. It is 410 metres long and carries two lanes of traffic."
+    with pytest.raises(AssertionError, match="not in the context: 410"):
+        assert_grounded(answer, BRIDGE)

@@ -52,14 +52,18 @@ class TextKind:
                 "english": round(self.english, 4)}
 
 
+def novel_pairs(sentences: Sequence[str], context: ContextIndex) -> float:
+    """Share of the word pairs (stemmed, in order, within each sentence) that ``context`` does not contain."""
+    bigrams = [pair for sentence in sentences for pair in pairwise(T.all_stems(sentence))]
+    return sum(pair not in context.bigrams for pair in bigrams) / len(bigrams) if bigrams else 0.0
+
+
 def text_kind(sentences: Sequence[str], context: ContextIndex) -> TextKind:
     """The ``TextKind`` of an answer, given as its ``sentences``, against an indexed ``context``."""
-    bigrams = [pair for sentence in sentences for pair in pairwise(T.all_stems(sentence))]
-    novel = sum(pair not in context.bigrams for pair in bigrams) / len(bigrams) if bigrams else 0.0
     answer_words = [w for sentence in sentences for w in T.words(sentence)]
     every = answer_words + [w for sentence in context.sentences for w in T.words(sentence)]
     english = sum(w.lower() in T.STOPWORDS for w in every) / len(every) if every else 0.0
-    return TextKind(len(answer_words), len(sentences), novel, english)
+    return TextKind(len(answer_words), len(sentences), novel_pairs(sentences, context), english)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,11 @@ class Competence:
     and at most ``max_novel`` of the answer's word pairs absent from the context.
     A *short answer* (at most ``short_words`` words) that adds a number or a
     name the context lacks is inside at any novelty (``evidence_exception``).
+
+    Inside the region, a sentence alone can fail an answer only if it is
+    itself judgeable (``judges_sentence``): a sentence that rewords, in an
+    answer that otherwise copies ("The answer is: Lyon."), ends the check
+    unmeasured rather than failed.
     """
 
     short_words: int
@@ -106,6 +115,17 @@ class Competence:
     def as_dict(self) -> dict[str, Any]:
         return {"short_words": self.short_words, "max_novel": self.max_novel, "max_words": self.max_words,
                 "max_sentences": self.max_sentences, "min_english": self.min_english, "evidence_exception": self.evidence_exception}
+
+    def judges_sentence(self, novel: float, *, unsupported_facts: bool, answer_words: int) -> bool:
+        """Whether one sentence (``novel``: its share of novel word pairs) may fail its answer by itself."""
+        exception = self.evidence_exception and unsupported_facts and answer_words <= self.short_words
+        return novel <= self.max_novel or exception
+
+    def decline_failure(self, novel: Sequence[float]) -> str:
+        """The reason when every sentence above the threshold rewords its context (``novel``: theirs)."""
+        return (f"the only sentence(s) above the threshold reword the context (novel word pairs "
+                f"{', '.join(f'{n:.2f}' for n in novel)}, validated up to {self.max_novel:.2f}), so they may be "
+                f"right in other words; {ALTERNATIVE}")
 
     def decline(self, kind: TextKind, *, unsupported_facts: bool) -> str | None:
         """Why the detector must not judge an answer of this ``kind``; None when it may.

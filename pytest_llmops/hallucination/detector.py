@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_llmops.hallucination.competence import TextKind, text_kind
+from pytest_llmops.hallucination.competence import TextKind, novel_pairs, text_kind
 from pytest_llmops.hallucination.extract import Embed, extract
 from pytest_llmops.hallucination.model import HallucinationModel, load_model
 
@@ -167,13 +167,27 @@ def detect_hallucination(
         )
         for f, p in zip(features, probabilities)
     )
+    threshold = model.threshold if threshold is None else float(threshold)
     kind = text_kind([s.text for s in sentences], index)
-    facts = any(s.unsupported_numbers or s.unsupported_names for s in sentences)
+    declined = None
+    if competence:
+        region = model.competence
+        declined = region.decline(kind, unsupported_facts=any(s.unsupported_numbers or s.unsupported_names for s in sentences))
+        flagged = [s for s in sentences if s.probability > threshold]
+        if declined is None and flagged:  # may one of the flagged sentences fail the answer by itself?
+            novel = [novel_pairs([s.text], index) for s in flagged]
+            judged = [
+                region.judges_sentence(n, unsupported_facts=bool(s.unsupported_numbers or s.unsupported_names),
+                                       answer_words=kind.words)
+                for s, n in zip(flagged, novel)
+            ]
+            if not any(judged):
+                declined = region.decline_failure(novel)
     return HallucinationReport(
         probability=max(s.probability for s in sentences),
-        threshold=model.threshold if threshold is None else float(threshold),
+        threshold=threshold,
         sentences=sentences,
         signature=model.signature,
         kind=kind,
-        declined=model.competence.decline(kind, unsupported_facts=facts) if competence else None,
+        declined=declined,
     )
