@@ -52,12 +52,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pytest_llmops.hallucination.competence import Competence, TextKind, novel_pairs, text_kind
 from pytest_llmops.hallucination.extract import extract
 from pytest_llmops.hallucination.features import FEATURES
 from pytest_llmops.hallucination.text import split_sentences
@@ -65,7 +67,12 @@ from pytest_llmops.hallucination.text import split_sentences
 DEFAULT_DATA = REPO.parent / "shared" / "datasets"
 DEFAULT_CACHE = Path("/tmp/pytest-llmops-hallucination")
 MODELS_DIR = REPO / "pytest_llmops" / "hallucination" / "models"
+#: sources the detector is trained on (in turn all but one)
 SETS = ("halueval_qa", "summac_polytope", "summac_factcc")
+#: sources used for validation only, never trained on: FaithBench's licence (CC BY-NC-SA) is not one the
+#: shipped weights should derive from, and its long abstractive LLM summaries are what the detector declines
+VALIDATION = ("faithbench",)
+SOURCES = (*SETS, *VALIDATION)
 TAU = 0.1
 #: weight of each synthetic set (its positives) against 0.5 for each class of a real set
 SYNTHETIC_WEIGHT = 0.25
@@ -75,10 +82,13 @@ DROPPED: tuple[str, ...] = ()
 SUPPORT = ("sim_best", "recall_best", "recall_context", "bigram_recall", "pair_support")
 L2 = 0.01
 MAX_FPR = 0.10
+#: version 2: verdicts only inside the validated region (``competence``), threshold at 10% on every set
+VERSION = 2
 FILES = {
     "halueval_qa": ("hallucination/halueval_qa_sample500.jsonl", "MIT", "RUCAIBox/HaluEval @ b7253db"),
     "summac_polytope": ("hallucination/summac_subset_polytope.json", "Apache-2.0", "tingofurro/summac @ 24b49de"),
     "summac_factcc": ("hallucination/summac_subset_factcc.json", "Apache-2.0", "tingofurro/summac @ 24b49de"),
+    "faithbench": ("hallucination/faithbench.jsonl", "CC BY-NC-SA 4.0", "vectara/FaithBench @ cf89797d"),
 }
 
 
@@ -93,7 +103,7 @@ class Item:
 
 
 def load_sets(data: Path) -> dict[str, list[Item]]:
-    """The three labelled sets as ``Item`` lists; a clear exit if the folder is not there."""
+    """The labelled sources (``SOURCES``) as ``Item`` lists; a clear exit if a file is not there."""
     missing = [str(data / path) for path, _, _ in FILES.values() if not (data / path).is_file()]
     if missing:
         raise SystemExit(
@@ -119,6 +129,12 @@ def load_sets(data: Path) -> dict[str, list[Item]]:
     sets["summac_polytope"] = [
         Item("summac_polytope", r["claim"], r["document"], 1 - int(r["inaccuracy_label"]), 1 - int(r["label"]))
         for r in polytope.values()
+    ]
+    # FaithBench: LLM summaries of short passages; label 1 = consistent or benign (worst over annotators).
+    lines = (data / FILES["faithbench"][0]).read_text(encoding="utf-8").splitlines()
+    sets["faithbench"] = [
+        Item("faithbench", r["claim"], r["context"], 1 - int(r["label"]), 1 - int(r["label"]))
+        for r in map(json.loads, filter(str.strip, lines))
     ]
     return sets
 
@@ -177,7 +193,7 @@ def synthetic_sets(sets: dict[str, list[Item]], seed: int = 0) -> dict[str, list
 
 
 def training_sets(data: Path) -> dict[str, list[Item]]:
-    """The three real sets and their synthetic corruptions."""
+    """Every source and the synthetic corruptions of the training ones (``SETS``)."""
     sets = load_sets(data)
     sets.update(synthetic_sets(sets))
     return sets
@@ -229,19 +245,33 @@ class Table:
     y: np.ndarray
     sets: np.ndarray
     published: np.ndarray
+    #: per item, ``KIND`` columns: the answer's words, novel word-pair share, English share,
+    #: whether a sentence holds an unsupported number or name, and sentences (``competence.TextKind``)
+    kind: np.ndarray
+    #: per sentence row: its novel word-pair share, and whether it holds an unsupported number or name
+    row_kind: np.ndarray
 
     def subset(self, mask: np.ndarray) -> Table:
         keep = np.flatnonzero(mask)
         renumber = -np.ones(len(mask), dtype=np.int64)
         renumber[keep] = np.arange(len(keep))
         rows = mask[self.owner]
-        return Table(self.X[rows], renumber[self.owner[rows]], self.y[keep], self.sets[keep], self.published[keep])
+        return Table(
+            self.X[rows], renumber[self.owner[rows]], self.y[keep], self.sets[keep], self.published[keep],
+            self.kind[keep], self.row_kind[rows],
+        )
+
+
+KIND = ("words", "novel_bigrams", "english", "unsupported_facts", "sentences")
 
 
 def build_table(sets: dict[str, list[Item]], cache: Path) -> Table:
     """Features of every item (cached in ``cache/features.npz``, keyed by the feature list and data)."""
     items = [item for name in sets for item in sets[name]]
-    code = "".join((REPO / "pytest_llmops" / "hallucination" / f).read_text(encoding="utf-8") for f in ("text.py", "features.py", "extract.py"))
+    code = "".join(
+        (REPO / "pytest_llmops" / "hallucination" / f).read_text(encoding="utf-8")
+        for f in ("text.py", "features.py", "extract.py", "competence.py")
+    )
     digest = hashlib.sha1(json.dumps([code, [(i.answer, i.context) for i in items]]).encode("utf-8")).hexdigest()
     labels = (
         np.array([i.hallucinated for i in items], dtype=np.int64),
@@ -252,18 +282,26 @@ def build_table(sets: dict[str, list[Item]], cache: Path) -> Table:
     if stored.is_file():
         with np.load(stored, allow_pickle=False) as arrays:
             if str(arrays["digest"]) == digest:
-                return Table(arrays["X"], arrays["owner"], *labels)
+                return Table(arrays["X"], arrays["owner"], *labels, arrays["kind"], arrays["row_kind"])
     embedder = CachedEmbedder(cache / "embeddings.npz")
     texts = {s for item in items for text in (item.answer, item.context) for s in split_sentences(text)}
     print(f"{len(items)} answers, {len(texts)} distinct sentences to embed (cached)", file=sys.stderr)
     embedder.prefill(sorted(texts))
-    rows, owner = [], []
+    rows, owner, kinds, row_kinds = [], [], [], []
     for index, item in enumerate(items):
-        features, _ = extract(item.answer, item.context, embed=embedder)
+        features, context = extract(item.answer, item.context, embed=embedder)
         rows.extend(f.vector() for f in features)
         owner.extend([index] * len(features))
-    table = Table(np.array(rows, dtype=np.float64), np.array(owner, dtype=np.int64), *labels)
-    np.savez(stored, X=table.X, owner=table.owner, digest=np.array(digest))
+        kind = text_kind([f.text for f in features], context)
+        facts = any(f.unsupported_numbers or f.unsupported_names for f in features)
+        kinds.append((kind.words, kind.novel_bigrams, kind.english, float(facts), kind.sentences))
+        row_kinds.extend(
+            (novel_pairs([f.text], context), float(bool(f.unsupported_numbers or f.unsupported_names))) for f in features
+        )
+    table = Table(
+        np.array(rows, dtype=np.float64), np.array(owner, dtype=np.int64), *labels, np.array(kinds), np.array(row_kinds)
+    )
+    np.savez(stored, X=table.X, owner=table.owner, kind=table.kind, row_kind=table.row_kind, digest=np.array(digest))
     return table
 
 
@@ -353,13 +391,27 @@ def platt(logits: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[float
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
-def low_fpr_threshold(scores: np.ndarray, table: Table, max_fpr: float = MAX_FPR) -> float:
-    """The lowest threshold at which grounded answers score at or above it at most ``max_fpr`` of the time (mean over sets)."""
-    names = [name for name in SETS if (table.sets == name).any()]
-    candidates = np.unique(scores)
+def low_fpr_threshold(
+    scores: np.ndarray,
+    table: Table,
+    max_fpr: float = MAX_FPR,
+    *,
+    mask: np.ndarray | None = None,
+    sources: Sequence[str] = SETS,
+    worst: bool = False,
+) -> float:
+    """The lowest threshold at which grounded answers score at or above it at most ``max_fpr`` of the time.
+
+    The rate is the mean over ``sources`` of each one's (``worst``: the
+    largest), counting only items in ``mask`` (default all): the grounded
+    answers the detector judges.
+    """
+    mask = np.ones(len(table.y), bool) if mask is None else mask
+    names = [name for name in sources if ((table.sets == name) & mask & (table.y == 0)).any()]
+    candidates = np.unique(scores[mask]) if mask.any() else np.unique(scores)
     for t in candidates:
-        fprs = [np.mean(scores[(table.sets == s) & (table.y == 0)] >= t) for s in names]
-        if np.mean(fprs) <= max_fpr:
+        fprs = [np.mean(scores[(table.sets == s) & mask & (table.y == 0)] >= t) for s in names]
+        if (max(fprs) if worst else np.mean(fprs)) <= max_fpr:
             return float(t)
     return float(candidates[-1])
 
@@ -395,22 +447,73 @@ def print_rows(title: str, rows: dict[str, dict[str, float]]) -> None:
         print(f"  {name:32s} AUROC {row['auroc']:.3f}  BA {row['balanced_accuracy']:.3f}  recall {row['recall']:.3f}  FPR {row['fpr']:.3f}")
 
 
-def rotations(table: Table, dropped: Sequence[str] | None = None) -> tuple[dict[str, dict[str, float]], np.ndarray]:
-    """Train on two sets, test on the third; returns per-set figures and every item's held-out logit."""
+def rotations(
+    table: Table, dropped: Sequence[str] | None = None
+) -> tuple[dict[str, dict[str, float]], np.ndarray, np.ndarray]:
+    """Train on two sets, test on the third, no competence check: figures, held-out item and sentence logits."""
     held_logits = np.zeros(len(table.y))
+    held_rows = np.zeros(len(table.owner))
     report: dict[str, dict[str, float]] = {}
     for name in SETS:
-        train = table.subset((table.sets != name) & (table.sets != f"synthetic_{name}"))
+        train = table.subset(train_mask(table, name))
         test = table.subset(table.sets == name)
         model = fit(train, dropped)
         threshold = low_fpr_threshold(model.item_logits(train), train)
         logits = model.item_logits(test)
         held_logits[table.sets == name] = logits
+        held_rows[table.sets[table.owner] == name] = model.sentence_logits(test.X)
         report[name] = metrics(logits, test.y, threshold)
         report[name]["weights"] = dict(zip(FEATURES, np.round(model.weights, 3).tolist()))
         if (test.published != test.y).any():
             report[f"{name} (published label)"] = metrics(logits, test.published, threshold)
-    return report, held_logits
+    return report, held_logits, held_rows
+
+
+def train_mask(table: Table, held_out: str | None) -> np.ndarray:
+    """Items a model may train on when ``held_out`` is tested: the other training sets and their corruptions."""
+    names = [s for s in SETS if s != held_out]
+    return np.isin(table.sets, [*names, *(f"synthetic_{s}" for s in names)])
+
+
+def leave_one_source_out(
+    table: Table, items: Sequence[Item], dropped: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each training set held out in turn, with everything chosen without it, beside the TF-IDF floor.
+
+    Per rotation, on the two training sets only: the detector is fitted,
+    its competence region chosen (``choose_competence``, in-sample) and its
+    threshold set at ``MAX_FPR`` on the grounded answers inside that region.
+    The floor is fitted on the same items with the same weights, its
+    threshold set at ``MAX_FPR`` on the same grounded answers. Both are then
+    scored on the held-out set; the floor's AUROC is given on the part the
+    detector answers too, so the two are compared on the same answers.
+    """
+    report: dict[str, dict[str, Any]] = {}
+    for name in SETS:
+        mask = train_mask(table, name)
+        train, test = table.subset(mask), table.subset(table.sets == name)
+        train_items = [i for i, m in zip(items, mask) if m]
+        test_items = [i for i in items if i.set == name]
+        others = [s for s in SETS if s != name]
+        model = fit(train, dropped)
+        train_logits = model.item_logits(train)
+        competence = choose_competence(train_logits, train, others)
+        judged = covered(train, competence) & np.isin(train.sets, others)
+        threshold = low_fpr_threshold(train_logits, train, mask=judged, sources=others, worst=True)
+        logits = model.item_logits(test)
+        inside = answered(test, competence, model.sentence_logits(test.X), threshold)
+        floor = TfidfFloor().fit(train_items, item_weights(train))
+        floor_threshold = low_fpr_threshold(floor.scores(train_items), train, mask=judged, sources=others, worst=True)
+        floor_scores = floor.scores(test_items)
+        for label, y in (("", test.y), (" (published label)", test.published)):
+            if label and (test.published == test.y).all():
+                continue
+            row: dict[str, Any] = judged_metrics(logits, y, inside, threshold)
+            floor_row = judged_metrics(floor_scores, y, inside, floor_threshold)
+            row.update({f"floor_{k}": floor_row[k] for k in ("auroc", "auroc_all", "fpr", "fpr_all", "recall")})
+            row["competence"] = competence.as_dict()
+            report[name + label] = row
+    return report
 
 
 def single_feature_auroc(table: Table) -> dict[str, dict[str, float]]:
@@ -426,10 +529,167 @@ def single_feature_auroc(table: Table) -> dict[str, dict[str, float]]:
     return out
 
 
+# ------------------------------------------------------------------ competence: where verdicts hold
+
+#: a short answer (QA) has at most this many words; longer answers are summaries
+SHORT_WORDS = 25
+#: below this share of common English words a text is not English. Measured: the English sources'
+#: lowest is 0.158 (HaluEval, short answers) and XQuAD's questions in 11 other languages reach 0.113 at most
+MIN_ENGLISH = 0.12
+#: candidate bounds on the novel word-pair share; the largest meeting the targets on the training sources wins
+NOVEL_GRID = tuple(round(0.025 * i, 3) for i in range(41))
+TARGET_AUROC = 0.80
+TARGET_FPR = 0.15
+#: a source judges a bound only if the bound admits this many items of each class of it
+MIN_ITEMS = 10
+
+
+def kinds(table: Table) -> list[tuple[TextKind, bool]]:
+    """Each item's ``TextKind`` and whether it holds an unsupported number or name."""
+    return [
+        (TextKind(int(words), int(sentences), float(novel), float(english)), bool(facts))
+        for words, novel, english, facts, sentences in table.kind
+    ]
+
+
+def covered(table: Table, competence: Competence) -> np.ndarray:
+    """Which items the detector judges under ``competence``: the very rule the detector applies."""
+    return np.array([competence.decline(kind, unsupported_facts=facts) is None for kind, facts in kinds(table)])
+
+
+def answered(
+    table: Table, competence: Competence, row_scores: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Items the detector gives a verdict: inside the region, and not failed by rewording sentences alone.
+
+    ``row_scores`` are the sentences' scores on the same scale as
+    ``threshold``; as in ``detect_hallucination``, an answer whose sentences
+    above the threshold all reword the context (``Competence.judges_sentence``)
+    is unmeasured.
+    """
+    inside = covered(table, competence)
+    words = table.kind[table.owner, 0]
+    judgeable = np.array([
+        competence.judges_sentence(float(novel), unsupported_facts=bool(facts), answer_words=int(w))
+        for (novel, facts), w in zip(table.row_kind, words)
+    ])
+    flagged = row_scores >= threshold
+    any_flagged = np.zeros(len(table.y), bool)
+    np.logical_or.at(any_flagged, table.owner, flagged)
+    judged_flag = np.zeros(len(table.y), bool)
+    np.logical_or.at(judged_flag, table.owner, flagged & judgeable)
+    return inside & (~any_flagged | judged_flag)
+
+
+def _meets_targets(scores: np.ndarray, table: Table, mask: np.ndarray, sources: Sequence[str]) -> bool:
+    """Whether, inside ``mask``, each source with enough items of both classes reaches the AUROC and FPR targets."""
+    from sklearn.metrics import roc_auc_score
+
+    judged = [s for s in sources if all(((table.sets == s) & mask & (table.y == c)).sum() >= MIN_ITEMS for c in (0, 1))]
+    if not judged:
+        return False
+    threshold = low_fpr_threshold(scores, table, mask=mask, sources=judged, worst=True)
+    for s in judged:
+        m = (table.sets == s) & mask
+        if roc_auc_score(table.y[m], scores[m]) < TARGET_AUROC or np.mean(scores[m & (table.y == 0)] >= threshold) > TARGET_FPR:
+            return False
+    return True
+
+
+def choose_competence(scores: np.ndarray, table: Table, sources: Sequence[str]) -> Competence:
+    """The widest region that ``sources`` validate, where ``scores`` meet the targets on each of them.
+
+    Validated means seen: the novel word-pair bound is at most the largest
+    95th percentile, over ``sources``, of their grounded answers' novelty
+    (beyond it too few grounded answers were seen to know the false-alarm
+    rate), and the length bounds are their longest grounded answer's words and sentences. Within
+    that, the bound is the largest of ``NOVEL_GRID`` at which every source
+    with ``MIN_ITEMS`` of each class inside reaches ``TARGET_AUROC`` and
+    ``TARGET_FPR`` (0 when none does: verbatim copies only).
+    """
+    real = np.isin(table.sets, sources)
+    grounded = real & (table.y == 0)
+    max_words = int(table.kind[grounded, 0].max())
+    max_sentences = int(table.kind[grounded, 4].max())
+    seen = max(float(np.percentile(table.kind[grounded & (table.sets == s), 1], 95)) for s in sources)
+    best = 0.0
+    for bound in (b for b in NOVEL_GRID if b <= seen):
+        trial = Competence(SHORT_WORDS, bound, max_words, max_sentences, MIN_ENGLISH)
+        if _meets_targets(scores, table, covered(table, trial) & real, sources):
+            best = bound
+    return Competence(SHORT_WORDS, best, max_words, max_sentences, MIN_ENGLISH)
+
+
+def judged_metrics(scores: np.ndarray, y: np.ndarray, inside: np.ndarray, threshold: float) -> dict[str, float]:
+    """Figures on one held-out source: coverage, and AUROC, FPR, recall on the part the detector answers."""
+    from sklearn.metrics import roc_auc_score
+
+    row: dict[str, float] = {
+        "n": len(y),
+        "hallucinated": int(y.sum()),
+        "coverage": float(inside.mean()),
+        "coverage_consistent": float(inside[y == 0].mean()) if (y == 0).any() else float("nan"),
+        "coverage_hallucinated": float(inside[y == 1].mean()) if (y == 1).any() else float("nan"),
+        "auroc_all": float(roc_auc_score(y, scores)),
+        "fpr_all": float(np.mean(scores[y == 0] >= threshold)),
+    }
+    ok = inside & np.isin(y, (0, 1))
+    both = len(set(y[ok].tolist())) == 2
+    row["auroc"] = float(roc_auc_score(y[ok], scores[ok])) if both else float("nan")
+    row["fpr"] = float(np.mean(scores[ok & (y == 0)] >= threshold)) if (ok & (y == 0)).any() else float("nan")
+    row["recall"] = float(np.mean(scores[ok & (y == 1)] >= threshold)) if (ok & (y == 1)).any() else float("nan")
+    # Of all hallucinated answers, the share failed (declined ones are unmeasured, not failed).
+    row["caught"] = float(np.mean(((scores >= threshold) & inside)[y == 1])) if (y == 1).any() else float("nan")
+    return row
+
+
+# ------------------------------------------------------------------ the floor: TF-IDF + logistic regression
+
+
+class TfidfFloor:
+    """The floor every detector must beat: TF-IDF of the answer's words, split by whether the context has them, + LR.
+
+    Trained on the same items with the same weights as the detector (each
+    source 1, both classes equal, synthetic corruptions a quarter), so it
+    learns what a bag of words can: which words tend to be invented, and how
+    much of the answer the context shares (the TF-IDF cosine).
+    """
+
+    def __init__(self) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=50_000)
+
+    def _features(self, items: Sequence[Item]):
+        from scipy.sparse import csr_matrix, hstack
+
+        A = self.vectorizer.transform([i.answer for i in items])
+        C = self.vectorizer.transform([i.context for i in items])
+        present = C.copy()
+        present.data[:] = 1.0
+        shared = A.multiply(present).tocsr()
+        novel = (A - shared).tocsr()
+        cosine = np.asarray(A.multiply(C).sum(axis=1)).reshape(-1, 1)
+        return hstack([shared, novel, csr_matrix(cosine)]).tocsr()
+
+    def fit(self, items: Sequence[Item], weights: np.ndarray) -> TfidfFloor:
+        from sklearn.linear_model import LogisticRegression
+
+        self.vectorizer.fit([text for i in items for text in (i.answer, i.context)])
+        y = np.array([i.hallucinated for i in items])
+        self.model = LogisticRegression(C=1.0, max_iter=2000).fit(self._features(items), y, sample_weight=weights * len(y))
+        return self
+
+    def scores(self, items: Sequence[Item]) -> np.ndarray:
+        return self.model.predict_proba(self._features(items))[:, 1]
+
+
 # ------------------------------------------------------------------ writing the model
 
 
-def write_model(out: Path, fitted: Fitted, calibration: tuple[float, float], threshold: float, record: dict) -> None:
+def write_model(
+    out: Path, fitted: Fitted, calibration: tuple[float, float], threshold: float, competence: Competence, record: dict
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     weights_path = out / "offline.npz"
     np.savez(
@@ -438,10 +698,12 @@ def write_model(out: Path, fitted: Fitted, calibration: tuple[float, float], thr
         mean=fitted.mean.astype(np.float64),
         scale=fitted.scale.astype(np.float64),
     )
-    write_header(out, fitted, calibration, threshold, record)
+    write_header(out, fitted, calibration, threshold, competence, record)
 
 
-def update_card(out: Path, fitted: Fitted, calibration: tuple[float, float], threshold: float, record: dict) -> None:
+def update_card(
+    out: Path, fitted: Fitted, calibration: tuple[float, float], threshold: float, competence: Competence, record: dict
+) -> None:
     """Rewrite ``offline.json``/``.md`` with this run's figures, if it reproduces the shipped weights exactly.
 
     The ``.npz`` is not rewritten (its bytes, hence its hash and the scores'
@@ -456,21 +718,24 @@ def update_card(out: Path, fitted: Fitted, calibration: tuple[float, float], thr
     if not same:
         raise SystemExit(f"this training does not reproduce the weights in {out}: train without --update-card to ship new ones")
     record = {**record, "date": header["training"]["date"], "card_updated": _dt.date.today().isoformat()}
-    write_header(out, fitted, calibration, threshold, record)
+    write_header(out, fitted, calibration, threshold, competence, record)
 
 
-def write_header(out: Path, fitted: Fitted, calibration: tuple[float, float], threshold: float, record: dict) -> None:
+def write_header(
+    out: Path, fitted: Fitted, calibration: tuple[float, float], threshold: float, competence: Competence, record: dict
+) -> None:
     """``offline.json`` (naming the hash of the ``offline.npz`` already there) and the model card."""
     weights_path = out / "offline.npz"
     header = {
         "format": "pytest-llmops-hallucination/1",
         "name": "offline",
-        "version": 1,
+        "version": VERSION,
         "features": list(FEATURES),
         "aggregation": "max",
         "bias": fitted.bias,
         "calibration": list(calibration),
         "threshold": threshold,
+        "competence": competence.as_dict(),
         "embedder": "all-MiniLM-L6-v2 (pytest_llmops.models.minilm)",
         "weights_sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
         "training": record,
@@ -488,19 +753,23 @@ def _table(rows: dict[str, dict[str, float]], keys: Sequence[str]) -> str:
 
 #: Answers per second of the detector, lexical path vs MiniLM path, from
 #: ``benchmarks/hallucination_detector.py`` (re-measure and update when the features change).
-THROUGHPUT = """**Speed** (`benchmarks/hallucination_detector.py --speed-only`, 2026-11-29, on
-the 2-core shared machine: one thread, median of 5 passes over 20 answers
-per set, MiniLM real and uncached at the start of each pass):
+THROUGHPUT = """**Speed** (`benchmarks/hallucination_detector.py --speed-sample 20 --repeats 3`,
+2026-12-02, with the competence check, on the 2-core machine while other jobs
+ran, so wall time is slow and CPU time the steadier figure: one thread,
+median of 3 passes over 20 answers per source, MiniLM real and uncached at
+the start of each pass):
 
-| set | context, chars | default (lexical), answers/s | `embeddings=True`, answers/s |
+| source | context, chars | default (lexical), answers/s wall / CPU | `embeddings=True`, wall / CPU |
 |---|---|---|---|
-| HaluEval QA | ~380 | 1,117 | 19.7 |
-| SummaC polytope | ~1,900 | 182 | 2.2 |
-| SummaC factcc | ~3,100 | 160 | 1.5 |
+| HaluEval QA | ~380 | 508 / 1,762 | 7.6 / 26.9 |
+| SummaC polytope | ~1,900 | 130 / 376 | 2.2 / 5.4 |
+| SummaC factcc | ~3,100 | 83 / 245 | 1.0 / 2.7 |
+| FaithBench | ~120 | 404 / 1,091 | 12.2 / 35.2 |
 
 The first verdict in a process also pays the imports: about 2.8 s on the
 lexical path (nltk, whose import loads scipy and scikit-learn; no torch) and
-13 s with MiniLM (torch, transformers, the model), medians of 3 cold starts."""
+13 s with MiniLM (torch, transformers, the model), medians of 3 cold starts
+(measured 2026-11-29)."""
 
 
 def _lexical_section(header: dict) -> str:
@@ -537,10 +806,75 @@ model retrained to weigh the similarity embeds again by default.
 {THROUGHPUT}"""
 
 
+def _judged_table(rows: dict[str, dict[str, Any]], floor: bool = True) -> str:
+    """Held-out figures per source: coverage, the detector on what it answers, the floor on the same answers."""
+    head = ["coverage (grounded / hallucinated)", "AUROC answered", "FPR answered", "recall answered",
+            "caught of all hallucinated"]
+    if floor:
+        head += ["floor AUROC answered", "floor AUROC whole set"]
+    head += ["AUROC whole set", "FPR whole set", "n (hallucinated)"]
+    lines = ["| source | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    for name, r in rows.items():
+        cells = [f"{r['coverage']:.1%} ({r['coverage_consistent']:.1%} / {r['coverage_hallucinated']:.1%})",
+                 f"{r['auroc']:.3f}", f"{r['fpr']:.3f}", f"{r['recall']:.3f}", f"{r['caught']:.3f}"]
+        if floor:
+            cells += [f"{r['floor_auroc']:.3f}", f"{r['floor_auroc_all']:.3f}"]
+        cells += [f"{r['auroc_all']:.3f}", f"{r['fpr_all']:.3f}", f"{r['n']} ({r['hallucinated']})"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _targets(rows: dict[str, dict[str, Any]]) -> str:
+    """One line per held-out source: which of the issue's targets it meets, on the part answered."""
+    out = []
+    for name, r in rows.items():
+        if "published" in name:
+            continue
+        checks = [
+            f"AUROC {r['auroc']:.3f} {'>=' if r['auroc'] >= TARGET_AUROC else '<'} {TARGET_AUROC}",
+            f"FPR {r['fpr']:.3f} {'<=' if r['fpr'] <= TARGET_FPR else '>'} {TARGET_FPR}",
+            f"{'not below' if r['auroc'] >= r['floor_auroc'] else 'BELOW'} the floor ({r['floor_auroc']:.3f})",
+        ]
+        answered = round(r["coverage"] * r["n"])
+        out.append(f"- {name}: answers {r['coverage']:.1%} ({answered} of {r['n']}); " + "; ".join(checks))
+    return "\n".join(out)
+
+
+def _what_this_says(t: dict) -> str:
+    """The card's reading of the held-out table: which targets hold, which do not, and why."""
+    rows = {**t["held_out"], **t["validation"]}
+    missed = [
+        f"{name} (answers {r['coverage']:.1%}; FPR {r['fpr']:.3f} on its "
+        f"{round(r['coverage_consistent'] * (r['n'] - r['hallucinated']))} grounded answers answered)"
+        for name, r in rows.items()
+        if "published" not in name and (r["fpr"] > TARGET_FPR or r["auroc"] < TARGET_AUROC or r["auroc"] < r["floor_auroc"])
+    ]
+    fb = t["validation"]["faithbench"]
+    return f"""**What this says.** On every held-out source the detector is above the
+floor on the answers it answers. The region is narrow wherever the training
+sets showed no grounded answers of a kind: with polytope held out, the other
+two sets have only one- or two-sentence answers of at most 54 words, so most
+of polytope's summaries are declined. Declining costs recall: wrong answers
+that reword (a third of HaluEval's invented answers) are unmeasured, not
+failed, unless they add a number or a name (the *caught* column).
+FaithBench, the long abstractive LLM summaries, is declined almost entirely:
+on the whole of it the detector's AUROC is {fb['auroc_all']:.3f}, below the floor's
+{fb['floor_auroc_all']:.3f}, and it would flag {fb['fpr_all']:.1%} of the consistent summaries.
+Targets missed, on the part answered: {'; '.join(missed) if missed else 'none'}.
+The FaithBench summaries it still answers are near-copies of short passages
+with one reworded word or a reformatted date, which it flags; their figures rest on {round(fb['coverage'] * fb['n'])} answers. For
+such text use `assert_faithful` with a judge."""
+
+
 def model_card(header: dict) -> str:
     t = header["training"]
+    region = header["competence"]
     keys = ["auroc", "balanced_accuracy", "recall", "fpr", "n", "hallucinated"]
     weights = "\n".join(f"| {f} | {w:+.3f} |" for f, w in zip(header["features"], t["standardised_weights"]))
+    regions = "\n".join(
+        f"| {name} | {r['competence']['max_novel']:.3f} | {r['competence']['max_words']} | {r['competence']['max_sentences']} |"
+        for name, r in t["held_out"].items() if "published" not in name
+    )
     return f"""# Offline hallucination detector (`offline`, version {header['version']})
 
 **What it does.** Scores how likely an answer states something its context
@@ -553,57 +887,106 @@ combines these per sentence; the answer's score is its worst sentence's.
 Used by `detect_hallucination` and `assert_grounded`
 (`pytest_llmops.hallucination`).
 
-**What it is not.** It checks *surface* support. It does not understand
-entailment: a sentence that reuses the context's words in a false relation
-("A was founded before B" when the context says the opposite, an omitted
-"not" that the negation flag misses) can pass, and a correct paraphrase in
-other words can be flagged. Use a judge-based faithfulness check where that
-matters.
+**What it is not.** It checks *surface* support, not entailment. It rewards
+copying: on abstractive text (paraphrases, LLM summaries) it flags nearly
+every answer, right or wrong. So it answers only where it was validated,
+and declines the rest (below).
 
-**Training data** (labels: 1 = not supported by its source):
+## Where it answers (competence)
 
-| set | file | licence | source |
-|---|---|---|---|
+Before scoring, each (answer, context) pair is described by its kind
+(`pytest_llmops.hallucination.competence`), and the verdict is given only
+inside this region; outside it `assert_grounded` ends **unmeasured** with a
+reason that names the measure and the judge-backed alternative
+(`assert_faithful` with a judge), and `detect_hallucination` sets
+`report.declined`:
+
+| dimension | inside the region | how it was chosen |
+|---|---|---|
+| novel word pairs: share of the answer's (stemmed) word pairs absent from the context | <= {region['max_novel']:.3f} | the largest bound (steps of 0.025) at which, on the held-out predictions of the three training sets, each set met AUROC >= {t['targets']['auroc']} and FPR <= {t['targets']['fpr']} (threshold at {t['max_fpr']:.0%} FPR on every set), and no larger than the 95th percentile of any set's grounded answers (further out, too few grounded answers were seen to know the false-alarm rate) |
+| words | <= {region['max_words']} | the longest grounded training answer |
+| sentences | <= {region['max_sentences']} | the most sentences of a grounded training answer (the answer's score is its worst sentence's, so false alarms grow with sentences) |
+| language | share of common English words >= {region['min_english']} | English sources score 0.158 and up (HaluEval's short answers the lowest); XQuAD questions in 11 other languages at most 0.113 |
+| exception | a short answer (<= {region['short_words']} words) that adds a number or a name its context lacks is judged at any novelty | on HaluEval no right answer held one, and 63% of wrong ones did; on LLM summaries (FaithBench) 54% of consistent ones did, so the exception is for short answers only |
+| sentence rule | inside the region, an answer fails only if a sentence above the threshold is itself judgeable (novelty within the bound, or the exception); if all of them reword, the check is unmeasured | a framing sentence ("The answer is: Lyon.") after a copied one is no evidence of invention |
+
+The novelty bound is what separates the sources: grounded answers have a
+95th-percentile novelty of 0 (HaluEval spans), about 0.16-0.19 (SummaC
+CNN/DM summaries) and 0.77 (FaithBench LLM summaries; median 0.48).
+
+## Training data
+
+Labels here: 1 = not supported by its source.
+
+| set | file | licence | source | role |
+|---|---|---|---|---|
 """ + "\n".join(
-        f"| {name} | `{FILES[name][0]}` | {FILES[name][1]} | {FILES[name][2]} |" for name in SETS
+        f"| {name} | `{FILES[name][0]}` | {FILES[name][1]} | {FILES[name][2]} | "
+        + ("validation only (never trained on)" if name in VALIDATION else "training, held out in turn") + " |"
+        for name in SOURCES
     ) + f"""
 
-Each set weighs the same, and both classes within a set weigh the same.
-SummaC polytope's published label also calls omissions, duplications and
-needless (source-supported) additions "inconsistent"; the target here is its
+FaithBench (800 LLM summaries of 80 passages, label from the worst annotator
+verdict; Unwanted/Questionable = hallucinated) is never trained on: its
+licence (CC BY-NC-SA) is not one the shipped weights should derive from, and
+it stands for the kind of input the detector declines. Each training set
+weighs the same, and both classes within a set weigh the same. SummaC
+polytope's published label also calls omissions, duplications and needless
+(source-supported) additions "inconsistent"; the target here is its
 *inaccuracy* annotation (77 of 634 summaries), and the published label is
 reported beside it. Added to training: FactCC-style corruptions of each
-set's grounded answers (a number changed, a name swapped for one from
-another item, a "not" inserted; {t['synthetic']} answers, weighing a quarter of a
-set each), because the real sets rarely show an answer that copies its
-context but for one number or name, and the model would otherwise learn to
-ignore those features. Trained by `scripts/train_hallucination.py` on {t['date']}
-(multiple-instance logistic regression: an answer's logit is the smooth
-maximum, temperature {t['tau']}, of its sentences' logits; L2 {t['l2']}; features
-standardised; weight signs fixed by meaning: support never raises the
-score, unsupported material never lowers it).
+training set's grounded answers (a number changed, a name swapped for one
+from another item, a "not" inserted; {t['synthetic']} answers, weighing a quarter of a set
+each). Trained by `scripts/train_hallucination.py` on {t['date']} (multiple-instance
+logistic regression: an answer's logit is the smooth maximum, temperature
+{t['tau']}, of its sentences' logits; L2 {t['l2']}; features standardised; weight signs
+fixed by meaning).
 
-**Held-out quality** (train on the other two sets, test on this one; threshold
-chosen on the two training sets at mean grounded-answer FPR <= {t['max_fpr']:.0%}):
+## Held-out quality, leave one source out
 
-{_table(t['held_out'], keys)}
+Each training set is held out in turn: the detector is fitted on the other
+two, its region chosen on them (in-sample, by the rule above) and its
+threshold set on them at {t['max_fpr']:.0%} FPR on the grounded answers it answers, on
+every set. The **floor** is TF-IDF (word 1-2-grams of the answer, split by
+whether the context has them, and the answer-context TF-IDF cosine) +
+logistic regression, trained on the same items with the same weights, its
+AUROC shown on the same answered part and on the whole held-out set.
+FaithBench is scored by the shipped model (trained on all three training
+sets, which never saw it), at the shipped region and threshold, beside a
+floor trained on all three. *Answered* = inside the region; declined
+answers are unmeasured, neither passed nor failed; *caught* = share of all
+hallucinated answers that fail.
 
-Held out, at the shipped threshold {header['threshold']:.3f} (calibrated held-out scores; the
-threshold was chosen on these same held-out scores, pooled):
+{_judged_table({**t['held_out'], **t['validation']})}
 
-{_table(t['held_out_at_shipped_threshold'], keys)}
+Region used in each rotation (chosen without the held-out set):
 
-**Shipped model** (trained on all three; in-sample, at the shipped threshold
-{header['threshold']:.3f}):
+| held out | max novel | max words | max sentences |
+|---|---|---|---|
+{regions}
 
-{_table(t['shipped_in_sample'], keys)}
+Against the targets of issue 16 (on the part answered):
+
+{_targets({**t['held_out'], **t['validation']})}
+
+{_what_this_says(t)}
+
+Held out at the shipped region and threshold (both chosen on these same
+held-out scores, so optimistic):
+
+{_judged_table(t['held_out_at_shipped'], floor=False)}
+
+Without any competence check (every answer judged; threshold chosen on the
+two training sets at mean FPR {t['max_fpr']:.0%}), as version 1 ran:
+
+{_table(t['held_out_plain'], keys)}
 
 **Calibration.** `sigmoid({header['calibration'][0]:.3f} * logit + {header['calibration'][1]:.3f})`, fitted
 on the held-out logits of the three rotations with the class-balanced
 weights, so probabilities assume a 50/50 mix of grounded and hallucinated
 answers. **Threshold** {header['threshold']:.3f}: the lowest probability at which the
-held-out predictions flag at most {t['max_fpr']:.0%} of grounded answers (mean over the
-three sets).
+held-out predictions flag at most {t['max_fpr']:.0%} of the grounded answers inside the
+region, on each of the three training sets.
 
 **Weights** (on standardised features; positive = more likely hallucinated):
 
@@ -614,20 +997,183 @@ three sets).
 
 {_lexical_section(header)}
 
-**Known limits.** It rewards copying: the sets are extractive (CNN/DM
-summaries, span answers), and word-pair order (`bigram_recall`) is the
-strongest feature, so a grounded *paraphrase* ("The bridge has two lanes."
-for "It ... carries two lanes of traffic") can be flagged. Without
-`bigram_recall` (`--drop bigram_recall`) the held-out AUROC fell to 0.891
-(HaluEval), 0.893 (polytope) and 0.800 (factcc); with no word-support feature
-at all (embedding, numbers, names, quotes, negation only) to 0.688, 0.726 and
-0.803. A wrong answer made of the context's own words (the other
-entity the context names) is not seen: that needs the question or an NLI
-model. Polytope's published label (omissions, style) is near chance. Bare
-"yes"/"no" answers cannot be checked without the question. English only
-(stop words, number words, Porter stems); in all-lower-case text (as in
+{_nli_section(t)}
+
+**Known limits.** Inside the region it still rewards copying: a grounded
+answer that rewords a little can be flagged, and a wrong answer made of the
+context's own words (the other entity the context names, swapped roles) can
+pass: that needs the question or a real NLI model. Polytope's published
+label (omissions, style) is near chance. Bare "yes"/"no" answers cannot be
+checked without the question. English only; in all-lower-case text (as in
 SummaC's claims) names are not detected.
 """
+
+
+# ------------------------------------------------------------------ tried, not shipped: an NLI head on frozen MiniLM
+
+NLI_FILES = ("nli/anli_wanli_snli.jsonl", "nli/curriculum_ling_sample.jsonl")
+#: rows of the templated linguistic probes taken (shuffled, seed 0): auxiliary data, kept a minority
+NLI_PROBE_ROWS = 4000
+
+
+def _nli_family(source: str) -> str:
+    return "wanli" if "wanli" in source else "anli" if "#anli" in source else "snli" if "snli" in source else "ling"
+
+
+def nli_probe(data: Path, cache: Path, sets: dict[str, list[Item]]) -> dict[str, Any]:
+    """The NLI route the issue names, as cheaply as it can be tried here: a logistic head on frozen MiniLM.
+
+    The head reads ``[u, v, |u - v|, u * v]`` of premise and hypothesis
+    embeddings and predicts entailment; it is scored on each NLI family held
+    out, then used SummaC-style on each source (an answer's score is 1 - the
+    lowest, over its sentences, of the best entailment probability against a
+    context sentence or a window of two). Figures only; nothing is shipped.
+    """
+    import random
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    rows = [json.loads(line) for line in (data / NLI_FILES[0]).read_text(encoding="utf-8").splitlines() if line.strip()]
+    probes = [json.loads(line) for line in (data / NLI_FILES[1]).read_text(encoding="utf-8").splitlines() if line.strip()]
+    random.Random(0).shuffle(probes)
+    rows += probes[:NLI_PROBE_ROWS]
+    embedder = CachedEmbedder(cache / "embeddings.npz")
+    U, V = embedder([r["premise"] for r in rows]), embedder([r["hypothesis"] for r in rows])
+    X = np.hstack([U, V, np.abs(U - V), U * V])
+    y = np.array([r["label"] == "entailment" for r in rows], dtype=np.int64)
+    family = np.array([_nli_family(r["source"]) for r in rows])
+    out: dict[str, Any] = {"nli_held_out_auroc": {}, "grounding_auroc": {}, "rows": len(rows)}
+    for name in sorted(set(family)):
+        if (family == name).sum() < 100:
+            continue
+        head = LogisticRegression(C=1.0, max_iter=2000).fit(X[family != name], y[family != name])
+        out["nli_held_out_auroc"][name] = float(roc_auc_score(y[family == name], head.predict_proba(X[family == name])[:, 1]))
+    head = LogisticRegression(C=1.0, max_iter=2000).fit(X, y)
+    for name in SOURCES:
+        scores = []
+        for item in sets[name]:
+            answer, context = embedder(split_sentences(item.answer)), embedder(split_sentences(item.context))
+            windows = context[:-1] + context[1:] if len(context) > 1 else context
+            premises = np.vstack([context, windows / np.linalg.norm(windows, axis=1, keepdims=True)])
+            best = [
+                head.predict_proba(np.hstack([premises, np.repeat(a[None], len(premises), 0),
+                                              np.abs(premises - a), premises * a]))[:, 1].max()
+                for a in answer
+            ]
+            scores.append(1.0 - min(best))
+        labels = np.array([i.hallucinated for i in sets[name]])
+        out["grounding_auroc"][name] = float(roc_auc_score(labels, scores))
+    return out
+
+
+def _nli_section(t: dict) -> str:
+    probe = t.get("nli_probe")
+    if not probe:
+        return ""
+    nli = ", ".join(f"{k} {v:.3f}" for k, v in probe["nli_held_out_auroc"].items())
+    grounding = ", ".join(f"{k} {v:.3f}" for k, v in probe["grounding_auroc"].items())
+    return f"""**Tried, not shipped: an NLI head on frozen MiniLM** (`--nli-probe`). No package here
+ships a usable NLI model, so the cheapest NLI route was measured: a logistic
+head on `[u, v, |u-v|, u*v]` of MiniLM premise and hypothesis embeddings,
+trained on {probe['rows']} pairs of `nli/` (ANLI, WANLI, SNLI, {NLI_PROBE_ROWS} linguistic probes).
+Entailment AUROC on each NLI family held out: {nli} (chance 0.5).
+Used SummaC-style (best entailment against a context sentence or a window of
+two, worst answer sentence), AUROC per source: {grounding}. MiniLM's
+similarity vectors carry little entailment (near chance on NLI held out) and
+on grounding the probe is at or below chance, far under the lexical
+detector, so it is not used. Fine-tuning MiniLM as a cross-encoder was not
+tried on these shared 2-core CPUs."""
+
+
+def print_judged(title: str, rows: dict[str, dict[str, Any]]) -> None:
+    """One line per source: coverage, the detector on the part it answers, the floor beside it."""
+    print(title)
+    for name, r in rows.items():
+        print(
+            f"  {name:34s} covers {r['coverage']:.1%} (grounded {r['coverage_consistent']:.1%}, hallucinated "
+            f"{r['coverage_hallucinated']:.1%}); on it AUROC {r['auroc']:.3f} (floor {r.get('floor_auroc', float('nan')):.3f}) "
+            f"FPR {r['fpr']:.3f} recall {r['recall']:.3f}; whole set AUROC {r['auroc_all']:.3f} "
+            f"(floor {r.get('floor_auroc_all', float('nan')):.3f}) FPR {r['fpr_all']:.3f}"
+        )
+
+
+def validate(table: Table, items: Sequence[Item], fitted: Fitted, calibration: tuple[float, float],
+             competence: Competence, threshold: float) -> dict[str, dict[str, Any]]:
+    """The shipped model, region and threshold on the validation-only sources, beside a floor trained on all sets."""
+    a, c = calibration
+    mask = train_mask(table, None)
+    train, train_items = table.subset(mask), [i for i, m in zip(items, mask) if m]
+    floor = TfidfFloor().fit(train_items, item_weights(train))
+    judged = covered(train, competence) & np.isin(train.sets, SETS)
+    floor_threshold = low_fpr_threshold(floor.scores(train_items), train, mask=judged, worst=True)
+    rows: dict[str, dict[str, Any]] = {}
+    for name in VALIDATION:
+        test = table.subset(table.sets == name)
+        probs = 1 / (1 + np.exp(-(a * fitted.item_logits(test) + c)))
+        row_probs = 1 / (1 + np.exp(-(a * fitted.sentence_logits(test.X) + c)))
+        inside = answered(test, competence, row_probs, threshold)
+        row: dict[str, Any] = judged_metrics(probs, test.y, inside, threshold)
+        floor_row = judged_metrics(floor.scores([i for i in items if i.set == name]), test.y, inside, floor_threshold)
+        row.update({f"floor_{k}": floor_row[k] for k in ("auroc", "auroc_all", "fpr", "fpr_all", "recall")})
+        rows[name] = row
+    return rows
+
+
+@dataclass
+class Evaluation:
+    """Everything one training run measures and ships (``evaluate``)."""
+
+    fitted: Fitted
+    calibration: tuple[float, float]
+    competence: Competence
+    threshold: float
+    dropped: tuple[str, ...]
+    plain: dict[str, dict[str, float]]
+    held_out: dict[str, dict[str, Any]]
+    at_shipped: dict[str, dict[str, Any]]
+    validation: dict[str, dict[str, Any]]
+
+
+def evaluate(table: Table, items: Sequence[Item], *, verbose: bool = True) -> Evaluation:
+    """Fit the shipped model and measure it: leave-one-source-out figures, region, threshold, validation sources."""
+    say = print if verbose else (lambda *a, **k: None)
+    fitted = fit(table.subset(train_mask(table, None)))
+    # The detector skips MiniLM when the shipped fit gives it weight 0: evaluate the procedure without it too.
+    dropped = (*DROPPED, "sim_best") if fitted.weights[FEATURES.index("sim_best")] == 0.0 else tuple(DROPPED)
+    plain, held_logits, held_rows = rotations(table, dropped)
+    if verbose:
+        print_rows("held out, every answer judged (no competence check; train on the other two sets):", plain)
+    loso = leave_one_source_out(table, items, dropped)
+    if verbose:
+        print_judged("held out, with the competence region chosen on the training sets:", loso)
+    for name, row in loso.items():
+        say(f"  {name:34s} region {row['competence']}")
+    real = np.isin(table.sets, SETS)
+    calibration = platt(held_logits[real], table.y[real], item_weights(table.subset(real)))
+    a, c = calibration
+    held_probs = 1 / (1 + np.exp(-(a * held_logits + c)))
+    held_probs[~real] = 0.0  # synthetic and validation items are never held out here
+    competence = choose_competence(held_probs, table, SETS)
+    judged = covered(table, competence) & real
+    threshold = low_fpr_threshold(held_probs, table, mask=judged, worst=True)
+    say(f"calibration a={a:.3f} c={c:.3f}; region {competence.as_dict()}; threshold {threshold:.3f} "
+        f"(held-out grounded answers inside the region: FPR <= {MAX_FPR:.0%} on every set)")
+    row_probs = 1 / (1 + np.exp(-(a * held_rows + c)))
+    at_shipped = {
+        name: judged_metrics(
+            held_probs[table.sets == name], table.y[table.sets == name],
+            answered(table.subset(table.sets == name), competence, row_probs[table.sets[table.owner] == name], threshold),
+            threshold,
+        )
+        for name in SETS
+    }
+    validation = validate(table, items, fitted, calibration, competence, threshold)
+    if verbose:
+        print_judged("held out, calibrated, at the shipped region and threshold (chosen on these same scores):", at_shipped)
+        print_judged("validation only (never trained on), shipped model, region and threshold:", validation)
+    say("weights:", dict(zip(FEATURES, np.round(fitted.weights, 3).tolist())), "bias", round(fitted.bias, 3))
+    return Evaluation(fitted, calibration, competence, threshold, dropped, plain, loso, at_shipped, validation)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -642,37 +1188,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="check that this training gives the shipped weights, then rewrite offline.json/.md only (the .npz and its hash stay)",
     )
     parser.add_argument("--drop", action="append", default=[], choices=FEATURES, help="keep this feature's weight at 0 (for comparisons)")
+    parser.add_argument("--nli-probe", action="store_true", help="also measure an NLI head on frozen MiniLM (figures for the card; minutes)")
     args = parser.parse_args(argv)
     global DROPPED
     DROPPED = tuple(dict.fromkeys([*DROPPED, *args.drop]))
 
-    table = build_table(training_sets(args.data), args.cache)
+    sets = training_sets(args.data)
+    items = [item for name in sets for item in sets[name]]
+    table = build_table(sets, args.cache)
     print("single features, AUROC of the worst sentence per set:")
     for feature, row in single_feature_auroc(table).items():
         print(f"  {feature:20s} " + "  ".join(f"{s}={v:.3f}" for s, v in row.items()))
-    held, held_logits = rotations(table)
-    print("held out (train on the other two sets):")
-    for name, row in held.items():
-        print(f"  {name:32s} AUROC {row['auroc']:.3f}  BA {row['balanced_accuracy']:.3f}  recall {row['recall']:.3f}  FPR {row['fpr']:.3f}  weights {row.get('weights', '')}")
-    real = np.isin(table.sets, SETS)
-    calibration = platt(held_logits[real], table.y[real], item_weights(table.subset(real)))
-    a, c = calibration
-    held_probs = 1 / (1 + np.exp(-(a * held_logits + c)))
-    held_probs[~real] = 0.0  # synthetic items are never held out; per_set skips them
-    threshold = low_fpr_threshold(held_probs, table)
-    print(f"calibration a={a:.3f} c={c:.3f}; threshold {threshold:.3f} (held-out grounded FPR <= {MAX_FPR:.0%})")
-    held_at_shipped = per_set(held_probs, table, threshold)
-    print_rows("held out, calibrated, at the shipped threshold:", held_at_shipped)
-    fitted = fit(table)
-    probs = 1 / (1 + np.exp(-(a * fitted.item_logits(table) + c)))
-    shipped = per_set(probs, table, threshold)
-    print_rows("shipped model (all sets), in-sample at the shipped threshold:", shipped)
-    print("weights:", dict(zip(FEATURES, np.round(fitted.weights, 3).tolist())), "bias", round(fitted.bias, 3))
-    held_lexical = None
-    if "sim_best" not in DROPPED and fitted.weights[FEATURES.index("sim_best")] == 0.0:
-        # The detector will skip the embedding: evaluate the procedure that never sees it too.
-        held_lexical, _ = rotations(table, (*DROPPED, "sim_best"))
-        print_rows("held out without sim_best (the shipped model weighs it 0, so the detector embeds nothing):", held_lexical)
+    ev = evaluate(table, items)
+    fitted, calibration, competence, threshold, dropped = ev.fitted, ev.calibration, ev.competence, ev.threshold, ev.dropped
+    plain, loso, at_shipped, validation = ev.plain, ev.held_out, ev.at_shipped, ev.validation
     if args.evaluate_only:
         return 0
     record = {
@@ -681,21 +1210,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tau": TAU,
         "l2": L2,
         "max_fpr": MAX_FPR,
-        "sets": {name: {"file": FILES[name][0], "licence": FILES[name][1], "source": FILES[name][2]} for name in SETS},
-        "held_out": {k: {m: v for m, v in row.items() if m != "weights"} for k, row in held.items()},
-        "held_out_at_shipped_threshold": held_at_shipped,
-        "shipped_in_sample": shipped,
+        "targets": {"auroc": TARGET_AUROC, "fpr": TARGET_FPR, "min_items": MIN_ITEMS, "novel_grid": list(NOVEL_GRID)},
+        "sets": {name: {"file": FILES[name][0], "licence": FILES[name][1], "source": FILES[name][2]} for name in SOURCES},
+        "validation_only": list(VALIDATION),
+        "held_out_plain": {k: {m: v for m, v in row.items() if m != "weights"} for k, row in plain.items()},
+        "held_out": loso,
+        "held_out_at_shipped": at_shipped,
+        "validation": validation,
         "standardised_weights": fitted.weights.tolist(),
         "synthetic": int(sum(np.char.startswith(table.sets.astype(str), "synthetic_"))),
         "dropped": list(DROPPED),
+        "evaluated_without": list(dropped),
     }
-    if held_lexical is not None:
-        record["held_out_lexical"] = {k: {m: v for m, v in row.items() if m != "weights"} for k, row in held_lexical.items()}
+    if args.nli_probe:
+        record["nli_probe"] = nli_probe(args.data, args.cache, sets)
+        print("NLI probe:", record["nli_probe"])
     if args.update_card:
-        update_card(args.out, fitted, calibration, threshold, record)
+        update_card(args.out, fitted, calibration, threshold, competence, record)
         print(f"same weights as the shipped model: rewrote {args.out}/offline.json and offline.md")
         return 0
-    write_model(args.out, fitted, calibration, threshold, record)
+    write_model(args.out, fitted, calibration, threshold, competence, record)
     print(f"wrote {args.out}/offline.npz, offline.json, offline.md")
     return 0
 

@@ -89,5 +89,5 @@ def test_the_assertion_records_its_score_on_the_eval_case(pytester):
     [supported], [invented] = scores["test_supported"], scores["test_invented"]
     assert supported["name"] == invented["name"] == "grounded"
     assert supported["verdict"] == "pass" and invented["verdict"] == "fail"
-    assert invented["signature"].startswith("hallucination:offline|v:1|")
+    assert invented["signature"].startswith("hallucination:offline|v:2|")
     assert invented["details"]["sentences"][0]["unsupported"] == ["90,000"]

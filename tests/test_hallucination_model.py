@@ -16,7 +16,7 @@ def test_the_shipped_model_loads_with_its_card_and_a_usable_threshold():
     model = load_model()
     assert model.weights.shape == (len(FEATURES),)
     assert 0.0 < model.threshold < 1.0
-    assert model.signature.startswith("hallucination:offline|v:1|sha:")
+    assert model.signature.startswith("hallucination:offline|v:2|sha:")
     assert "features:sim_best," in model.signature
     card = (MODELS_DIR / "offline.md").read_text(encoding="utf-8")
     assert "halueval_qa" in card and "Held-out quality" in card

@@ -9,7 +9,10 @@ A small logistic model trained on public labelled data
 (``scripts/train_hallucination.py``; figures in ``models/offline.md``) turns
 these into a calibrated probability per sentence; the answer's probability
 is its worst sentence's. ``assert_grounded`` (``pytest_llmops.assertions``)
-gates a test on it.
+gates a test on it. It answers only inside the region where it was
+validated (``competence``: English, extractive answers of validated length;
+short answers that add a number or name); elsewhere the report is declined
+and the check unmeasured, naming ``assert_faithful`` with a judge.
 
 It measures surface support, not entailment; see the model card for what it
 misses. The shipped model gives the MiniLM feature weight 0, so by default
@@ -31,6 +34,8 @@ _EXPORTS = {
     "load_model": "pytest_llmops.hallucination.model",
     "HallucinationModel": "pytest_llmops.hallucination.model",
     "FEATURES": "pytest_llmops.hallucination.features",
+    "Competence": "pytest_llmops.hallucination.competence",
+    "TextKind": "pytest_llmops.hallucination.competence",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -38,6 +43,7 @@ __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pytest_llmops.hallucination.competence import Competence, TextKind
     from pytest_llmops.hallucination.detector import (
         HallucinationReport,
         SentenceEvidence,

@@ -2,13 +2,15 @@
 
 Example::
 
-    report = detect_hallucination(
-        "The bridge is 410 metres long.",
-        "The Kelvane Bridge crosses the river Ost. It is 340 metres long.",
-    )
+    bridge = "The Kelvane Bridge crosses the river Ost. It is 340 metres long."
+    report = detect_hallucination("The bridge is 410 metres long.", bridge)
     report.probability            # ~0.9: hallucinated
     report.worst.unsupported_numbers   # ['410']
     report.flagged                # the sentences above the threshold
+
+    report = detect_hallucination("Ships can pass under it in both directions.", bridge)
+    report.declined               # "the short answer is abstractive (...): use assert_faithful(...) with a judge"
+    report.hallucinated           # ValueError: the detector declined this answer
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_llmops.hallucination.competence import TextKind, novel_pairs, text_kind
 from pytest_llmops.hallucination.extract import Embed, extract
 from pytest_llmops.hallucination.model import HallucinationModel, load_model
 
@@ -65,10 +68,25 @@ class HallucinationReport:
     threshold: float
     sentences: tuple[SentenceEvidence, ...]
     signature: str
+    #: the answer's kind (length, novel word pairs, English) that the competence check read
+    kind: TextKind
+    #: why the detector does not judge this answer (outside where it was validated), else None
+    declined: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        """Whether the detector judges this answer (``declined`` is None)."""
+        return self.declined is None
 
     @property
     def hallucinated(self) -> bool:
-        """Whether the answer's probability is above the threshold (at it passes, as ``assert_grounded`` does)."""
+        """Whether the answer's probability is above the threshold (at it passes, as ``assert_grounded`` does).
+
+        Raises ``ValueError`` when the detector declined the answer: there is no
+        verdict then, and reading one as "not hallucinated" would be a silent pass.
+        """
+        if self.declined is not None:
+            raise ValueError(f"the detector declined this answer, so it has no verdict: {self.declined}")
         return self.probability > self.threshold
 
     @property
@@ -90,6 +108,7 @@ def detect_hallucination(
     embeddings: bool | None = None,
     embed: Embed | None = None,
     model_dir: str | Path | None = None,
+    competence: bool = True,
 ) -> HallucinationReport:
     """Score how likely ``answer`` states things that ``context`` does not support; no LLM involved.
 
@@ -108,6 +127,14 @@ def detect_hallucination(
     score is the same; ``similarity`` is filled and the evidence sentence is
     MiniLM's closest). ``embed`` replaces the MiniLM embedder (texts -> unit
     rows) and implies ``embeddings=True``.
+
+    ``competence``: whether to decline answers outside the region where the
+    model was validated (``HallucinationModel.competence``: abstractive
+    answers, answers longer than any validated, text that is not English).
+    A declined report keeps its probability and evidence but sets
+    ``declined`` to the reason, and ``hallucinated`` raises. ``False``
+    scores every answer (the held-out figures in the model card say how
+    badly that goes on abstractive text).
 
     Raises ``ValueError`` when the answer or the context is empty: with no
     evidence there is nothing to measure; and when ``embeddings=False`` is
@@ -140,9 +167,27 @@ def detect_hallucination(
         )
         for f, p in zip(features, probabilities)
     )
+    threshold = model.threshold if threshold is None else float(threshold)
+    kind = text_kind([s.text for s in sentences], index)
+    declined = None
+    if competence:
+        region = model.competence
+        declined = region.decline(kind, unsupported_facts=any(s.unsupported_numbers or s.unsupported_names for s in sentences))
+        flagged = [s for s in sentences if s.probability > threshold]
+        if declined is None and flagged:  # may one of the flagged sentences fail the answer by itself?
+            novel = [novel_pairs([s.text], index) for s in flagged]
+            judged = [
+                region.judges_sentence(n, unsupported_facts=bool(s.unsupported_numbers or s.unsupported_names),
+                                       answer_words=kind.words)
+                for s, n in zip(flagged, novel)
+            ]
+            if not any(judged):
+                declined = region.decline_failure(novel)
     return HallucinationReport(
         probability=max(s.probability for s in sentences),
-        threshold=model.threshold if threshold is None else float(threshold),
+        threshold=threshold,
         sentences=sentences,
         signature=model.signature,
+        kind=kind,
+        declined=declined,
     )

@@ -2,8 +2,8 @@
 
 Three files, written by ``scripts/train_hallucination.py``: ``offline.npz``
 (weights, feature means and scales; read with ``allow_pickle=False``),
-``offline.json`` (feature names, bias, calibration, threshold, the npz's
-sha256 and the training record) and ``offline.md`` (the model card).
+``offline.json`` (feature names, bias, calibration, threshold, the
+competence region, the npz's sha256 and the training record) and ``offline.md`` (the model card).
 
 A sentence's probability is ``sigmoid(a * (w . (x - mean) / scale + b) + c)``;
 an answer's is the maximum over its sentences. A feature the model gives
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmops.hallucination.competence import Competence
 from pytest_llmops.hallucination.features import FEATURES
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ class HallucinationModel:
     threshold: float
     sha256: str
     version: int
+    #: where its verdicts were validated; outside it the detector declines (``competence.py``)
+    competence: Competence
     header: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def uses(self, feature: str) -> bool:
@@ -138,6 +141,10 @@ def load_model(directory: str | None = None, name: str = "offline") -> Hallucina
         raise _fail(header_path, "bias, calibration and threshold must be finite numbers")
     if not 0.0 < header["threshold"] < 1.0:
         raise _fail(header_path, f"threshold {header['threshold']} is not a probability between 0 and 1")
+    try:
+        competence = Competence.from_header(header)
+    except ValueError as error:
+        raise _fail(header_path, str(error)) from error
     return HallucinationModel(
         name=name,
         weights=weights,
@@ -148,5 +155,6 @@ def load_model(directory: str | None = None, name: str = "offline") -> Hallucina
         threshold=float(header["threshold"]),
         sha256=digest,
         version=int(header.get("version", 0)),
+        competence=competence,
         header=header,
     )
