@@ -183,16 +183,16 @@ def _import_llama_cpp() -> Any:
     except ImportError as exc:
         raise LocalModelUnavailable(
             f"the local model runs on llama.cpp, which is not installed: pip install '{LOCAL_EXTRA_PIP}' "
-            f"(it brings '{LLAMA_PIP}', which compiles from source: about 10 minutes on two cores) ({exc})"
+            f"(it brings '{LLAMA_PIP}', which compiles from source: 5-10 minutes on two cores) ({exc})"
         ) from exc
     return llama_cpp
 
 
 _runtime_lock = threading.Lock()
-_runtimes: dict[Path, dict[str, str]] = {}
+_runtimes: dict[str, dict[str, str]] = {}
 
 
-def runtime_info(path: Path) -> dict[str, str]:
+def runtime_info(model: str) -> dict[str, str]:
     """What runs a local model: llama.cpp's binding version, its build's CPU features, the weights file.
 
     Recorded on every local ``Call`` (and so in the results file's environment):
@@ -202,8 +202,9 @@ def runtime_info(path: Path) -> dict[str, str]:
     and enough to tell two files apart.
     """
     with _runtime_lock:
-        info = _runtimes.get(path)
-        if info is None:
+        info = _runtimes.get(model)
+        if info is None:  # once per model and process: every answer of the model shares it
+            path = gguf_path(resolve_model(model))
             llama_cpp = _import_llama_cpp()
             system = llama_cpp.llama_print_system_info()
             info = {
@@ -213,7 +214,7 @@ def runtime_info(path: Path) -> dict[str, str]:
                 "weights": path.name,
                 "weights_id": _file_id(path),
             }
-            _runtimes[path] = info
+            _runtimes[model] = info
         return info
 
 
@@ -510,7 +511,7 @@ def _generate(plan: _Plan, cancel: threading.Event, on_delta: Callable[[str], No
         cost_usd=0.0,
         finish_reason=finish_reason,
         logprobs=tuple(logprobs) if plan.logprobs else None,
-        runtime=runtime_info(gguf_path(resolve_model(plan.model))),
+        runtime=runtime_info(plan.model),
     )
 
 
