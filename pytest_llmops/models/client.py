@@ -42,6 +42,7 @@ from pytest_llmops.models.budget import Budget
 from pytest_llmops.models.call import Call, CallRole
 from pytest_llmops.models.limits import THROTTLE_STATUSES, AdaptiveLimit
 from pytest_llmops.models.retry import RetryPolicy
+from pytest_llmops.models.stall import stall_tolerant_timeout
 from pytest_llmops.verdict import UnmeasuredError
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 LOCAL_PREFIX = "local/"
+#: The most (seconds) a loop stall may stretch one attempt's time limit (see ``models/stall.py``).
+MAX_STALL_EXTENSION_S = 5.0
 
 
 def _canonical(value: Any) -> str:
@@ -155,6 +158,7 @@ class ModelRuntime:
         concurrency: int = 16,
         budget: Budget | None = None,
         client: str = "direct",
+        keep_calls: bool = True,
     ) -> None:
         from pytest_llmops.models.cache import RecordMode as _RecordMode
 
@@ -170,7 +174,13 @@ class ModelRuntime:
             self.record_mode = _RecordMode.OFF
         self.concurrency = max(1, int(concurrency))
         self.budget = budget or Budget()
+        #: Every call recorded, in order, when ``keep_calls``; the plugin's session runtime keeps
+        #: none (each call is kept on its case), so memory does not grow with the run.
         self.calls: list[Call] = []
+        self.keep_calls = keep_calls
+        #: Calls recorded (kept or not), and whether any of them had a price.
+        self.call_count = 0
+        self.any_priced = False
         self._backends: dict[str, Backend] = {}
         self._prepared: set[tuple[str, str]] = set()
         self._preparing: dict[tuple[int, tuple[str, str]], asyncio.Task[None]] = {}
@@ -290,7 +300,10 @@ class ModelRuntime:
         return limit
 
     def record(self, call: Call) -> Call:
-        self.calls.append(call)
+        if self.keep_calls:
+            self.calls.append(call)
+        self.call_count += 1
+        self.any_priced = self.any_priced or bool(call.cost_usd)
         self.budget.charge(call)
         case = current_case()
         if case is not None:
@@ -404,20 +417,30 @@ class LLMClient:
             stored_request = {"texts": list(request.texts)}
         runtime.cache.put(key, kind=kind, model=self.config.model, request=stored_request, response=response, call=call.to_dict())
 
-    async def _with_retries(self, attempt: Callable[[float], Awaitable[T]]) -> tuple[T, float, int, float]:
+    async def _with_retries(
+        self, attempt: Callable[[float], Awaitable[T]], log: list[dict[str, Any]] | None = None
+    ) -> tuple[T, float, int, float]:
         """Run ``attempt(timeout)`` under the retry policy and deadline.
 
         Returns the result, the successful attempt's latency, the attempt count
         and the seconds spent backing off. Raises the last ``ProviderError``
-        (with ``attempts`` and ``backoff_s`` attached) when it gives up.
+        (with ``attempts``, ``backoff_s`` and ``attempt_log`` attached) when it gives up.
+        Each attempt is appended to ``log``: its number, elapsed seconds, and for a
+        failed one its error type and HTTP status.
+
+        An attempt's time limit is checked by a timer that forgives loop stalls
+        (``models/stall.py``); the backend is handed that limit plus the most the
+        timer may extend it by, so its own timeout is not what fires first.
         """
         policy = self.config.retry
         started = time.monotonic()
         attempts = 0
         backoff = 0.0
+        log = [] if log is None else log
         while True:
             attempts += 1
             remaining = policy.deadline_s - (time.monotonic() - started)
+            t0: float | None = None
             try:
                 if remaining <= 0:
                     raise ProviderTimeout(
@@ -432,13 +455,21 @@ class LLMClient:
                     async with asyncio.timeout(remaining), limit.slot() as epoch:
                         t0 = time.perf_counter()
                         left = policy.deadline_s - (time.monotonic() - started)
+                        budget = max(0.001, min(self.config.timeout_s, left))
+                        grace = min(budget, MAX_STALL_EXTENSION_S)
                         try:
-                            result = await attempt(max(0.001, min(self.config.timeout_s, left)))
-                        except ProviderTimeout as error:
+                            async with stall_tolerant_timeout(budget, max_extension_s=grace):
+                                result = await attempt(budget + grace)
+                        except (ProviderTimeout, TimeoutError) as error:
                             if left < self.config.timeout_s:
                                 # The attempt's own limit was what was left of the deadline.
                                 raise TimeoutError from error
-                            raise
+                            if isinstance(error, ProviderTimeout):
+                                raise
+                            raise ProviderTimeout(
+                                f"{self.config.model}: Timeout: no answer within {budget:g} s "
+                                f"(attempt {attempts}; raise --llmops-timeout to allow more)"
+                            ) from None
                         except ProviderError as error:
                             if error.status in THROTTLE_STATUSES:
                                 limit.throttled(epoch)
@@ -450,18 +481,28 @@ class LLMClient:
                         f"{self.config.model}: no answer within the {policy.deadline_s:g} s deadline "
                         f"(attempt {attempts}; raise --llmops-deadline to allow more)"
                     ) from exc
+                log.append({"attempt": attempts, "elapsed_s": round(latency, 6)})
                 return result, latency, attempts, backoff
             except ProviderError as error:
+                log.append({
+                    "attempt": attempts,
+                    # None: it failed before a request went out (no slot before the deadline).
+                    "elapsed_s": None if t0 is None else round(time.perf_counter() - t0, 6),
+                    "error_type": error.error_type,
+                    "status": error.status,
+                })
                 elapsed = time.monotonic() - started
                 delay = policy.delay_s(error, attempts)
                 if not policy.should_retry(error, attempts) or elapsed + delay >= policy.deadline_s:
                     error.attempts = attempts  # type: ignore[attr-defined]
                     error.backoff_s = backoff  # type: ignore[attr-defined]
+                    error.attempt_log = tuple(log)  # type: ignore[attr-defined]
                     raise
                 await asyncio.sleep(delay)
                 backoff += delay
 
     def _fail(self, error: ProviderError, request: ChatRequest | EmbeddingRequest, kind: str, key: str, started: float) -> ProviderError:
+        log = getattr(error, "attempt_log", ())
         call = self._call_record(
             request,
             kind,
@@ -471,6 +512,9 @@ class LLMClient:
             backoff_s=getattr(error, "backoff_s", 0.0),
             error=str(error),
             error_type=error.error_type,
+            # A failed call's latency is its last attempt's time (None if none went out).
+            latency_s=log[-1]["elapsed_s"] if log else None,
+            attempt_log=log,
         )
         error.call = self.runtime.record(call)
         return error
@@ -484,6 +528,7 @@ class LLMClient:
         latency: float,
         attempts: int,
         backoff: float,
+        log: Sequence[Mapping[str, Any]] = (),
     ) -> Call:
         """Record a successful chat call and cache its answer."""
         call = self.runtime.record(
@@ -499,6 +544,7 @@ class LLMClient:
                 cost_usd=response.cost_usd,
                 attempts=attempts,
                 backoff_s=backoff,
+                attempt_log=_retried(log),
             )
         )
         self._store(key, "chat", request, _response_to_dict(response), call)
@@ -539,8 +585,9 @@ class LLMClient:
         # Identical requests arriving while this one is out wait for its answer
         # instead of being sent again (the cache would miss them all).
         shared = None if stream else self.runtime.lead(key)
+        log: list[dict[str, Any]] = []
         try:
-            response, latency, attempts, backoff = await self._with_retries(attempt)
+            response, latency, attempts, backoff = await self._with_retries(attempt, log)
         except ProviderError as error:
             if shared is not None:
                 shared.set_exception(error)
@@ -551,7 +598,7 @@ class LLMClient:
             raise
         finally:
             self.runtime.release(key, shared)
-        call = self._chat_succeeded(request, key, started, response, latency, attempts, backoff)
+        call = self._chat_succeeded(request, key, started, response, latency, attempts, backoff, log)
         if shared is not None:
             shared.set_result((response, call))
         return Completion(response.text, call=call, logprobs=response.logprobs, finish_reason=response.finish_reason)
@@ -629,7 +676,8 @@ class LLMClient:
                 raise ProviderError(f"{request.model}: the stream ended without a final answer", retryable=first)
             return final
 
-        task = asyncio.ensure_future(self._with_retries(attempt))
+        log: list[dict[str, Any]] = []
+        task = asyncio.ensure_future(self._with_retries(attempt, log))
         task.add_done_callback(lambda _: queue.put_nowait(None))
         try:
             while (chunk := await queue.get()) is not None:
@@ -641,7 +689,7 @@ class LLMClient:
             response, latency, attempts, backoff = task.result()
         except ProviderError as error:
             raise self._fail(error, request, "chat", key, started) from None
-        self._chat_succeeded(request, key, started, response, latency, attempts, backoff)
+        self._chat_succeeded(request, key, started, response, latency, attempts, backoff, log)
 
     # -- embeddings -----------------------------------------------------------
     async def embed(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
@@ -666,8 +714,9 @@ class LLMClient:
         async def attempt(timeout: float) -> EmbeddingResponse:
             return await backend.embed(replace(request, timeout=timeout))
 
+        log: list[dict[str, Any]] = []
         try:
-            response, latency, attempts, backoff = await self._with_retries(attempt)
+            response, latency, attempts, backoff = await self._with_retries(attempt, log)
         except ProviderError as error:
             raise self._fail(error, request, "embedding", key, started) from None
         call = self.runtime.record(
@@ -682,6 +731,7 @@ class LLMClient:
                 cost_usd=response.cost_usd,
                 attempts=attempts,
                 backoff_s=backoff,
+                attempt_log=_retried(log),
             )
         )
         self._store(key, "embedding", request, {"vectors": [list(v) for v in response.vectors]}, call)
@@ -735,6 +785,11 @@ class UnconfiguredModel:
 
     def with_params(self, **params: Any) -> UnconfiguredModel:
         return self
+
+
+def _retried(log: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+    """The attempts of a call that needed more than one; one clean attempt says nothing ``latency_s`` does not."""
+    return tuple(log) if len(log) > 1 else ()
 
 
 def _response_to_dict(response: ChatResponse) -> dict[str, Any]:
