@@ -233,6 +233,8 @@ class _Batch:
         self.progress = self.config.pluginmanager.get_plugin("llmops-progress")
         capture = self.config.getoption("capture", "no")
         self.capture = capture != "no" and self.config.pluginmanager.has_plugin("capturemanager")
+        #: One handler for the batch, added to the root logger only while the loop runs.
+        self.log_router = _LogRouter(self.config) if self.capture else None
 
     def run(self) -> None:
         try:
@@ -290,7 +292,7 @@ class _Batch:
             await _drain()  # the body runs up to its first wait on the network, and others move on
 
         with self._routing():
-            self.runtime.run(launch())
+            self.runtime.step(launch())
 
     async def _body(self, live: _Live) -> None:
         item = live.item
@@ -319,7 +321,7 @@ class _Batch:
         """Let the bodies still running move on (read answers, send requests) before pytest works again."""
         if self.running:
             with self._routing():
-                self.runtime.run(_drain())
+                self.runtime.step(_drain())
 
     def _wait_for(self, live: _Live) -> None:
         task = live.task
@@ -338,7 +340,7 @@ class _Batch:
 
         try:
             with self._routing():
-                self.runtime.run(wait())
+                self.runtime.step(wait())
         finally:
             if progress is not None:
                 progress.clear()
@@ -352,7 +354,8 @@ class _Batch:
         saved = sys.stdout, sys.stderr
         sys.stdout = _Router(saved[0], "stdout")  # type: ignore[assignment]
         sys.stderr = _Router(saved[1], "stderr")  # type: ignore[assignment]
-        handler = _LogRouter(self.config)
+        handler = self.log_router
+        assert handler is not None
         root = logging.getLogger()
         root.addHandler(handler)
         try:
