@@ -9,8 +9,12 @@ when a run holds eligible tests, and walks the items in collection order:
 * an item that is not eligible (sync, marked ``asyncio``/``anyio``, using a
   capture fixture...) goes through pytest's normal ``pytest_runtest_protocol``;
 * consecutive eligible items with the same parent (module or class) and the
-  same higher-scoped parameters form a *batch*. Each item of a batch is set up
-  in turn with pytest's own ``call_and_report(item, "setup")``; right after,
+  same higher-scoped parameters form a *batch*, run as a pipeline: items are
+  set up ahead of the one being reported, at most a window of
+  ``WINDOW_FACTOR`` x ``--llmops-test-concurrency`` at a time, and each report
+  frees room for the next set-up, so the test slots stay busy from the first
+  item of a batch to its last. Each item is set up with pytest's own
+  ``call_and_report(item, "setup")``; right after,
   its entry on the setup stack and the state of its function-scoped fixtures
   (cached value, finalizers) are moved aside, so the next item gets fresh
   fixture instances while module- and session-scoped ones are shared as usual;
@@ -24,6 +28,11 @@ when a run holds eligible tests, and walks the items in collection order:
   and the llmops payloads stay right), teardown with the right ``nextitem``,
   log finish. Reporting of item *k* waits only for items up to *k*.
 
+Between any two of these steps the loop runs until it has nothing left to do
+but wait on the network (``_drain``), so answers are read and the next
+requests go out while pytest sets up and reports; each body's own time (from
+its test slot to its end) is its call phase's ``duration``.
+
 Standard library and pytest only: the plugin imports this at start-up.
 """
 
@@ -35,6 +44,7 @@ import contextvars
 import io
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,18 +57,28 @@ from pytest_llmops.case import case_scope
 #: Tests using these fixtures run serially: capture fixtures read their own test's output, which only the
 #: serial path can give them; ``anyio_backend`` marks a test that anyio's plugin runs.
 SERIAL_FIXTURES = frozenset({"capsys", "capsysbinary", "capfd", "capfdbinary", "caplog", "capteesys", "anyio_backend"})
-#: A batch holds at most this many times ``--llmops-test-concurrency`` items (all set up at once).
-BATCH_FACTOR = 4
+#: Items set up but not yet reported, as a multiple of ``--llmops-test-concurrency``: enough that
+#: bodies are waiting for every test slot that frees while earlier items are reported.
+WINDOW_FACTOR = 4
+#: Most loop turns one ``_drain`` gives (each turn runs every callback that is ready).
+DRAIN_TURNS = 32
 
 
 @dataclass
 class _Outcome:
-    """What the body of a test did when it ran concurrently: ``error`` is ``None`` on success."""
+    """What the body of a test did when it ran concurrently: ``error`` is ``None`` on success.
+
+    ``started`` (epoch seconds) and ``duration_s`` are the body's own run, from taking its
+    test slot to its end, so a case's time is not the ~0 s of re-raising its outcome.
+    """
 
     error: BaseException | None = None
+    started: float | None = None
+    duration_s: float | None = None
 
 
 _outcome_key = pytest.StashKey[_Outcome]()
+_timing_key = pytest.StashKey[tuple[float, float]]()
 
 
 def precomputed_call(item: pytest.Item) -> bool | None:
@@ -75,6 +95,14 @@ def precomputed_call(item: pytest.Item) -> bool | None:
     if error is not None:
         raise error
     return True
+
+
+def take_body_timing(item: pytest.Item) -> tuple[float, float] | None:
+    """``(start, duration)`` of a body that ran concurrently, for its call report; ``None`` otherwise."""
+    timing = item.stash.get(_timing_key, None)
+    if timing is not None:
+        del item.stash[_timing_key]
+    return timing
 
 
 def uses_serial_fixture(item: pytest.Item) -> bool:
@@ -117,12 +145,11 @@ def run_loop(
         raise session.Interrupted(
             f"{session.testsfailed} error{'s' if session.testsfailed != 1 else ''} during collection"
         )
-    most = max(2, BATCH_FACTOR * concurrency)
     index = 0
     while index < len(items):
         end = index + 1
         if flags[index]:
-            while end < len(items) and end - index < most and flags[end] and _same_batch(items[index], items[end]):
+            while end < len(items) and flags[end] and _same_batch(items[index], items[end]):
                 end += 1
         nextitem = items[end] if end < len(items) else None
         if end - index == 1:
@@ -177,6 +204,8 @@ class _Live:
 
 
 class _Batch:
+    """The items of one batch, set up, run and reported as a pipeline (see the module docstring)."""
+
     def __init__(
         self,
         session: pytest.Session,
@@ -195,38 +224,51 @@ class _Batch:
         self.record_of = record_of
         self.runtime = runtime
         self.concurrency = concurrency
-        self.live: list[_Live] = []
+        self.window = max(2, WINDOW_FACTOR * concurrency)
+        #: One entry per item set up so far; ``None`` once reported (its state is not kept).
+        self.live: list[_Live | None] = []
         #: Bodies started and not finished (waiting for a test slot or running).
         self.running = 0
         self.semaphore = asyncio.Semaphore(concurrency)
         self.progress = self.config.pluginmanager.get_plugin("llmops-progress")
         capture = self.config.getoption("capture", "no")
         self.capture = capture != "no" and self.config.pluginmanager.has_plugin("capturemanager")
+        #: One handler for the batch, added to the root logger only while the loop runs.
+        self.log_router = _LogRouter(self.config) if self.capture else None
 
     def run(self) -> None:
         try:
             with _protocol_context(self.items[0]):
-                for item in self.items:
-                    live = self._setup(item)  # type: ignore[arg-type]
-                    self.live.append(live)
-                    self._launch(live)
-                for index, live in enumerate(self.live):
+                for index in range(len(self.items)):
+                    self._fill(index)
+                    live = self.live[index]
+                    assert live is not None
                     self._wait_for(live)
                     self._report(live, index)
+                    self.live[index] = None
                     if self.session.shouldfail or self.session.shouldstop:
                         break
                 # A stop raised by a teardown report leaves later items set up: undo them.
                 self._cancel()
-                for live in self.live:
+                for live in self._pending():
                     self._abandon(live)
         except BaseException:
             # Interrupted (Ctrl-C, pytest.exit, an internal error): stop the bodies still
             # running and undo the function-level set-up of the items not torn down.
             self._cancel()
-            for live in self.live:
-                if not live.done:
-                    self._abandon(live)
+            for live in self._pending():
+                self._abandon(live)
             raise
+
+    def _pending(self) -> list[_Live]:
+        return [live for live in self.live if live is not None and not live.done]
+
+    def _fill(self, reported: int) -> None:
+        """Set up (and start) items until the window ahead of item ``reported`` is full."""
+        while len(self.live) < len(self.items) and len(self.live) - reported < self.window:
+            live = self._setup(self.items[len(self.live)])  # type: ignore[arg-type]
+            self.live.append(live)
+            self._launch(live)
 
     # -- set-up -----------------------------------------------------------------------
     def _setup(self, item: pytest.Function) -> _Live:
@@ -241,15 +283,16 @@ class _Batch:
     def _launch(self, live: _Live) -> None:
         """Start a set-up item's body now, so its first request goes out while the next items set up."""
         if not live.setup_report.passed:
+            self._turn()
             return
 
         async def launch() -> None:
             live.item.stash[_outcome_key] = live.outcome
             live.task = asyncio.create_task(self._body(live), name=live.item.nodeid)
-            await asyncio.sleep(0)  # one step: the body runs up to its first await
+            await _drain()  # the body runs up to its first wait on the network, and others move on
 
         with self._routing():
-            self.runtime.run(launch())
+            self.runtime.step(launch())
 
     async def _body(self, live: _Live) -> None:
         item = live.item
@@ -259,6 +302,8 @@ class _Batch:
             async with self.semaphore:
                 # This task's own context: its record, its output buffers.
                 _sinks.set(live)
+                live.outcome.started = time.time()
+                started = time.perf_counter()
                 try:
                     with _case_scope(record):
                         # The test's coroutine as the plugin builds it (repeated when llm_eval(repeat=N) says so).
@@ -266,19 +311,24 @@ class _Batch:
                 except BaseException as error:  # noqa: BLE001 - re-raised in the call phase, by pytest's rules
                     live.outcome.error = error
                 finally:
+                    live.outcome.duration_s = time.perf_counter() - started
                     if self.progress is not None:
                         self.progress.case_finished(item.nodeid)
         finally:
             self.running -= 1
 
+    def _turn(self) -> None:
+        """Let the bodies still running move on (read answers, send requests) before pytest works again."""
+        if self.running:
+            with self._routing():
+                self.runtime.step(_drain())
+
     def _wait_for(self, live: _Live) -> None:
         task = live.task
         if task is None or task.done():
-            if self.running:
-                # Still give the loop one turn: reporting a run of finished items back to back would
-                # otherwise hold up the answers (and inflate the latency) of the bodies still running.
-                with self._routing():
-                    self.runtime.run(asyncio.sleep(0))
+            # Reporting a run of finished items back to back would otherwise hold up the
+            # answers (and inflate the latency) of the bodies still running.
+            self._turn()
             return
         progress = self.progress
 
@@ -290,7 +340,7 @@ class _Batch:
 
         try:
             with self._routing():
-                self.runtime.run(wait())
+                self.runtime.step(wait())
         finally:
             if progress is not None:
                 progress.clear()
@@ -304,7 +354,8 @@ class _Batch:
         saved = sys.stdout, sys.stderr
         sys.stdout = _Router(saved[0], "stdout")  # type: ignore[assignment]
         sys.stderr = _Router(saved[1], "stderr")  # type: ignore[assignment]
-        handler = _LogRouter(self.config)
+        handler = self.log_router
+        assert handler is not None
         root = logging.getLogger()
         root.addHandler(handler)
         try:
@@ -314,7 +365,7 @@ class _Batch:
             sys.stdout, sys.stderr = saved
 
     def _cancel(self) -> None:
-        pending = [live.task for live in self.live if live.task is not None and not live.task.done()]
+        pending = [live.task for live in self.live if live is not None and live.task is not None and not live.task.done()]
         for task in pending:
             task.cancel()
         if pending:
@@ -332,6 +383,8 @@ class _Batch:
             for name, lines in (("stdout", live.stdout), ("stderr", live.stderr), ("log", live.log)):
                 if lines:
                     item.add_report_section("call", name, "".join(lines) if name != "log" else "\n".join(lines))
+            if live.outcome.started is not None and live.outcome.duration_s is not None:
+                item.stash[_timing_key] = (live.outcome.started, live.outcome.duration_s)
             call_and_report(item, "call", log=True)
         if _outcome_key in item.stash:  # the call phase stopped before the body's outcome was taken
             del item.stash[_outcome_key]
@@ -342,7 +395,8 @@ class _Batch:
             self._cancel()
             live.fixtures = _set_aside(item)  # the others' state goes through the same FixtureDefs
             for other in self.live[index + 1 :]:
-                self._abandon(other)
+                if other is not None:
+                    self._abandon(other)
             _restore(live)
             nextitem = None
         if live.stack_entry is not None:
@@ -484,6 +538,20 @@ class _LogRouter(logging.Handler):
         live = _sinks.get()
         if live is not None:
             live.log.append(self.format(record))
+
+
+async def _drain() -> None:
+    """Run the loop until only waits on the network (and timers) are left, at most ``DRAIN_TURNS`` turns.
+
+    One turn (``sleep(0)``) polls the sockets once and runs what is ready; an answer
+    takes a few turns to reach its test (read, parse, resume), a new request a few to
+    go out. ``_ready`` is the loop's queue of runnable callbacks (asyncio's own loop).
+    """
+    loop = asyncio.get_running_loop()
+    for _ in range(DRAIN_TURNS):
+        await asyncio.sleep(0)
+        if not getattr(loop, "_ready", None):
+            return
 
 
 def _case_scope(record: Any) -> contextlib.AbstractContextManager[Any]:

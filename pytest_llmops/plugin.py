@@ -231,6 +231,14 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if report.when == "call":
+        from pytest_llmops.concurrent import take_body_timing
+
+        timing = take_body_timing(item)
+        if timing is not None:
+            # The body ran earlier, concurrently; its call phase only handed back the outcome.
+            report.start, report.duration = timing
+            report.stop = report.start + report.duration
     error = call.excinfo.value if call.excinfo is not None else None
     if isinstance(error, UnmeasuredError) and report.when in ("setup", "call"):
         report.outcome = "failed"
@@ -248,9 +256,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.llmops_error = type(error).__name__
         # Each report carries only what the case added since the previous report.
         sent = item.stash[_sent_key]
-        payload = case_payload(record)
-        payload["scores"] = payload["scores"][sent["scores"] :]
-        payload["calls"] = payload["calls"][sent["calls"] :]
+        payload = case_payload(record, scores_from=sent["scores"], calls_from=sent["calls"])
         sent["scores"] += len(payload["scores"])
         sent["calls"] += len(payload["calls"])
         if report.when == "setup":
@@ -264,6 +270,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if report.when == "teardown":
             # pytest's JUnit XML writes the properties of the teardown report.
             report.user_properties.extend(junit_properties(verdict, record))
+            # Everything the case measured now rides on its reports; items live for the whole
+            # session, so keeping it here too would grow memory with every case.
+            for key in (_record_key, _sent_key, _verdict_key):
+                del item.stash[key]
     return report
 
 

@@ -69,6 +69,7 @@ class LLMOpsState:
                 concurrency=self.settings.concurrency,
                 client=self.settings.client,
                 budget=Budget(max_cost_usd=self.settings.max_cost, max_calls=self.settings.max_calls),
+                keep_calls=False,  # each call rides on its case's reports
             )
         return self._runtime
 

@@ -28,6 +28,11 @@ class Call:
     ``None`` when the price of the model is unknown (never a made-up 0).
     On a cache hit the timings, tokens and cost are those recorded when the
     answer was first obtained, and ``cache_hit`` says so.
+
+    A failed call's ``latency_s`` is its last attempt's time (``None`` when no
+    request went out). ``attempt_log`` lists the attempts of a call that needed
+    more than one (or failed): ``attempt``, ``elapsed_s``, and for each failed
+    attempt its ``error_type`` and HTTP ``status`` (``None`` when it had none).
     """
 
     model: str
@@ -50,10 +55,12 @@ class Call:
     error_type: str | None = None
     nodeid: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    attempt_log: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
         object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+        object.__setattr__(self, "attempt_log", tuple(MappingProxyType(dict(a)) for a in self.attempt_log))
 
     @property
     def ok(self) -> bool:
@@ -67,8 +74,11 @@ class Call:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["params"] = dict(self.params)
         data["extra"] = dict(self.extra)
+        data["attempt_log"] = [dict(a) for a in self.attempt_log]
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Call:
-        return cls(**dict(data))
+        fields_ = dict(data)
+        fields_["attempt_log"] = tuple(fields_.get("attempt_log") or ())
+        return cls(**fields_)

@@ -46,6 +46,7 @@ from pytest_llmops.models.budget import Budget
 from pytest_llmops.models.call import Call, CallRole
 from pytest_llmops.models.limits import THROTTLE_STATUSES, AdaptiveLimit
 from pytest_llmops.models.retry import RetryPolicy
+from pytest_llmops.models.stall import stall_tolerant_timeout
 from pytest_llmops.verdict import UnmeasuredError
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ T = TypeVar("T")
 E = TypeVar("E", ProviderError, ModelConfigError)
 
 LOCAL_PREFIX = "local/"
+#: The most (seconds) a loop stall may stretch one attempt's time limit (see ``models/stall.py``).
+MAX_STALL_EXTENSION_S = 5.0
 
 #: Seconds a call may run past its deadline before it is cut off from outside (see ``_with_retries``).
 DEADLINE_GRACE_S = 0.1
@@ -163,6 +166,7 @@ class ModelRuntime:
         concurrency: int = 16,
         budget: Budget | None = None,
         client: str = "direct",
+        keep_calls: bool = True,
     ) -> None:
         from pytest_llmops.models.cache import RecordMode as _RecordMode
 
@@ -178,7 +182,13 @@ class ModelRuntime:
             self.record_mode = _RecordMode.OFF
         self.concurrency = max(1, int(concurrency))
         self.budget = budget or Budget()
+        #: Every call recorded, in order, when ``keep_calls``; the plugin's session runtime keeps
+        #: none (each call is kept on its case), so memory does not grow with the run.
         self.calls: list[Call] = []
+        self.keep_calls = keep_calls
+        #: Calls recorded (kept or not), and whether any of them had a price.
+        self.call_count = 0
+        self.any_priced = False
         self._backends: dict[str, Backend] = {}
         self._prepared: set[tuple[str, str]] = set()
         self._preparing: dict[tuple[int, tuple[str, str]], asyncio.Task[None]] = {}
@@ -205,6 +215,17 @@ class ModelRuntime:
         # The runner would use a context frozen at its creation; hand it the
         # caller's, so the running case (a context variable) is seen inside.
         return self._runner.run(awaitable, context=contextvars.copy_context())  # type: ignore[arg-type]
+
+    def step(self, awaitable: Awaitable[T]) -> T:
+        """``run`` for the concurrent run loop's many short turns (see ``pytest_llmops.concurrent``).
+
+        It skips what ``asyncio.Runner.run`` sets up on each call (a SIGINT handler, ~0.1 ms
+        a call, thousands of calls a run): a Ctrl-C then interrupts the loop directly, and the
+        run loop cancels the bodies still running.
+        """
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.get_loop().run_until_complete(awaitable)
 
     def close(self) -> None:
         if self._runner is not None:
@@ -298,7 +319,10 @@ class ModelRuntime:
         return limit
 
     def record(self, call: Call) -> Call:
-        self.calls.append(call)
+        if self.keep_calls:
+            self.calls.append(call)
+        self.call_count += 1
+        self.any_priced = self.any_priced or bool(call.cost_usd)
         self.budget.charge(call)
         case = current_case()
         if case is not None:
@@ -422,7 +446,9 @@ class LLMClient:
             stored_request = {"texts": list(request.texts)}
         runtime.cache.put(key, kind=kind, model=self.config.model, request=stored_request, response=response, call=call.to_dict())
 
-    async def _with_retries(self, attempt: Callable[[float], Awaitable[T]]) -> tuple[T, float, int, float]:
+    async def _with_retries(
+        self, attempt: Callable[[float], Awaitable[T]], log: list[dict[str, Any]] | None = None
+    ) -> tuple[T, float, int, float]:
         """Run ``attempt(timeout)`` under the retry policy and deadline.
 
         The model is prepared first (imports, loading the local model): that is the
@@ -431,7 +457,9 @@ class LLMClient:
 
         Returns the result, the successful attempt's latency, the attempt count
         and the seconds spent backing off. Raises the last ``ProviderError``
-        (with ``attempts`` and ``backoff_s`` attached) when it gives up.
+        (with ``attempts``, ``backoff_s`` and ``attempt_log`` attached) when it gives up.
+        Each attempt is appended to ``log``: its number, elapsed seconds, and for a
+        failed one its error type and HTTP status.
         """
         policy = self.config.retry
         backend = self.runtime.backend_for(self.config.model, self.config.api_base)
@@ -444,6 +472,7 @@ class LLMClient:
         started = time.monotonic()
         attempts = 0
         backoff = 0.0
+        log = [] if log is None else log
         try:
             # A backstop: each attempt's own timeout is what is left of the deadline, so this
             # fires only for what overruns that (a backend that ignores it); the grace keeps
@@ -452,42 +481,74 @@ class LLMClient:
                 while True:
                     attempts += 1
                     try:
-                        result, latency = await self._attempt(attempt, limit, started)
+                        result, latency = await self._attempt(attempt, limit, started, attempts, log)
                         return result, latency, attempts, backoff
                     except ProviderError as error:
                         delay = policy.delay_s(error, attempts)
                         if not policy.should_retry(error, attempts) or time.monotonic() - started + delay >= policy.deadline_s:
                             error.attempts = attempts  # type: ignore[attr-defined]
                             error.backoff_s = backoff  # type: ignore[attr-defined]
+                            error.attempt_log = tuple(log)  # type: ignore[attr-defined]
                             raise
                         await asyncio.sleep(delay)
                         backoff += delay
         except TimeoutError as exc:
             error = self._past_deadline(attempts)
             error.attempts, error.backoff_s = attempts, backoff  # type: ignore[attr-defined]
+            error.attempt_log = tuple(log)  # type: ignore[attr-defined]
             raise error from exc
 
-    async def _attempt(self, attempt: Callable[[float], Awaitable[T]], limit: AdaptiveLimit, started: float) -> tuple[T, float]:
-        """One attempt in a concurrency slot; its latency starts once the request goes out."""
+    async def _attempt(
+        self,
+        attempt: Callable[[float], Awaitable[T]],
+        limit: AdaptiveLimit,
+        started: float,
+        number: int,
+        log: list[dict[str, Any]],
+    ) -> tuple[T, float]:
+        """One attempt in a concurrency slot; its latency starts once the request goes out.
+
+        The attempt's own limit is kept by ``stall_tolerant_timeout``; the backend is
+        handed that limit plus the most the timer may extend it by, so the backend's
+        timeout is not what fires first. The attempt is appended to ``log`` however it ends.
+        """
         deadline_s = self.config.retry.deadline_s
-        async with limit.slot() as epoch:
-            t0 = time.perf_counter()
-            left = deadline_s - (time.monotonic() - started)
-            if left <= 0:  # the deadline passed while waiting for the slot
-                raise TimeoutError
-            try:
-                result = await attempt(max(0.001, min(self.config.timeout_s, left)))
-            except ProviderTimeout as error:
-                if left < self.config.timeout_s:
-                    # The attempt's own limit was what was left of the deadline.
-                    raise TimeoutError from error
-                raise
-            except ProviderError as error:
-                if error.status in THROTTLE_STATUSES:
-                    limit.throttled(epoch)
-                raise
-            latency = time.perf_counter() - t0
-            limit.succeeded()
+        t0: float | None = None
+        try:
+            async with limit.slot() as epoch:
+                left = deadline_s - (time.monotonic() - started)
+                if left <= 0:  # the deadline passed while waiting for the slot
+                    raise TimeoutError
+                t0 = time.perf_counter()
+                budget = max(0.001, min(self.config.timeout_s, left))
+                grace = min(budget, MAX_STALL_EXTENSION_S)
+                try:
+                    async with stall_tolerant_timeout(budget, max_extension_s=grace):
+                        result = await attempt(budget + grace)
+                except (ProviderTimeout, TimeoutError) as error:
+                    if left < self.config.timeout_s:
+                        # The attempt's own limit was what was left of the deadline.
+                        raise TimeoutError from error
+                    if isinstance(error, ProviderTimeout):
+                        raise
+                    raise ProviderTimeout(
+                        f"{self.config.model}: Timeout: no answer within {budget:g} s "
+                        f"(attempt {number}; raise --llmops-timeout to allow more)"
+                    ) from None
+                except ProviderError as error:
+                    if error.status in THROTTLE_STATUSES:
+                        limit.throttled(epoch)
+                    raise
+                latency = time.perf_counter() - t0
+                limit.succeeded()
+        except ProviderError as error:
+            log.append(_attempt_entry(number, t0, error.error_type, error.status))
+            raise
+        except (TimeoutError, asyncio.CancelledError):
+            # The deadline ran out (here, or from outside by the backstop); a plain cancel too, whose log is dropped.
+            log.append(_attempt_entry(number, t0, "Timeout", None))
+            raise
+        log.append({"attempt": number, "elapsed_s": round(latency, 6)})
         return result, latency
 
     def _past_deadline(self, attempts: int) -> ProviderTimeout:
@@ -505,6 +566,7 @@ class LLMClient:
             # The message becomes the case's reason, in every report: a provider may have echoed a key.
             error.args = (message,)
             error.reason = message  # type: ignore[attr-defined]
+        log = getattr(error, "attempt_log", ())
         call = self._call_record(
             request,
             kind,
@@ -514,6 +576,9 @@ class LLMClient:
             backoff_s=getattr(error, "backoff_s", 0.0),
             error=str(error),
             error_type=error.error_type,
+            # A failed call's latency is its last attempt's time (None if none went out).
+            latency_s=log[-1]["elapsed_s"] if log else None,
+            attempt_log=log,
         )
         error.call = self.runtime.record(call)
         return error
@@ -527,6 +592,7 @@ class LLMClient:
         latency: float,
         attempts: int,
         backoff: float,
+        log: Sequence[Mapping[str, Any]] = (),
     ) -> Call:
         """Record a successful chat call and cache its answer."""
         call = self.runtime.record(
@@ -543,6 +609,7 @@ class LLMClient:
                 attempts=attempts,
                 backoff_s=backoff,
                 extra={"runtime": dict(response.runtime)} if response.runtime else {},
+                attempt_log=_retried(log),
             )
         )
         self._store(key, "chat", request, _response_to_dict(response), call)
@@ -583,8 +650,9 @@ class LLMClient:
         # Identical requests arriving while this one is out wait for its answer
         # instead of being sent again (the cache would miss them all).
         shared = None if stream else self.runtime.lead(key)
+        log: list[dict[str, Any]] = []
         try:
-            response, latency, attempts, backoff = await self._with_retries(attempt)
+            response, latency, attempts, backoff = await self._with_retries(attempt, log)
         except (ProviderError, ModelConfigError) as error:
             if shared is not None:
                 shared.set_exception(error)
@@ -595,7 +663,7 @@ class LLMClient:
             raise
         finally:
             self.runtime.release(key, shared)
-        call = self._chat_succeeded(request, key, started, response, latency, attempts, backoff)
+        call = self._chat_succeeded(request, key, started, response, latency, attempts, backoff, log)
         if shared is not None:
             shared.set_result((response, call))
         return Completion(response.text, call=call, logprobs=response.logprobs, finish_reason=response.finish_reason)
@@ -673,7 +741,8 @@ class LLMClient:
                 raise ProviderError(f"{request.model}: the stream ended without a final answer", retryable=first)
             return final
 
-        task = asyncio.ensure_future(self._with_retries(attempt))
+        log: list[dict[str, Any]] = []
+        task = asyncio.ensure_future(self._with_retries(attempt, log))
         task.add_done_callback(lambda _: queue.put_nowait(None))
         try:
             while (chunk := await queue.get()) is not None:
@@ -685,7 +754,7 @@ class LLMClient:
             response, latency, attempts, backoff = task.result()
         except (ProviderError, ModelConfigError) as error:
             raise self._fail(error, request, "chat", key, started) from None
-        self._chat_succeeded(request, key, started, response, latency, attempts, backoff)
+        self._chat_succeeded(request, key, started, response, latency, attempts, backoff, log)
 
     # -- embeddings -----------------------------------------------------------
     async def embed(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
@@ -710,8 +779,9 @@ class LLMClient:
         async def attempt(timeout: float) -> EmbeddingResponse:
             return await backend.embed(replace(request, timeout=timeout))
 
+        log: list[dict[str, Any]] = []
         try:
-            response, latency, attempts, backoff = await self._with_retries(attempt)
+            response, latency, attempts, backoff = await self._with_retries(attempt, log)
         except (ProviderError, ModelConfigError) as error:
             raise self._fail(error, request, "embedding", key, started) from None
         call = self.runtime.record(
@@ -726,6 +796,7 @@ class LLMClient:
                 cost_usd=response.cost_usd,
                 attempts=attempts,
                 backoff_s=backoff,
+                attempt_log=_retried(log),
             )
         )
         self._store(key, "embedding", request, {"vectors": [list(v) for v in response.vectors]}, call)
@@ -779,6 +850,17 @@ class UnconfiguredModel:
 
     def with_params(self, **params: Any) -> UnconfiguredModel:
         return self
+
+
+def _attempt_entry(number: int, t0: float | None, error_type: str, status: int | None) -> dict[str, Any]:
+    """A failed attempt's entry in the attempt log; ``elapsed_s`` is ``None`` when no request went out."""
+    elapsed = None if t0 is None else round(time.perf_counter() - t0, 6)
+    return {"attempt": number, "elapsed_s": elapsed, "error_type": error_type, "status": status}
+
+
+def _retried(log: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+    """The attempts of a call that needed more than one; one clean attempt says nothing ``latency_s`` does not."""
+    return tuple(log) if len(log) > 1 else ()
 
 
 def _response_to_dict(response: ChatResponse) -> dict[str, Any]:

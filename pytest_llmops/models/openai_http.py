@@ -167,6 +167,8 @@ class OpenAIHTTPBackend:
         # Keyed by the loop itself (weakly): a session must not outlive or change its loop.
         self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        #: (scheme, host, port) -> (proxy URL or None, proxy auth or None).
+        self._proxies: dict[tuple[str, str | None, int | None], tuple[Any, Any]] = {}
 
     # -- transport -----------------------------------------------------------------------
     async def _session(self) -> Any:
@@ -175,14 +177,34 @@ class OpenAIHTTPBackend:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
-            # No pool limit of its own: the model client's per-provider limit decides. trust_env:
-            # HTTP(S)_PROXY / NO_PROXY apply, as they do on the litellm path.
+            # No pool limit of its own: the model client's per-provider limit decides. The
+            # proxy comes from ``_proxy`` (once per origin), not ``trust_env``: that one sends
+            # two look-ups per request to threads (proxy variables, ~/.netrc).
             session = self._sessions[loop] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0), json_serialize=json.dumps, trust_env=True
+                connector=aiohttp.TCPConnector(limit=0), json_serialize=json.dumps
             )
             keeper = self._keepers[loop] = _close_with_loop(session)
             await keeper.asend(None)
         return session
+
+    async def _proxy(self, url: str) -> tuple[Any, Any]:
+        """The proxy (and its auth) for ``url`` from HTTP(S)_PROXY / NO_PROXY, as on the litellm path.
+
+        Looked up once per origin, in a thread (the look-up may read the system's settings).
+        """
+        from aiohttp.helpers import get_env_proxy_for_url
+        from yarl import URL
+
+        target = URL(url)
+        origin = (target.scheme, target.host, target.port)
+        found = self._proxies.get(origin)
+        if found is None:
+            try:
+                found = await asyncio.to_thread(get_env_proxy_for_url, target)
+            except LookupError:
+                found = (None, None)
+            self._proxies[origin] = found
+        return found
 
     def prepare(self, model: str) -> None:
         """Before the first timed call of ``model``: load what pricing it needs (see ``models/prices.py``)."""
@@ -227,8 +249,10 @@ class OpenAIHTTPBackend:
 
         session = await self._session()
         try:
+            proxy, proxy_auth = await self._proxy(target.url)
             async with session.post(
-                target.url, json=payload, headers=target.headers, timeout=self._timeout(timeout)
+                target.url, json=payload, headers=target.headers, timeout=self._timeout(timeout),
+                proxy=proxy, proxy_auth=proxy_auth,
             ) as response:
                 body = await response.read()
                 status, headers = response.status, response.headers
@@ -284,11 +308,14 @@ class OpenAIHTTPBackend:
         finish_reason = None
         done = False
         try:
+            proxy, proxy_auth = await self._proxy(target.url)
             async with session.post(
                 target.url,
                 json=payload,
                 headers=target.headers,
                 timeout=self._timeout(request.timeout),
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 if response.status >= 400:
                     body = await response.read()

@@ -76,8 +76,8 @@ class Progress:
             runtime = self.state.runtime()
             in_flight = sum(limit.in_use for limit in list(getattr(runtime, "_limits", {}).values()))
             parts.append(f"{in_flight} in flight")
-            parts.append(f"{len(runtime.calls)} calls")
-            if any(call.cost_usd for call in runtime.calls):
+            parts.append(f"{runtime.call_count} calls")
+            if runtime.any_priced:
                 parts.append(f"${runtime.budget.spent_usd:.4f}")
         return " | ".join(parts)
 

@@ -21,11 +21,14 @@ INTERRUPTED_REASON = "not finished: the run was interrupted before this case end
 _SEVERITY = {"passed": 0, "skipped": 1, "xfailed": 1, "unmeasured": 2, "failed": 3, "error": 4}
 
 
-def case_payload(record: CaseRecord) -> dict[str, Any]:
-    """The plain-dict form of what a case measured (JSON-ready, picklable)."""
+def case_payload(record: CaseRecord, *, scores_from: int = 0, calls_from: int = 0) -> dict[str, Any]:
+    """The plain-dict form of what a case measured (JSON-ready, picklable).
+
+    ``scores_from`` and ``calls_from`` skip what an earlier report already carried.
+    """
     return {
-        "scores": [score.to_dict() for score in record.scores],
-        "calls": [call.to_dict() for call in record.calls],
+        "scores": [score.to_dict() for score in record.scores[scores_from:]],
+        "calls": [call.to_dict() for call in record.calls[calls_from:]],
         "prompts": [{"name": p.name, "version": p.version, "hash": p.hash} for p in record.prompts],
         "metadata": dict(record.metadata),
     }

@@ -82,6 +82,8 @@ class CallResult(_Frozen):
     error_type: str | None = None
     nodeid: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+    #: Each attempt of a call that needed more than one: attempt, elapsed_s, error_type, status.
+    attempt_log: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class PromptResult(_Frozen):

@@ -950,6 +950,17 @@ class LLMTestServer:
             return self._max_in_flight
 
     @property
+    def idle_s(self) -> float:
+        """Seconds with no request in flight between the first request and the last answer.
+
+        A client that keeps its pipeline full leaves this near 0; gaps between
+        batches of requests show up here (time before the first request and
+        after the last one is not counted).
+        """
+        with self._lock:
+            return self._idle
+
+    @property
     def connections(self) -> int:
         """TCP connections accepted (fewer than ``requests`` when clients keep connections alive)."""
         with self._lock:
@@ -976,6 +987,8 @@ class LLMTestServer:
         self._requests = 0
         self._by_path: dict[str, int] = {}
         self._max_in_flight = self._in_flight
+        self._idle = 0.0
+        self._idle_since: float | None = None
         self._connections = 0
         self._received: list[ReceivedRequest] = []
         self._errors: list[str] = []
@@ -986,12 +999,16 @@ class LLMTestServer:
         with self._lock:
             self._requests += 1
             self._by_path[path] = self._by_path.get(path, 0) + 1
+            if self._in_flight == 0 and self._idle_since is not None:
+                self._idle += time.monotonic() - self._idle_since
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
 
     def _end(self) -> None:
         with self._lock:
             self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle_since = time.monotonic()
 
     def _opened(self, sock: socket.socket) -> None:
         with self._lock:
