@@ -126,3 +126,21 @@ def test_a_hang_still_times_out_when_the_loop_is_not_stalled(make_client, server
         client.complete_sync("stuck")
     assert 0.3 <= time.monotonic() - started < 1.5
     assert caught.value.error_type == "Timeout" and caught.value.call.attempt_log[0]["error_type"] == "Timeout"
+
+
+def test_an_attempt_cut_off_by_the_deadline_is_on_the_call_record(make_client, server):
+    # One 500, then a hang: the second attempt is what the 0.6 s deadline cuts off.
+    server.inject(Fault.server_error(), times=1)
+    server.inject(Fault.hang(), times=10)
+    client = make_client(timeout_s=5.0, deadline_s=0.6, retries=3)
+    with pytest.raises(ProviderError) as caught:
+        client.complete_sync("cut off")
+    assert "deadline" in str(caught.value)
+    call = caught.value.call
+    assert call.attempts == 2
+    assert [(a["attempt"], a["error_type"], a["status"]) for a in call.attempt_log] == [
+        (1, "InternalServerError", 500),
+        (2, "Timeout", None),
+    ]
+    # The cut-off attempt ran for most of the deadline, and that is the failed call's latency.
+    assert 0.3 <= call.attempt_log[1]["elapsed_s"] < 1.0 and call.latency_s == call.attempt_log[1]["elapsed_s"]
