@@ -267,3 +267,14 @@ def test_no_planted_secret_reaches_any_artifact_of_a_run(
         assert secret not in output, secret
     # What was redacted is still recognisable for the reader.
     assert "api-key=[REDACTED]" in output and "Incorrect API key provided: [REDACTED]" in output
+
+
+def test_a_secret_set_in_the_environment_after_an_earlier_scan_is_still_redacted(monkeypatch):
+    # The environment scan is remembered between calls; a change to the environment must show.
+    assert redact.redact_text("token late-secret-value-123456") == "token late-secret-value-123456"
+    monkeypatch.setenv("LATE_API_KEY", "late-secret-value-123456")
+    assert redact.redact_text("token late-secret-value-123456") == "token [REDACTED]"
+    monkeypatch.setenv("LATE_API_KEY", "other-secret-value-654321")
+    assert redact.redact_text("token late-secret-value-123456 other-secret-value-654321") == "token late-secret-value-123456 [REDACTED]"
+    monkeypatch.delenv("LATE_API_KEY")
+    assert "other-secret-value-654321" not in redact.known_secrets()
