@@ -152,8 +152,21 @@ def _url_secrets(url: str) -> list[str]:
     return found
 
 
-# The last scan of the environment: (a copy of the raw environment, the remembered secrets, the answer).
+# The last scan of the environment: (the raw environment it saw, the remembered secrets, the answer).
 _known_memo: tuple[dict[Any, Any], tuple[str, ...], tuple[str, ...]] | None = None
+# pytest sets this on every test phase; it names a test, never a credential.
+_IGNORED_VARIABLES = ("PYTEST_CURRENT_TEST", b"PYTEST_CURRENT_TEST")
+
+
+def _raw_environment() -> dict[Any, Any] | None:
+    """A copy of the process environment as ``os.environ`` holds it, less pytest's per-phase variable."""
+    raw = getattr(os.environ, "_data", None)
+    if not isinstance(raw, dict):
+        return None
+    copy = dict(raw)
+    for name in _IGNORED_VARIABLES:
+        copy.pop(name, None)
+    return copy
 
 
 def known_secrets() -> list[str]:
@@ -161,16 +174,15 @@ def known_secrets() -> list[str]:
 
     The scan is redone only when the environment or the remembered secrets changed:
     a run calls this several times per case, and decoding every variable each time
-    cost ~0.2 ms a call. Comparing the raw environment dict with a copy is one C-level
-    comparison (``os.environ._data``; where that is missing the scan runs every time).
+    cost ~0.2 ms a call. Copying and comparing the raw environment dict is C-level
+    work (``os.environ._data``; where that is missing the scan runs every time).
     """
     global _known_memo
-    raw = getattr(os.environ, "_data", None)
-    memo, remembered_now = _known_memo, _remembered_sorted
-    if memo is not None and isinstance(raw, dict) and memo[1] is remembered_now and memo[0] == raw:
-        return list(memo[2])
     # Copied before the scan: a change made meanwhile makes the next call scan again.
-    snapshot = dict(raw) if isinstance(raw, dict) else None
+    snapshot = _raw_environment()
+    memo, remembered_now = _known_memo, _remembered_sorted
+    if memo is not None and snapshot is not None and memo[1] is remembered_now and memo[0] == snapshot:
+        return list(memo[2])
     values = {
         value.strip()
         for name, value in os.environ.items()
