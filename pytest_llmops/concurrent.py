@@ -53,7 +53,6 @@ import pytest
 from _pytest.runner import call_and_report
 
 from pytest_llmops.case import case_scope
-from pytest_llmops.heap import frozen_heap, refreeze
 
 #: Tests using these fixtures run serially: capture fixtures read their own test's output, which only the
 #: serial path can give them; ``anyio_backend`` marks a test that anyio's plugin runs.
@@ -146,22 +145,8 @@ def run_loop(
         raise session.Interrupted(
             f"{session.testsfailed} error{'s' if session.testsfailed != 1 else ''} during collection"
         )
-    with frozen_heap():
-        return _run_items(session, items, flags, body, record_of, runtime, concurrency)
-
-
-def _run_items(
-    session: pytest.Session,
-    items: list[pytest.Item],
-    flags: list[bool],
-    body: Callable[[pytest.Item], Any],
-    record_of: Callable[[pytest.Item], Any],
-    runtime: Callable[[], Any],
-    concurrency: int,
-) -> bool:
     index = 0
     while index < len(items):
-        refreeze()  # what the previous batch left alive is walked no more by full collections
         end = index + 1
         if flags[index]:
             while end < len(items) and flags[end] and _same_batch(items[index], items[end]):
