@@ -62,7 +62,8 @@ import asyncio, time
 
 TICK = 0.01
 LAGS = []
-RSS = []
+RSS = []  # (cases started so far, RSS bytes)
+CASES = 0
 _task = None
 
 def rss_bytes():
@@ -75,10 +76,11 @@ async def _probe():
         await asyncio.sleep(TICK)
         LAGS.append(time.perf_counter() - before - TICK)
         if len(LAGS) % 10 == 0:
-            RSS.append(rss_bytes())
+            RSS.append((CASES, rss_bytes()))
 
 def start_probe():
-    global _task
+    global _task, CASES
+    CASES += 1
     loop = asyncio.get_running_loop()
     if _task is None or _task.get_loop() is not loop or _task.done():
         _task = loop.create_task(_probe())
@@ -107,7 +109,8 @@ def pytest_runtestloop(session):
         loop_s = time.perf_counter() - started
         with open(os.environ["BENCH_OUT"], "w") as f:
             json.dump({"loop_s": loop_s, "cpu_s": time.process_time() - cpu, "rss_start": rss_start, "rss_end": bench_probe.rss_bytes(),
-                       "rss_max_sampled": max(bench_probe.RSS, default=0), "peak_rss": _peak_rss(),
+                       "rss_max_sampled": max((rss for _, rss in bench_probe.RSS), default=0),
+                       "rss_samples": bench_probe.RSS, "peak_rss": _peak_rss(),
                        "lags": bench_probe.LAGS}, f)
 """
 
@@ -175,10 +178,20 @@ def run_pytest(server: LLMTestServer, folder: Path, cases: int, in_flight: int) 
         "requests": server.requests,
         "peak_rss": data["peak_rss"],
         "growth_per_case": (max(data["rss_end"], data["rss_max_sampled"]) - data["rss_start"]) / cases,
+        "slope_per_case": _steady_slope(data["rss_samples"], cases),
         "lag_p50": lags[len(lags) // 2],
         "lag_p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
         "lag_max": lags[-1],
     }
+
+
+def _steady_slope(samples: list, cases: int) -> float:
+    """RSS growth per case over the second half of the run: one-off costs (the first call's imports,
+    the price table, pools and buffers reaching their size) are paid by then."""
+    later = [(done, rss) for done, rss in samples if done >= cases // 2]
+    if len(later) < 2 or later[-1][0] == later[0][0]:
+        return float("nan")
+    return (max(rss for _, rss in later) - later[0][1]) / (later[-1][0] - later[0][0])
 
 
 FLOOR = """
@@ -218,7 +231,7 @@ def main() -> None:
     print(f"server: pytest_llmops LLMTestServer, {args.latency * 1000:g} ms per request; "
           f"{args.in_flight} in flight; {args.per_module} cases per module; load {os.getloadavg()[0]:.1f}")
     header = (f"{'cases':>6} {'client':<7} {'wall s':>7} {'cases/s':>8} {'ratio':>6} {'ideal s':>7} {'cpu ms':>6} "
-              f"{'max fl':>6} {'idle s':>6} {'peak MB':>7} {'KB/case':>7} {'lag p50':>8} {'p99':>6} {'max':>6}")
+              f"{'max fl':>6} {'idle s':>6} {'peak MB':>7} {'KB/case':>7} {'2nd half':>8} {'lag p50':>8} {'p99':>6} {'max':>6}")
     print(header)
     with LLMTestServer(latency=args.latency) as server:
         for cases in args.cases:
@@ -242,7 +255,7 @@ def main() -> None:
                   f"{bare['max_in_flight']:6.0f} {bare['idle_s']:6.2f}")
             print(f"{cases:>6} {'pytest':<7} {ours['wall_s']:7.2f} {our_rate:8.0f} {our_rate / bare_rate:6.2f} "
                   f"{ideal:7.2f} {cpu['pytest']:6.2f} {ours['max_in_flight']:6.0f} {ours['idle_s']:6.2f} "
-                  f"{ours['peak_rss'] / 2**20:7.0f} {ours['growth_per_case'] / 1024:7.2f} "
+                  f"{ours['peak_rss'] / 2**20:7.0f} {ours['growth_per_case'] / 1024:7.2f} {ours['slope_per_case'] / 1024:8.2f} "
                   f"{ours['lag_p50'] * 1000:6.1f}ms {ours['lag_p99'] * 1000:4.0f}ms {ours['lag_max'] * 1000:4.0f}ms")
             print(f"{cases:>6} {'floor':<7} {floor['wall_s']:7.2f} {cases / floor['wall_s']:8.0f} {'':>6} {'':>7} "
                   f"{cpu['floor']:6.2f} {'':>6} {'':>6} {'':>7} {floor['growth_per_case'] / 1024:7.2f}")
