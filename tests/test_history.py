@@ -129,7 +129,7 @@ def test_an_older_history_file_is_migrated_in_place(tmp_path):
     db = sqlite3.connect(path)
     history_store.MIGRATIONS[0](db)  # the schema as version 1 wrote it
     db.execute("INSERT INTO runs (run_id, started_at, finished_at, n_cases, counts, results) "
-               "VALUES ('old', 1.0, 2.0, 0, '{}', x'00')")
+               "VALUES ('old', 1.0, 2.0, 0, '{}', '{}')")
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()

@@ -1,8 +1,9 @@
 """The run history: every finished run appended to one SQLite file.
 
 One row per run (who, when, what was evaluated, the verdict), one per case, one
-per score and gate, and the whole redacted results file (zlib-compressed), so
-that an old run can be read back exactly, e.g. as the baseline of a comparison.
+per score and gate, and the whole redacted results file as JSON text (plain, so
+that a secrets scan of the file sees it as it sees results.json), so that an old
+run can be read back exactly, e.g. as the baseline of a comparison.
 
 Concurrency: the file is in WAL mode and every append is one ``BEGIN
 IMMEDIATE`` transaction with a long busy timeout, so xdist controllers, two CI
@@ -19,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,7 +50,7 @@ def _v1(db: sqlite3.Connection) -> None:
         CREATE TABLE runs (
             run_id TEXT PRIMARY KEY, started_at REAL NOT NULL, finished_at REAL NOT NULL,
             git_revision TEXT, model TEXT, judge TEXT, exit_status INTEGER, interrupted INTEGER,
-            n_cases INTEGER, counts TEXT, results BLOB NOT NULL
+            n_cases INTEGER, counts TEXT, results TEXT NOT NULL
         );
         CREATE TABLE cases (
             run_id TEXT NOT NULL REFERENCES runs(run_id), nodeid TEXT NOT NULL, state TEXT NOT NULL,
@@ -180,7 +180,7 @@ class HistoryStore:
     def append(self, run: RunResult, *, branch: str | None = None, suite: str | None = None) -> str:
         """Store ``run`` (already redacted); returns its id. A run already stored is left as it is."""
         run_id = run_id_of(run)
-        blob = zlib.compress(run.model_dump_json().encode(), 6)
+        text = run.model_dump_json()
         counts = run.summary.get("counts", {})
         with self._write() as db:
             if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
@@ -191,7 +191,7 @@ class HistoryStore:
                 (
                     run_id, run.started_at, run.finished_at, run.environment.git_revision, branch, suite,
                     run.settings.get("model"), run.settings.get("judge"), run.exit_status, int(run.interrupted),
-                    len(run.cases), json.dumps(counts), blob,
+                    len(run.cases), json.dumps(counts), text,
                 ),
             )
             db.executemany(
@@ -252,7 +252,7 @@ class HistoryStore:
     def load(self, run_id: str) -> RunResult:
         """The stored results of the run ``run_id`` (or a unique prefix of it)."""
         row = self._db.execute("SELECT results FROM runs WHERE run_id = ?", (self.full_id(run_id),)).fetchone()
-        return RunResult.model_validate_json(zlib.decompress(row[0]))
+        return RunResult.model_validate_json(row[0])
 
     def resolve(self, spec: str) -> tuple[str, RunResult]:
         """``BRANCH@latest``, ``@RUN_ID`` or ``@GIT_REV`` (a prefix will do) -> (run id, results)."""
