@@ -101,6 +101,9 @@ def _add_optional_commands(commands: argparse._SubParsersAction) -> None:
     from pytest_llmops.judges.cli import add_calibrate_parser
 
     add_calibrate_parser(commands)
+    from pytest_llmops.history.cli import add_history_parser
+
+    add_history_parser(commands)
     try:
         from pytest_llmops.drift.cli import add_drift_parser
     except ImportError:

@@ -44,7 +44,7 @@ class Option:
     name: str
     help: str
     default: Any
-    #: string | int | seconds | usd | fraction | choice | url | baseline | file (written at the end) | path | paths | lines
+    #: string | int | seconds | age | usd | fraction | choice | url | baseline | file (written at the end) | path | paths | lines
     kind: str = "string"
     choices: tuple[str, ...] = ()
     example: str = ""
@@ -117,6 +117,11 @@ OPTIONS: tuple[Option, ...] = (
            None, kind="baseline", example="main"),
     Option("compare", "compare this run with the stored baseline NAME, case by case; a significant drop fails "
            "the run (exit code 6)", None, kind="baseline", example="main"),
+    Option("compare_max_age", "with --llmops-compare=BRANCH@latest: warn when the baseline run from the history is "
+           "older than this", "7d", kind="age", example="3d"),
+    Option("history", "append every finished run to this SQLite file (trends, model versions, "
+           "--llmops-compare=main@latest); 'off' keeps no history", ".llmops/history.sqlite", kind="file",
+           example="off"),
     Option("compare_tolerance", "drop (in score units, or in pass rate) tolerated before a comparison counts it "
            "as a regression", 0.0, kind="fraction", example="0.02"),
     Option("compare_alpha", "significance level of the regression tests against the baseline", 0.05,
@@ -159,6 +164,8 @@ class Settings:
     compare: str | None = None
     compare_tolerance: float = 0.0
     compare_alpha: float = 0.05
+    compare_max_age: float = 7 * 86400.0
+    history: Path | None = Path(".llmops/history.sqlite")
     html: Path | None = None
     markdown: Path | None = None
     #: For each setting, where its value came from: "marker", "command line", "ini" or "default".
@@ -234,6 +241,15 @@ def _convert(option: Option, value: Any, source: str) -> Any:
         if number is None or not 0 < number <= MAX_SECONDS:
             raise bad(f"a number of seconds between 0 and {MAX_SECONDS:g}")
         return number
+    if option.kind == "age":
+        import argparse
+
+        from pytest_llmops.cli import parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except argparse.ArgumentTypeError:
+            raise bad("an age such as 12h, 3d or 30d") from None
     if option.kind == "usd":
         number = _finite(str(value).strip().removeprefix("$"))
         if number is None or not number > 0:
@@ -262,6 +278,11 @@ def _convert(option: Option, value: Any, source: str) -> Any:
             raise bad("a baseline name")
         from pytest_llmops.results.baseline import BaselineError, baseline_path
 
+        if option.name == "compare" and "@" in text:
+            from pytest_llmops.history.refs import check_history_ref
+
+            check_history_ref(text, source)
+            return text
         try:
             baseline_path(Path("."), text)
         except BaselineError as exc:
@@ -353,7 +374,11 @@ def resolve(config: pytest.Config) -> Settings:
                 value = tuple(Path(p) for p in raw)
         else:
             value = _convert(option, raw, where) if raw is not None else option.default
-        if option.name in ("cache_path", "results", "html", "markdown") and value is not None:
+        if option.kind == "age" and raw is None:
+            value = _convert(option, option.default, where)
+        if option.name == "history" and str(value).strip().lower() in ("off", "none", "no", "false", "0"):
+            value = None
+        if option.name in ("cache_path", "results", "html", "markdown", "history") and value is not None:
             value = Path(value)
             if not value.is_absolute():
                 value = root / value

@@ -257,7 +257,7 @@ def test_no_planted_secret_reaches_any_artifact_of_a_run(
     artifacts = [path for path in pytester.path.rglob("*") if path.is_file() and path.name != "test_secrets.py"]
     names = {path.name for path in artifacts}
     assert {"results.json", "main.json", "junit.xml", "report.html", "report.md", "step_summary.md",
-            "cache.sqlite"} <= names, names
+            "cache.sqlite", "history.sqlite"} <= names, names
     for path in artifacts:
         content = path.read_bytes()
         for secret in SECRETS:

@@ -7,6 +7,7 @@ everything written, so the file records the verdict the run really had.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -119,13 +120,14 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
         updates["gates"] = evaluate_gates(gates, run.cases, confidence=settings.gate_confidence)
     if settings.compare:
         try:
-            baseline = load_baseline(baselines_folder(state), settings.compare)
-        except BaselineError as exc:
+            name, baseline, warnings = _baseline(state)
+        except (BaselineError, ValueError) as exc:
             end.problems.append(str(exc))
         else:
-            updates["comparison"] = compare_runs(
-                run, baseline, name=settings.compare, tolerance=settings.compare_tolerance, alpha=settings.compare_alpha
+            comparison = compare_runs(
+                run, baseline, name=name, tolerance=settings.compare_tolerance, alpha=settings.compare_alpha
             )
+            updates["comparison"] = comparison.model_copy(update={"warnings": warnings + comparison.warnings})
     run = run.model_copy(update=updates)
 
     status = exit_status
@@ -156,6 +158,8 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
     else:
         end.results_path = settings.results
         drop_previous(settings.results)
+    if settings.history is not None:
+        _append_history(run, state, end)
     if settings.save_baseline:
         if run.interrupted:
             end.problems.append(f"baseline {settings.save_baseline!r} not saved: the run was interrupted")
@@ -183,3 +187,29 @@ def _save_baseline(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:
         end.problems.append(f"baseline {name!r} not saved: cannot write {folder / (name + '.json')}: {exc.strerror or exc}")
     except BaselineError as exc:
         end.problems.append(f"baseline {name!r} not saved: {exc}")
+
+
+def _baseline(state: LLMOpsState) -> tuple[str, RunResult, list[str]]:
+    """The run to compare with: a named baseline file, or a run of the history (``main@latest``)."""
+    settings = state.settings
+    assert settings.compare is not None
+    if "@" not in settings.compare:
+        return settings.compare, load_baseline(baselines_folder(state), settings.compare), []
+    from pytest_llmops.history.record import baseline_from_history
+
+    history = settings.history or Path(state.config.rootpath) / ".llmops" / "history.sqlite"
+    return baseline_from_history(history, settings.compare, max_age_s=settings.compare_max_age)
+
+
+def _append_history(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:
+    from pytest_llmops.history.record import append_run
+
+    path = state.settings.history
+    assert path is not None
+    try:
+        append_run(path, run, Path(state.config.rootpath))
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        end.problems.append(
+            f"run not added to the history {path} (--llmops-history / llmops_history): {exc}. "
+            "The results file has it; `llmops history import` adds it later."
+        )
