@@ -104,6 +104,9 @@ def _add_optional_commands(commands: argparse._SubParsersAction) -> None:
     from pytest_llmops.history.cli import add_history_parser
 
     add_history_parser(commands)
+    from pytest_llmops.exports.cli import add_export_parser
+
+    add_export_parser(commands)
     try:
         from pytest_llmops.drift.cli import add_drift_parser
     except ImportError:

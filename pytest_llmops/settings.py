@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,8 @@ class Option:
     name: str
     help: str
     default: Any
-    #: string | int | seconds | age | usd | fraction | choice | url | baseline | file (written at the end) | path | paths | lines
+    #: string | int | seconds | age | usd | fraction | choice | url | baseline | mlflow (a tracking URI) | file (written
+    #: at the end) | path | paths | lines
     kind: str = "string"
     choices: tuple[str, ...] = ()
     example: str = ""
@@ -122,6 +123,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("history", "append every finished run to this SQLite file (trends, model versions, "
            "--llmops-compare=main@latest); 'off' keeps no history", ".llmops/history.sqlite", kind="file",
            example="off"),
+    Option("mlflow", "at the end of the run, log it as one MLflow run to this tracking URI (http://host:5000, "
+           "sqlite:///mlflow.db; needs the [mlflow] extra); 'env' uses $MLFLOW_TRACKING_URI", None, kind="mlflow",
+           example="http://127.0.0.1:5000"),
+    Option("mlflow_experiment", "the MLflow experiment --llmops-mlflow logs to", "pytest-llmops",
+           example="release-gates"),
     Option("compare_tolerance", "drop (in score units, or in pass rate) tolerated before a comparison counts it "
            "as a regression", 0.0, kind="fraction", example="0.02"),
     Option("compare_alpha", "significance level of the regression tests against the baseline", 0.05,
@@ -166,6 +172,8 @@ class Settings:
     compare_alpha: float = 0.05
     compare_max_age: float = 7 * 86400.0
     history: Path | None = Path(".llmops/history.sqlite")
+    mlflow: str | None = None
+    mlflow_experiment: str = "pytest-llmops"
     html: Path | None = None
     markdown: Path | None = None
     #: For each setting, where its value came from: "marker", "command line", "ini" or "default".
@@ -272,6 +280,8 @@ def _convert(option: Option, value: Any, source: str) -> Any:
     elif option.kind in ("file", "path") and not text:
         # `--llmops-results=$OUT` with OUT unset: no path to write to, not "the default".
         raise bad("a file path")
+    elif option.kind == "mlflow":
+        return _mlflow_uri(text, bad)
     elif option.kind == "baseline":
         # An empty name is what `--llmops-compare=$BASE` becomes when BASE is unset: not "no comparison".
         if not text:
@@ -288,6 +298,22 @@ def _convert(option: Option, value: Any, source: str) -> Any:
         except BaselineError as exc:
             raise pytest.UsageError(f"{source}: {exc}") from None
     return text or None
+
+
+def _mlflow_uri(text: str, bad: Callable[[str], pytest.UsageError]) -> str:
+    """The tracking URI ``--llmops-mlflow`` names, checked before any call: mlflow installed, a URI given."""
+    import importlib.util
+    import os
+
+    if not text:
+        raise bad("an MLflow tracking URI, or 'env' for $MLFLOW_TRACKING_URI")
+    if text.lower() == "env":
+        text = os.environ.get("MLFLOW_TRACKING_URI", "")
+        if not text:
+            raise bad("a tracking URI: it is 'env', and MLFLOW_TRACKING_URI is not set")
+    if importlib.util.find_spec("mlflow") is None:
+        raise bad("usable only with mlflow installed: pip install 'pytest-llmops[mlflow]'")
+    return text
 
 
 def _finite(text: str) -> float | None:

@@ -93,6 +93,8 @@ def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: Ru
     if end.baseline_saved:
         files.append(f"baseline saved: {_relative(end.baseline_saved, root)}")
     files += [f"report: {_relative(path, root)}" for path in end.outputs]
+    if end.mlflow_run_id:
+        files.append(f"MLflow run: {end.mlflow_run_id}")
     if files:
         terminal.write_line("   ".join(files))
     if end.exit_status == EXIT_GATES_FAILED:

@@ -42,6 +42,8 @@ class RunEnd:
     outputs: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     tolerated: int = 0
+    #: The MLflow run ``--llmops-mlflow`` logged this run as.
+    mlflow_run_id: str | None = None
 
 
 def settings_record(state: LLMOpsState) -> dict[str, Any]:
@@ -173,6 +175,8 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
     for path in (settings.html, settings.markdown):
         if path is not None and path in end.outputs:
             drop_previous(path)
+    if settings.mlflow is not None:
+        _export_mlflow(run, state, end)
     end.problems = [redact.redact_text(problem) for problem in end.problems]
     return end
 
@@ -213,3 +217,33 @@ def _append_history(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:
             f"run not added to the history {path} (--llmops-history / llmops_history): {exc}. "
             "The results file has it; `llmops history import` adds it later."
         )
+
+
+def _export_mlflow(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:
+    """``--llmops-mlflow``: log the finished run to MLflow; a failure is named, the run's files stay."""
+    from pytest_llmops.exports.mlflow import MLflowExportError, export_run
+    from pytest_llmops.history.record import current_branch
+    from pytest_llmops.history.store import run_id_of
+
+    settings = state.settings
+    assert settings.mlflow is not None
+    root = Path(state.config.rootpath)
+    try:
+        done = export_run(
+            run, tracking_uri=settings.mlflow, experiment=settings.mlflow_experiment, run_id=run_id_of(run),
+            branch=current_branch(root), results_file=end.results_path,
+            reports=[path for path in (settings.html, settings.markdown) if path is not None and path in end.outputs],
+            prompt_dirs=list(settings.prompts),
+        )
+    except MLflowExportError as exc:
+        results = end.results_path or settings.results
+        if results.is_absolute() and results.is_relative_to(root):
+            results = results.relative_to(root)
+        end.problems.append(
+            f"run not exported to MLflow (--llmops-mlflow / llmops_mlflow): {exc}. "
+            f"The results file has it; `llmops export mlflow {results}` exports it later."
+        )
+        return
+    end.mlflow_run_id = done.mlflow_run_id
+    end.problems.extend(f"MLflow export: {note}" for note in done.notes)
+
