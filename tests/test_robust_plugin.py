@@ -155,3 +155,19 @@ async def test_no_given(llm):
     result = pytester.runpytest(*eval_args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*needs an `async def` test under hypothesis' @given*"])
+
+
+def test_a_failing_rerun_replays_the_stored_minimal_example_with_no_new_calls(pytester, server, eval_args):
+    server.script(LOOK_ALIKE, "I do not know.")
+    server.script(None, "Paris.")
+    pytester.makepyfile(ROBUSTNESS_TEST.replace("MAX", "30"))
+    first = pytester.runpytest(*eval_args)
+    first.assert_outcomes(failed=1)
+    minimal = re.search(r"question breaking: '(.*)'", first.stdout.str()).group(1)
+    sent = server.requests
+
+    second = pytester.runpytest(*eval_args)
+
+    second.assert_outcomes(failed=1)
+    assert re.search(r"question breaking: '(.*)'", second.stdout.str()).group(1) == minimal
+    assert server.requests == sent

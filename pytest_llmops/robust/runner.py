@@ -165,7 +165,7 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
         _probe.bind(probe)  # the task has its own context: this binding ends with it
         await inner(*args, **kwargs)
 
-    def make_inner(counting: bool) -> Any:
+    def make_inner(counting: bool, tallied: bool = True) -> Any:
         def sync_inner(*args: Any, **kwargs: Any) -> None:
             probe = _probe.Probe()
             future = asyncio.run_coroutine_threadsafe(example(args, kwargs, probe), loop)
@@ -186,7 +186,7 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
                 for text in probe.notes:
                     hypothesis.note(text)
             drawn = {name: value for name, value in kwargs.items() if name not in arguments}  # not the fixtures
-            if counting:
+            if counting and tallied:
                 tally.add(_strategy_of(drawn), repr(sorted(drawn.items())), error is not None)
             if error is not None:
                 failures.append((drawn, probe, error))
@@ -209,8 +209,8 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
     seed = plan.seed if plan.seed is not None else int.from_bytes(hashlib.sha256(item.nodeid.encode()).digest()[:8], "big")
     key = hashlib.sha256(f"pytest-llmops|{item.nodeid}".encode()).digest()
 
-    def run_pass(counting: bool, phases: tuple[Any, ...]) -> None:
-        wrapped.hypothesis.inner_test = make_inner(counting)
+    def run_pass(counting: bool, phases: tuple[Any, ...], tallied: bool = True) -> None:
+        wrapped.hypothesis.inner_test = make_inner(counting, tallied)
         # The counting pass only reads the database: examples it stored (hypothesis keeps the best ones
         # of each target) would change what the next run generates, and so cost new calls.
         store = ReadOnlyDatabase(database) if counting else database
@@ -227,7 +227,12 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
     lock = _locks.setdefault(id(wrapped), asyncio.Lock())
     async with lock:
         try:
-            await asyncio.to_thread(run_pass, True, (Phase.explicit, Phase.reuse, Phase.generate, Phase.target))
+            # The minimal examples stored by earlier runs first, apart: replaying them must not shift
+            # the seeded examples generated next (which the call cache then answers for free).
+            if next(iter(database.fetch(key)), None) is not None:
+                await asyncio.to_thread(run_pass, True, (Phase.reuse,), False)
+            replayed = len(failures)
+            await asyncio.to_thread(run_pass, True, (Phase.explicit, Phase.generate, Phase.target))
         except DeadlineExceeded as exc:
             raise AssertionError(f"llm_robust: an example ran past deadline={plan.deadline:g}s: {exc}") from None
         broken, trials = tally.total()
@@ -236,7 +241,7 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
         if trials == 0:
             first = unmeasured[0] if unmeasured else "no example ran"
             raise UnmeasuredError(f"llm_robust: every example was unmeasured; first: {first}")
-        failing = broken > 0 if plan.max_asr is None else broken / trials > plan.max_asr
+        failing = broken + replayed > 0 if plan.max_asr is None else broken / trials > plan.max_asr
         if not failing:
             return
         first = failures[0]
@@ -251,7 +256,8 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
     kwargs, probe, error = failures[-1] if failures else first
     how = "hypothesis shrank it to" if failures else "not reproduced on the shrinking pass (a nondeterministic model?); first one"
     rate = f"attack success rate {broken / trials:.3f}" + ("" if plan.max_asr is None else f" > max_asr {plan.max_asr:g}")
-    lines = [f"llm_robust: {broken} of {trials} distinct examples broke the model ({rate}); "
+    again = f"; {replayed} stored example(s) from .llmops/hypothesis broke it again" if replayed else ""
+    lines = [f"llm_robust: {broken} of {trials} distinct examples broke the model ({rate}){again}; "
              f"{how}:", *_describe(kwargs, probe, error)]
     if unmeasured:
         lines.append(f"  ({len(unmeasured)} unmeasured examples not counted)")
