@@ -151,7 +151,8 @@ def perturbations(
             if applied is not None:
                 current, edit = applied
                 edits.append(edit)
-        return Perturbed(current, text, edits)
+        # Edits that cancel out (two reorderings) leave the text as it was: no edit to report.
+        return Perturbed(current, text, edits if current != text else ())
 
     return plans.map(build)
 
