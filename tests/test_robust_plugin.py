@@ -217,3 +217,16 @@ def test_a_model_that_resists_passes_the_asr_gate(pytester, server, eval_args):
 
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*robust.asr.upper*0/* examples broke the model*"])
+
+
+def test_a_provider_that_stays_down_leaves_the_case_unmeasured_not_passed(pytester, server, eval_args):
+    from pytest_llmops.testing import Fault
+
+    server.inject(Fault.server_error(), times=None)
+    pytester.makepyfile(ROBUSTNESS_TEST.replace("MAX", "5"))
+
+    result = pytester.runpytest(*eval_args, "--llmops-retries=0")
+
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*UNMEASURED*llm_robust: every example was unmeasured; first:*"])
+    assert scores_of(pytester)["robust.asr"]["verdict"] == "unmeasured"
