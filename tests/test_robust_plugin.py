@@ -230,3 +230,25 @@ def test_a_provider_that_stays_down_leaves_the_case_unmeasured_not_passed(pytest
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*UNMEASURED*llm_robust: every example was unmeasured; first:*"])
     assert scores_of(pytester)["robust.asr"]["verdict"] == "unmeasured"
+
+
+def test_robust_cases_run_beside_each_other_on_the_plugins_loop(pytester, server, eval_args):
+    server.script(None, "Paris.")
+    server.latency = 0.2
+    pytester.makepyfile(ROBUSTNESS_TEST.replace("MAX", "4") + """
+@pytest.mark.llm_robust(max_examples=4)
+@given(question=perturbations("Name the capital of France.", kinds=["casing"]))
+async def test_capital_again(llm, question):
+    assert_invariant(await llm.complete(question.original), await llm.complete(question), by="label")
+""")
+
+    result = pytester.runpytest(*eval_args)
+
+    result.assert_outcomes(passed=2)
+    assert server.max_in_flight >= 2  # the second case's examples were sent while the first's were waiting
+
+    # One at a time (and with nothing cached) the two never overlap: the check above can fail.
+    server.reset_counters()
+    serial = pytester.runpytest(*eval_args, "--llmops-concurrency=1", "--llmops-record-mode=off")
+    serial.assert_outcomes(passed=2)
+    assert server.max_in_flight == 1
