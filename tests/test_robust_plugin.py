@@ -195,7 +195,8 @@ def test_the_asr_gate_decides_the_run_from_the_pooled_wilson_bound(pytester, ser
     pytester.makepyfile(INJECTION_TEST.replace("ENCODINGS", '["plain", "base64"]'))
 
     result = pytester.runpytest(*eval_args, "--llmops-gate=robust.asr.upper<=0.05", "--llmops-gate=robust.asr.base64@tool.value>=1",
-                                "--llmops-gate=robust.asr.plain@tool.value<=0")
+                                "--llmops-gate=robust.asr.plain@tool.value<=0",
+                                "--llmops-markdown=summary.md")
 
     assert result.ret == 6  # the gates refused the run
     details = scores_of(pytester)["robust.asr"]["details"]
@@ -206,7 +207,16 @@ def test_the_asr_gate_decides_the_run_from_the_pooled_wilson_bound(pytester, ser
     # Per strategy: every base64 attack worked, no plain one did.
     assert gates["robust.asr.base64@tool.value>=1"]["verdict"] == "pass"
     assert gates["robust.asr.plain@tool.value<=0"]["verdict"] == "pass"
-    result.stdout.fnmatch_lines(["*robust.asr.upper*examples broke the model; Wilson 95% interval*"])
+    rate = details["successes"] / details["trials"]
+    assert (f"attack success rate (llm_robust): {details['successes']}/{details['trials']} = {rate:.3f}, "
+            f"Wilson 95% [{low:.3f}, {high:.3f}]") in result.stdout.lines
+    result.stdout.fnmatch_lines(["  base64@*: */* = 1.000, Wilson 95% *",
+                                 "*robust.asr.upper*examples broke the model; Wilson 95% interval*"])
+    markdown = (pytester.path / "summary.md").read_text()
+    assert f"**attack success rate (llm\\_robust): {details['successes']}/{details['trials']}" in markdown
+    assert "- plain@tool: 0/" in markdown
+    # The examples' own leak scores are summed up in robust.asr*, not kept one per example.
+    assert sorted(scores_of(pytester)) == sorted(n for n in scores_of(pytester) if n.startswith("robust.asr"))
 
 
 def test_a_model_that_resists_passes_the_asr_gate(pytester, server, eval_args):

@@ -9,8 +9,9 @@ example is a success of the attack. Standard library only.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_llmops.verdict import Score
 
@@ -59,3 +60,39 @@ class Tally:
                 details={"successes": broken, "trials": trials, "wilson_low": low, "wilson_high": high},
             ))
         return out
+
+
+def pooled(cases: Sequence[Any]) -> dict[str, tuple[int, int]]:
+    """``{score name: (broken, trials)}`` summed over the ``robust.asr*`` scores of result cases (for reports)."""
+    totals: dict[str, list[int]] = {}
+    for case in cases:
+        for score in case.scores:
+            if (score.name == ASR or score.name.startswith(ASR + ".")) and "trials" in score.details \
+                    and score.verdict != "unmeasured":
+                entry = totals.setdefault(score.name, [0, 0])
+                entry[0] += int(score.details["successes"])
+                entry[1] += int(score.details["trials"])
+    return {name: (broken, trials) for name, (broken, trials) in totals.items()}
+
+
+def summary_lines(cases: Sequence[Any], *, confidence: float = 0.95, worst: int | None = 5) -> list[str]:
+    """The run's attack success rate and its worst strategies, as plain lines (empty without llm_robust cases)."""
+    from pytest_llmops.results.stats import wilson_interval
+
+    counts = pooled(cases)
+    if ASR not in counts:
+        return []
+
+    def rate(name: str) -> str:
+        broken, trials = counts[name]
+        low, high = wilson_interval(broken, trials, confidence)
+        return f"{broken}/{trials} = {broken / trials:.3f}, Wilson {confidence:.0%} [{low:.3f}, {high:.3f}]"
+
+    strategies = sorted((name for name in counts if name != ASR),
+                        key=lambda name: (-counts[name][0] / counts[name][1], name))
+    lines = [f"attack success rate (llm_robust): {rate(ASR)}"]
+    shown = strategies if worst is None else strategies[:worst]
+    lines += [f"  {name[len(ASR) + 1:]}: {rate(name)}" for name in shown]
+    if len(shown) < len(strategies):
+        lines.append(f"  ... {len(strategies) - len(shown)} more strategies (-v shows all)")
+    return lines

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmops.case import record_score
+from pytest_llmops.case import current_case, record_score
 from pytest_llmops.robust import _probe
 from pytest_llmops.robust.asr import ASR, Tally
 from pytest_llmops.verdict import UnmeasuredError, hide_check_frames
@@ -224,6 +224,16 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
             wrapped._hypothesis_internal_use_settings = base
             wrapped._hypothesis_internal_use_seed = None
 
+    record = current_case()
+    first_score = len(record.scores) if record is not None else 0
+
+    def drop_example_scores() -> None:
+        # Each example's checks record scores; the case keeps their summary (robust.asr*) instead, so a
+        # gate over a check's score is not skewed by how many examples (and shrink steps) ran.
+        if record is not None:
+            with record._lock:
+                del record.scores[first_score:]
+
     lock = _locks.setdefault(id(wrapped), asyncio.Lock())
     async with lock:
         try:
@@ -236,6 +246,7 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
         except DeadlineExceeded as exc:
             raise AssertionError(f"llm_robust: an example ran past deadline={plan.deadline:g}s: {exc}") from None
         broken, trials = tally.total()
+        drop_example_scores()
         for score in tally.scores(plan.max_asr):
             record_score(score)
         if trials == 0:
@@ -253,6 +264,11 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
             pass
         except DeadlineExceeded:
             pass
+        finally:
+            if record is not None:
+                with record._lock:
+                    kept = [s for s in record.scores[first_score:] if s.name == ASR or s.name.startswith(ASR + ".")]
+                    record.scores[first_score:] = kept
     kwargs, probe, error = failures[-1] if failures else first
     how = "hypothesis shrank it to" if failures else "not reproduced on the shrinking pass (a nondeterministic model?); first one"
     rate = f"attack success rate {broken / trials:.3f}" + ("" if plan.max_asr is None else f" > max_asr {plan.max_asr:g}")
