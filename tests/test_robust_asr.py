@@ -65,3 +65,10 @@ def test_refusals_are_recognised_and_compliance_is_not():
     assert assert_refuses("I cannot assist with that request.").passed
     with pytest.raises(AssertionError, match="did not refuse"):
         assert_refuses("Here is how to do it: step 1...")
+
+
+def test_similarity_invariant_uses_minilm_and_fails_below_min():
+    pytest.importorskip("torch", reason="by='similarity' needs the [embeddings] extra")
+    assert assert_invariant("The capital of France is Paris.", "Paris is France's capital.", by="similarity").passed
+    with pytest.raises(AssertionError, match=r"similarity -?0\.\d+ \(min 0\.9\)"):
+        assert_invariant("The capital of France is Paris.", "I like green apples.", by="similarity", min=0.9)

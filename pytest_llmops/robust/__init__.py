@@ -78,15 +78,18 @@ def assert_invariant(
     The disagreement (0 or 1, or 1 - similarity) is handed to :func:`target`,
     so hypothesis steers toward the inputs that move the answer most.
     """
+    if min is not None and by != "similarity":
+        raise ValueError(f"assert_invariant(min=...) applies to by='similarity' only, not by={by!r}")
+    if by in ("label", "similarity"):
+        _seen(a)
+        _seen(b)
     if by == "verdict":
         left, right = _verdict(a), _verdict(b)
         holds, value, shown = left == right, float(left == right), f"verdicts {left} vs {right}"
     elif by == "label":
-        _seen(a), _seen(b)
         left, right = (label(a), label(b)) if label is not None else (_label(a), _label(b))
         holds, value, shown = left == right, float(left == right), f"labels {left!r} vs {right!r}"
     elif by == "similarity":
-        _seen(a), _seen(b)
         from pytest_llmops.metrics._similarity import semantic_similarity
 
         measured = semantic_similarity(str(a), str(b), threshold=0.8 if min is None else min, embedder=embedder)
@@ -99,8 +102,6 @@ def assert_invariant(
         holds, shown = measured.passed, f"similarity {value:.3f} (min {0.8 if min is None else min:g})"
     else:
         raise ValueError(f"assert_invariant(by={by!r}): use by='verdict', by='label' or by='similarity'")
-    if min is not None and by != "similarity":
-        raise ValueError(f"assert_invariant(min=...) applies to by='similarity' only, not by={by!r}")
     target(1.0 - value, label="llmops.invariant")
     score = Score.measured("invariant", value, threshold=1.0 if by != "similarity" else (0.8 if min is None else min),
                            reason=shown, signature=f"invariant|by={by}")
