@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,9 @@ MARKER_HELP = (
     "when an example breaks it (or, with max_asr, when the attack success rate exceeds max_asr)."
 )
 _ALLOWED = ("max_examples", "deadline", "max_asr", "seed")
-#: Serialises the runs of one test function: hypothesis keeps its settings on the function object.
-_locks: dict[int, asyncio.Lock] = {}
+#: Serialises the runs of one test function (hypothesis keeps its settings on the function object);
+#: per event loop, as an asyncio lock belongs to one loop.
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,7 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
             with record._lock:
                 del record.scores[first_score:]
 
-    lock = _locks.setdefault(id(wrapped), asyncio.Lock())
+    lock = _locks.setdefault(loop, {}).setdefault(id(wrapped), asyncio.Lock())
     async with lock:
         try:
             # The minimal examples stored by earlier runs first, apart: replaying them must not shift
