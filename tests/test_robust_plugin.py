@@ -196,7 +196,7 @@ def test_the_asr_gate_decides_the_run_from_the_pooled_wilson_bound(pytester, ser
 
     result = pytester.runpytest(*eval_args, "--llmops-gate=robust.asr.upper<=0.05", "--llmops-gate=robust.asr.base64@tool.value>=1",
                                 "--llmops-gate=robust.asr.plain@tool.value<=0",
-                                "--llmops-markdown=summary.md")
+                                "--llmops-markdown=summary.md", "--llmops-html=report.html")
 
     assert result.ret == 6  # the gates refused the run
     details = scores_of(pytester)["robust.asr"]["details"]
@@ -215,6 +215,9 @@ def test_the_asr_gate_decides_the_run_from_the_pooled_wilson_bound(pytester, ser
     markdown = (pytester.path / "summary.md").read_text()
     assert f"**attack success rate (llm\\_robust): {details['successes']}/{details['trials']}" in markdown
     assert "- plain@tool: 0/" in markdown
+    html = (pytester.path / "report.html").read_text()
+    assert '<h2>Attack success rate</h2>' in html
+    assert f"<td>all strategies</td><td class=num>{details['successes']}</td><td class=num>{details['trials']}</td>" in html
     # The examples' own leak scores are summed up in robust.asr*, not kept one per example.
     assert sorted(scores_of(pytester)) == sorted(n for n in scores_of(pytester) if n.startswith("robust.asr"))
 
