@@ -6,6 +6,7 @@
     llmops results show .llmops/results.json
     llmops gate .llmops/results.json --gate 'pass_rate.lower>=0.9'
     llmops baseline save .llmops/results.json main
+    llmops redteam generate --task task.txt --n 50 --seed 1 --out cases.jsonl
 
 Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input.
 """
@@ -107,6 +108,9 @@ def _add_optional_commands(commands: argparse._SubParsersAction) -> None:
     from pytest_llmops.exports.cli import add_export_parser
 
     add_export_parser(commands)
+    from pytest_llmops.robust.cli import add_redteam_parser
+
+    add_redteam_parser(commands)
     try:
         from pytest_llmops.drift.cli import add_drift_parser
     except ImportError:

@@ -56,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", KNOWN_FAILURE_HELP)
+    from pytest_llmops.robust.runner import MARKER_HELP as ROBUST_HELP
+
+    config.addinivalue_line("markers", ROBUST_HELP)
     state = config.stash[state_key] = LLMOpsState(config, resolve(config))
     config.pluginmanager.register(_CaseCollector(state), "llmops-cases")
     # Drift baselines and other stored state live beside the cache.
@@ -80,7 +83,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _is_eval_case(item: pytest.Item) -> bool:
-    if item.get_closest_marker("llm_eval") is not None:
+    if item.get_closest_marker("llm_eval") is not None or item.get_closest_marker("llm_robust") is not None:
         return True
     return not LLMOPS_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
 
@@ -90,6 +93,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         known = item.get_closest_marker("llm_known_failure")
         if known is not None:
             known_failure_reason(known, item.nodeid)  # a bad one stops the run before any call
+        if item.get_closest_marker("llm_robust") is not None:
+            from pytest_llmops.robust.runner import check_item
+
+            check_item(item)
         marker = item.get_closest_marker("llm_eval")
         if marker is None:
             continue
@@ -175,11 +182,21 @@ def runs_on_our_loop(item: pytest.Item) -> bool:
 
     Tests marked ``asyncio`` or ``anyio`` are left to those plugins.
     """
-    if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(item.obj):
+    if not isinstance(item, pytest.Function):
+        return False
+    if not inspect.iscoroutinefunction(item.obj) and not _is_robust(item):
         return False
     if not _is_eval_case(item):
         return False
     return item.get_closest_marker("asyncio") is None and item.get_closest_marker("anyio") is None
+
+
+def _is_robust(item: pytest.Item) -> bool:
+    if item.get_closest_marker("llm_robust") is None:
+        return False
+    from pytest_llmops.robust.runner import is_robust_test
+
+    return is_robust_test(item)
 
 
 def eval_body(item: pytest.Function) -> Any:
@@ -193,6 +210,13 @@ def eval_body(item: pytest.Function) -> Any:
     marker = item.get_closest_marker("llm_eval")
     plan = plan_for(dict(marker.kwargs)) if marker is not None else None
     arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    if _is_robust(item) and runs_on_our_loop(item):
+        from pytest_llmops.robust.runner import plan_for as robust_plan
+        from pytest_llmops.robust.runner import run_robust
+
+        if plan is not None:
+            raise pytest.UsageError(f"{item.nodeid}: llm_eval(repeat=...) and llm_robust do not combine; use one")
+        return run_robust(item, robust_plan(item.get_closest_marker("llm_robust"), item.nodeid), arguments)
     if runs_on_our_loop(item):
         if plan is None:
             return item.obj(**arguments)

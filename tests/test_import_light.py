@@ -46,3 +46,9 @@ def test_public_names_load_lazily():
     assert "pytest_llmops.verdict" in loaded
     assert "pytest_llmops.models.client" not in loaded
     assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_the_robust_checks_and_runner_do_not_import_hypothesis():
+    loaded = modules_after("import pytest_llmops.robust, pytest_llmops.robust.runner, pytest_llmops.robust.asr")
+    assert "pytest_llmops.robust.runner" in loaded
+    assert sorted(m for m in (*HEAVY, "hypothesis") if m in loaded) == []

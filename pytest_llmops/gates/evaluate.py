@@ -108,6 +108,19 @@ def _unmeasured_rate(gate: Gate, cases: Sequence[CaseResult], confidence: float)
     return _rate(gate, unmeasured, counted, "unmeasured", confidence, "")
 
 
+def _asr(gate: Gate, cases: Sequence[CaseResult], confidence: float) -> Measured:
+    """Attack success rate pooled over the cases' ``robust.asr`` scores (their ``successes`` / ``trials``)."""
+    scores = [score for case in cases for score in case.scores if score.name == gate.metric]
+    counted = [score for score in scores if score.verdict != "unmeasured" and "trials" in score.details]
+    unmeasured = len(scores) - len(counted)
+    note = f" over {len(counted)} llm_robust case(s)" + (f"; {unmeasured} unmeasured not counted" if unmeasured else "")
+    if not counted:
+        return None, 0, f"no {gate.metric} score in scope (an llm_robust test records it){note}"
+    hits = sum(int(score.details["successes"]) for score in counted)
+    trials = sum(int(score.details["trials"]) for score in counted)
+    return _rate(gate, hits, trials, "examples broke the model", confidence, note)
+
+
 def timed_calls(cases: Sequence[CaseResult], role: str) -> list[CallResult]:
     """Successful chat calls of ``role`` that were really sent (coalesced followers shared a leader's)."""
     return [
@@ -204,6 +217,7 @@ def _score(gate: Gate, cases: Sequence[CaseResult], confidence: float) -> Measur
 _MEASURES: dict[str, Callable[[Gate, Sequence[CaseResult], float], Measured]] = {
     "pass_rate": _pass_rate,
     "unmeasured_rate": _unmeasured_rate,
+    "asr": _asr,
     "time": _time,
     "ms_per_token": _ms_per_token,
     "tokens": _tokens,

@@ -18,6 +18,9 @@ Metrics:
   ``judge.latency.STAT`` and ``judge.ttft.STAT`` for the judge.
 * ``tokens.in.STAT``, ``tokens.out.STAT``, ``tokens.total.STAT`` - per call of the model under test.
 * ``cost.total`` (all calls), ``cost.mean`` / ``cost.max`` (per case); ``calls.total``.
+* ``robust.asr.lower`` / ``.upper`` / ``.value`` (and ``robust.asr.STRATEGY.upper``...) - attack
+  success rate of ``llm_robust`` tests: broken / distinct examples pooled over the cases in scope,
+  with the Wilson interval bounds.
 * ``SCORE.STAT`` - any recorded score by name (``rougeL.p10``, ``faithfulness.mean``);
   ``SCORE.pass_rate`` is the share of its measured values that met their own threshold.
 
@@ -74,7 +77,7 @@ class Gate:
     """One parsed gate: which figure, over which cases, compared how."""
 
     expression: str
-    family: str  # pass_rate | unmeasured_rate | time | ms_per_token | tokens | cost | calls | score
+    family: str  # pass_rate | unmeasured_rate | asr | time | ms_per_token | tokens | cost | calls | score
     metric: str  # e.g. "latency", "tokens.out", "faithfulness"
     statistic: str  # e.g. "p95", "mean", "lower", "total"
     op: str
@@ -157,7 +160,7 @@ def parse_gate(expression: str, *, source: str = "") -> Gate:
         raise fail(number_at, f"the threshold must be a finite number, got {raw:g}")
     # Point at the unit when there is one (the usual mistake), else at the number.
     value_at = number_match.start("unit") if number_match.group("unit") else number_at
-    rate = family in ("pass_rate", "unmeasured_rate") or statistic == "pass_rate"
+    rate = family in ("pass_rate", "unmeasured_rate", "asr") or statistic == "pass_rate"
     threshold, unit = _convert_threshold(family, raw, unit_text, rate, lambda problem: fail(value_at, problem))
     name = metric if statistic == "value" else f"{metric}.{statistic}"
     impossible = _never_passes(family, statistic, rate, op, threshold)
@@ -194,6 +197,8 @@ def _classify(metric_text: str, fail) -> tuple[str, str, str]:  # type: ignore[n
         if len(parts) > 2 or statistic not in RATE_STATISTICS:
             raise fail(f"{head} takes no statistic, or .lower / .upper for the Wilson interval bounds")
         return head, head, statistic
+    if metric_text.startswith("robust.asr") and len(parts) >= 3 and parts[1] == "asr" and parts[-1] in RATE_STATISTICS:
+        return "asr", ".".join(parts[:-1]), parts[-1]
     for family, names in (("time", TIME_METRICS), ("tokens", TOKEN_METRICS), ("ms_per_token", ("ms_per_token",))):
         for name in names:
             if metric_text == name:

@@ -197,6 +197,28 @@ def _counts(run: RunResult) -> str:
     )
 
 
+def _robust(run: RunResult) -> str:
+    """Attack success rate of the llm_robust cases, overall and per strategy (nothing without such cases)."""
+    from pytest_llmops.results.stats import wilson_interval
+    from pytest_llmops.robust.asr import ASR, pooled
+
+    counts = pooled(run.cases)
+    if ASR not in counts:
+        return ""
+    names = [ASR, *sorted((n for n in counts if n != ASR), key=lambda n: (-counts[n][0] / counts[n][1], n))]
+    rows = []
+    for name in names:
+        broken, trials = counts[name]
+        low, high = wilson_interval(broken, trials)
+        label = "all strategies" if name == ASR else name[len(ASR) + 1:]
+        rows.append((_e(label), str(broken), str(trials), f"{broken / trials:.3f}", f"[{low:.3f}, {high:.3f}]"))
+    headers = (("strategy", False), ("broke the model", True), ("examples", True), ("attack success rate", True),
+               ("Wilson 95%", True))
+    return (f'<section id="robust"><h2>Attack success rate</h2>'
+            f'{_table("Attack success rate per strategy", headers, rows)}'
+            '<p class="note">Distinct examples of the llm_robust searches, before shrinking.</p></section>')
+
+
 def _comparison(comparison: Comparison | None) -> str:
     if comparison is None:
         return ""
@@ -379,7 +401,7 @@ def render_html(run: RunResult) -> str:
     """The whole report as one HTML document that needs nothing but a browser to view."""
     verdict = c.run_verdict(run)
     model = run.settings.get("model") or "-"
-    body = "".join((_gates(run), _counts(run), _comparison(run.comparison), _score_charts(run), _latency(run),
+    body = "".join((_gates(run), _counts(run), _robust(run), _comparison(run.comparison), _score_charts(run), _latency(run),
                     _cases(run)))
     version = run.environment.packages.get("pytest-llmops", "")
     return (

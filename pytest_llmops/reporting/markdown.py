@@ -197,6 +197,11 @@ def render_markdown(run: RunResult, *, max_cases: int = 10) -> str:
     ]
     lines += _gates(run)
     lines += _counts(run)
+    from pytest_llmops.robust.asr import summary_lines
+
+    robust = summary_lines(run.cases, worst=None)
+    if robust:
+        lines += ["**" + text(robust[0]) + "**", "", *[f"- {text(line.strip())}" for line in robust[1:]], ""]
     if run.comparison is not None:
         lines += _comparison(run.comparison)
     lines += _latency(run)

@@ -84,6 +84,10 @@ def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: Ru
     for score in run.group_scores:
         terminal.write_line(f"group score: {_describe(score)}", red=score.verdict == "fail",
                             yellow=score.verdict == "unmeasured")
+    from pytest_llmops.robust.asr import summary_lines
+
+    for robust_line in summary_lines(run.cases, confidence=settings.gate_confidence, worst=None if verbose else 5):
+        terminal.write_line(robust_line)
     _write_gates(terminal, run, verbose)
     _write_comparison(terminal, run, verbose)
     _write_unmeasured(terminal, run, end.results_path and _relative(end.results_path, root), verbose)

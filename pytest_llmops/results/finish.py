@@ -88,7 +88,8 @@ def tolerated_failures(gates: list[Gate], cases: list[CaseResult], other_failure
     """How many failing cases the gates take responsibility for, or None if some failure is not covered.
 
     A ``pass_rate`` gate covers the failed eval cases in its scope, an
-    ``unmeasured_rate`` gate the unmeasured ones: with such a gate, the gate
+    ``unmeasured_rate`` gate the unmeasured ones, a ``robust.asr`` gate the
+    failed ``llm_robust`` cases: with such a gate, the gate
     (not each case) decides the run. Errors of the suite (state ``error``: a
     broken template, cache or test code) and failures outside any eval case
     (a plain test, a corpus score) are never covered.
@@ -102,7 +103,9 @@ def tolerated_failures(gates: list[Gate], cases: list[CaseResult], other_failure
         family = {"failed": "pass_rate", "unmeasured": "unmeasured_rate"}.get(case.state)
         if family is None:
             continue
-        if not any(g.family == family and in_scope(g, case) for g in gates):
+        # A failed llm_robust case is an attack that worked: an attack-success-rate gate over it decides too.
+        families = {family, "asr"} if family == "pass_rate" and "llm_robust" in case.markers else {family}
+        if not any(g.family in families and in_scope(g, case) for g in gates):
             return None
         covered += 1
     return covered
