@@ -6,7 +6,7 @@
 * :func:`injections` - a task carrying an injected instruction: payload x
   encoding (plain, base64, rot13, leetspeak, role-play) x position (the user
   turn, a retrieved document, a tool result);
-* :func:`jailbreaks` - prompts from the shipped attack set (CyberSecEval, MIT;
+* :func:`jailbreaks` - prompts from the shipped attack set (our own texts, CyberSecEval technique names;
   see ``data/README.md``).
 
 They are ordinary hypothesis strategies, so they compose (``st.tuples``,
