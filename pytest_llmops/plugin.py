@@ -90,6 +90,7 @@ def _is_eval_case(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    matrix_collect.raise_errors(config)
     for item in items:
         known = item.get_closest_marker("llm_known_failure")
         if known is not None:

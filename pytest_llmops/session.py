@@ -47,6 +47,8 @@ class LLMOpsState:
         self.matrix_tracker: Any = None
         #: The cells of each matrix collected, by matrix name.
         self.matrix_grid: dict[str, list[Any]] = {}
+        #: Matrices that could not be built, raised as one usage error after collection.
+        self.matrix_errors: list[str] = []
 
     @property
     def is_worker(self) -> bool:

@@ -96,16 +96,24 @@ def _check_prompts(config: pytest.Config, cells: list[Cell], nodeid: str) -> Non
 
 
 def parametrize(metafunc: pytest.Metafunc) -> None:
-    """Parametrize a test marked ``llm_matrix`` over its cells (``pytest_generate_tests``)."""
-    cells = cells_for(metafunc)
+    """Parametrize a test marked ``llm_matrix`` over its cells (``pytest_generate_tests``).
+
+    A bad matrix is kept and raised once collection is done (``raise_errors``):
+    raised here, pytest would report it as a collection error, not a usage error.
+    """
+    from pytest_llmops.session import get_state
+
+    try:
+        cells = cells_for(metafunc)
+    except pytest.UsageError as exc:
+        get_state(metafunc.config).matrix_errors.append(str(exc))
+        return
     if cells is None:
         return
     if PARAM not in metafunc.fixturenames:
         # The test need not ask for the cell: the llm and prompt fixtures read it from the parameters.
         metafunc.fixturenames.append(PARAM)
     metafunc.parametrize(PARAM, cells, ids=[cell.id for cell in cells])
-    from pytest_llmops.session import get_state
-
     grid = get_state(metafunc.config).matrix_grid.setdefault(cells[0].matrix, [])
     grid.extend(cell for cell in cells if cell not in grid)
 
@@ -126,3 +134,12 @@ def llmops_cell(request: pytest.FixtureRequest) -> Cell:
     if cell is None:
         pytest.fail(f"{request.node.nodeid}: llmops_cell is only given to tests marked llm_matrix(...)", pytrace=False)
     return cell
+
+
+def raise_errors(config: pytest.Config) -> None:
+    """Stop the run with the matrices that could not be built (exit status 4), before any test."""
+    from pytest_llmops.session import get_state
+
+    errors = get_state(config).matrix_errors
+    if errors:
+        raise pytest.UsageError("\n".join(dict.fromkeys(errors)))

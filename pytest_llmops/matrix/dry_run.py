@@ -166,6 +166,13 @@ def dry_body(item: Any, arguments: Mapping[str, Any], *, on_our_loop: bool, plan
     before = len(plan)
     caught = (Exception, pytest.fail.Exception)
 
+    def keep(error: BaseException, planned_before: int) -> BaseException:
+        # An error before the repetition's first call is the suite's (a template, the test's code), not
+        # the empty answer's: it ends the case as it would in a real run.
+        if len(plan) == planned_before:
+            raise error
+        return error
+
     def verdict(error: BaseException | None) -> None:
         planned = len(plan) - before
         note = f"; on the empty answers the body raised {type(error).__name__}" if error is not None else ""
@@ -179,10 +186,11 @@ def dry_body(item: Any, arguments: Mapping[str, Any], *, on_our_loop: bool, plan
             error = None
             for index in range(repeat):
                 with sample_scope(index):
+                    start = len(plan)
                     try:
                         await item.obj(**arguments)
                     except caught as exc:
-                        error = error or exc
+                        error = error or keep(exc, start)
             verdict(error)
 
         return run()
@@ -191,10 +199,11 @@ def dry_body(item: Any, arguments: Mapping[str, Any], *, on_our_loop: bool, plan
         error = None
         for index in range(repeat):
             with sample_scope(index):
+                start = len(plan)
                 try:
                     item.obj(**arguments)
                 except caught as exc:
-                    error = error or exc
+                    error = error or keep(exc, start)
         verdict(error)
 
     return run_sync
