@@ -152,7 +152,7 @@ def test_the_best_cell_is_the_highest_lower_bound_and_a_small_gap_stays_tied(pro
 def test_a_clear_gap_is_significantly_better(project, server):
     script_quality(server, {("qa_plain", 0.0): 5, ("qa_steps", 0.0): 30})
     project.makepyfile(test_answer=suite(30, 'prompt=["qa_plain", "qa_steps"], temperature=[0], name="qa"'))
-    result = run(project, server, "--llmops-markdown=summary.md")
+    result = run(project, server, "--llmops-markdown=summary.md", "--llmops-html=report.html")
     result.stdout.fnmatch_lines(["*best: qa_steps-t0; significantly better than qa_plain-t0 (p=5.96e-08, "
                                  "25 vs 0 discordant of 30 paired cases)"])
     summary = matrix(project)
@@ -162,6 +162,13 @@ def test_a_clear_gap_is_significantly_better(project, server):
     assert best["pass_rate"]["value"] == 1.0 and best["pareto"]
     markdown = (project.path / "summary.md").read_text()
     assert "## Matrix `qa`" in markdown and "significantly better than qa\\_plain-t0" in markdown
+    html = (project.path / "report.html").read_text()
+    # The Pareto picture: quality against latency (the test model has no price), the front filled in green.
+    chart = html[html.index('<svg class="chart pareto"'):]
+    chart = chart[:chart.index("</svg>")]
+    assert "pass rate against latency p50" in chart
+    assert chart.count('class="front-dot"') + chart.count('class="dominated-dot"') == 2
+    assert re.search(r'class="front-dot"[^>]*><title>qa_steps-t0: pass rate 1.000', chart)
 
 
 def test_two_cells_within_noise_are_tied(project, server):
