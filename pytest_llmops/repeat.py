@@ -164,7 +164,9 @@ def settle(plan: RepeatPlan, outcomes: list[_Outcome]) -> None:
             reason=f"{counts}; Wilson 95% interval [{low:.3f}, {high:.3f}]",
             signature=f"repeat={plan.repeat}|min_pass_rate={plan.needed:g}|unmeasured excluded",
             details={"passed": passed, "failed": len(failed), "unmeasured": len(unmeasured), "repeat": plan.repeat,
-                     "wilson_low": low, "wilson_high": high, "ran": len(outcomes), "saved": saved},
+                     "wilson_low": low, "wilson_high": high,
+                     # Early stopping (llm_matrix(early_stop=True)) says how many repetitions it saved.
+                     **({"ran": len(outcomes), "saved": saved} if plan.stop is not None else {})},
         )
     )
     if score.passed:

@@ -46,3 +46,10 @@ def test_public_names_load_lazily():
     assert "pytest_llmops.verdict" in loaded
     assert "pytest_llmops.models.client" not in loaded
     assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_the_matrix_modules_the_plugin_loads_import_nothing_heavy():
+    # Collection parametrizes llm_matrix tests and repeats may stop early in every run: both stay light.
+    loaded = modules_after("import pytest_llmops.matrix.collect, pytest_llmops.matrix.cells, pytest_llmops.matrix.early_stop")
+    assert sorted(m for m in HEAVY if m in loaded) == []
+    assert "pytest_llmops.matrix.summary" not in loaded and "pytest_llmops.matrix.dry_run" not in loaded

@@ -149,7 +149,12 @@ def summarize_matrix(name: str, cells: dict[str, list[CaseResult]], *, confidenc
         return MatrixSummary(**base, best=best.cell, verdict="only one cell",
                              statement=f"best: {best.cell} (the only measured cell)")
     runner = ranked[1]
-    p, pairs, only_best, only_other = mcnemar(cells[best.cell], cells[runner.cell])
+    try:
+        p, pairs, only_best, only_other = mcnemar(cells[best.cell], cells[runner.cell])
+    except ImportError:
+        return MatrixSummary(**base, best=best.cell, runner_up=runner.cell, verdict="unmeasured",
+                             statement=f"best: {best.cell}; the paired test against {runner.cell} is unmeasured: "
+                                       "scipy is not installed (pip install 'pytest-llmops[matrix]')")
     counts = f"{only_best} vs {only_other} discordant of {pairs} paired cases"
     if p < alpha:
         verdict = "significantly better"
