@@ -61,6 +61,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", matrix_collect.MARKER_HELP)
     state = config.stash[state_key] = LLMOpsState(config, resolve(config))
     state.dry_run = matrix_collect.dry_run(config)
+    if state.dry_run and config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        # Each xdist worker would keep its own plan; the controller, which reports, would see none.
+        raise pytest.UsageError("--llmops-dry-run counts the calls in one process: drop -n / --numprocesses "
+                                "(a dry run sends nothing, so it needs no workers)")
     config.pluginmanager.register(_CaseCollector(state), "llmops-cases")
     # Drift baselines and other stored state live beside the cache.
     set_state_dir(config.rootpath / ".llmops")

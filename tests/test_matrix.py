@@ -280,3 +280,10 @@ def test_without_early_stopping_every_repetition_runs(project, server):
     run(project, server)
     assert server.requests == 100
     assert all(cell["repetitions_saved"] == 0 for cell in matrix(project)["cells"])
+
+
+def test_a_dry_run_refuses_xdist_workers_whose_plans_it_could_not_see(project, server):
+    project.makepyfile(test_answer=suite(1, 'prompt=["qa_plain"], name="qa"'))
+    result = run(project, server, "--llmops-dry-run", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llmops-dry-run counts the calls in one process: drop -n*"])
