@@ -73,8 +73,12 @@ def run_sync(plan: RepeatPlan, body: Callable[[], object]) -> None:
     """Run a sync test body ``plan.repeat`` times and settle the case on the pass rate."""
     outcomes = []
     for index in range(plan.repeat):
+        if index and plan.stop is not None and plan.stop():
+            break
         with sample_scope(index):
             outcomes.append(_attempt(index, body))
+        if plan.observe is not None and outcomes[-1].state != "unmeasured":
+            plan.observe(outcomes[-1].state == "passed")
     settle(plan, outcomes)
 
 

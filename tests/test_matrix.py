@@ -287,3 +287,19 @@ def test_a_dry_run_refuses_xdist_workers_whose_plans_it_could_not_see(project, s
     result = run(project, server, "--llmops-dry-run", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--llmops-dry-run counts the calls in one process: drop -n*"])
+
+
+def test_early_stopping_works_for_sync_tests_too(project, server):
+    script_quality(server, {("qa_plain", 0.0): 0, ("qa_steps", 0.0): 10})
+    project.makepyfile(test_answer=f'''
+import pytest
+
+@pytest.mark.llm_matrix(prompt=["qa_plain", "qa_steps"], temperature=[0], name="qa", early_stop=True)
+@pytest.mark.llm_eval(repeat=5, min_pass_rate=0.5)
+@pytest.mark.parametrize("question", [f"c{{i}}" for i in range(10)])
+def test_answer(question, prompt, llm):
+    assert llm.complete_sync(prompt(question=question)) == "right"
+''')
+    run(project, server)
+    saved = sum(cell["repetitions_saved"] for cell in matrix(project)["cells"])
+    assert saved > 0 and server.requests == 100 - saved
