@@ -303,3 +303,21 @@ def test_answer(question, prompt, llm):
     run(project, server)
     saved = sum(cell["repetitions_saved"] for cell in matrix(project)["cells"])
     assert saved > 0 and server.requests == 100 - saved
+
+
+def test_axes_can_come_from_the_ini_file(project, server):
+    project.makeini("[pytest]\nllmops_matrix =\n    prompt = qa_plain\n    temperature = 0, 0.7\n")
+    project.makepyfile(test_answer=suite(1, 'shots=[2]'))
+    run(project, server)
+    assert sorted(c["matrix"]["cell"] for c in results(project)["cases"]) == ["qa_plain-t0-2shot", "qa_plain-t0.7-2shot"]
+    assert {c["matrix"]["matrix"] for c in results(project)["cases"]} == {"test_answer"}
+
+
+def test_matrix_commands_say_when_a_file_has_no_matrix(project, server, capsys):
+    project.makepyfile(test_plain='''
+def test_plain(llm):
+    llm.complete_sync("hello")
+''')
+    run(project, server)
+    assert llmops(["matrix", "show", str(project.path / ".llmops" / "results.json")]) == 2
+    assert "has no matrix (no case ran in an llm_matrix cell)" in capsys.readouterr().err
