@@ -122,6 +122,7 @@ def test_the_model_axis_gives_each_cell_its_model(project, server):
         ('prompt=["qa_missing"]', "*cell qa_missing: no prompt template named 'qa_missing'*available: qa_plain, qa_steps*"),
         ('prompt=["qa_steps@7"]', "*pins version '7', but *qa_steps.toml is version '2'*"),
         ('prompt=["qa_steps"], shots=[2]', "*shots=2, but *qa_steps.toml has 1 [[][[]examples[]][]]*"),
+        ('name="q,a", temperature=[0]', "*a matrix name is a non-empty string without [[] []] = or a comma, got 'q,a'"),
     ],
 )
 def test_a_bad_matrix_is_a_usage_error_before_any_call(project, server, marker, message):

@@ -176,9 +176,9 @@ def build_cells(layers: Sequence[tuple[str, Mapping[str, Any]]], *, default_name
                     f"(and the options {', '.join(OPTIONS)}). Example: {EXAMPLE}"
                 )
             merged[key] = (where, value)
-    name = merged.pop("name", (None, default_name))[1]
+    name_from, name = merged.pop("name", ("llm_matrix", default_name))
     if not isinstance(name, str) or not name.strip() or any(c in name for c in "[]=,"):
-        raise MatrixError(f"{merged.get('name', ('llm_matrix',))[0]}: a matrix name is a non-empty string without [ ] = , got {name!r}")
+        raise MatrixError(f"{name_from}: a matrix name is a non-empty string without [ ] = or a comma, got {name!r}")
     early = merged.pop("early_stop", (None, False))[1]
     if isinstance(early, str):
         early = early.strip().lower() in ("1", "true", "yes", "on")

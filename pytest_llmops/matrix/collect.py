@@ -64,7 +64,7 @@ def cells_for(metafunc: pytest.Metafunc) -> list[Cell] | None:
     nodeid = metafunc.definition.nodeid
     try:
         if marker.args:
-            raise MatrixError(f"{nodeid}: llm_matrix takes keyword arguments only, e.g. {EXAMPLE_SHORT}")
+            raise MatrixError(f"{nodeid}: llm_matrix takes keyword arguments only, e.g. llm_matrix(temperature=[0, 0.7])")
         layers = [("ini llmops_matrix", parse_ini(metafunc.config.getini(ATTRIBUTE)))]
         layers += _conftest_layers(metafunc)
         layers.append((f"@pytest.mark.llm_matrix on {nodeid}", dict(marker.kwargs)))
@@ -74,9 +74,6 @@ def cells_for(metafunc: pytest.Metafunc) -> list[Cell] | None:
     if any(cell.prompt is not None or cell.shots is not None for cell in cells):
         _check_prompts(metafunc.config, cells, nodeid)
     return cells
-
-
-EXAMPLE_SHORT = 'llm_matrix(temperature=[0, 0.7])'
 
 
 def _check_prompts(config: pytest.Config, cells: list[Cell], nodeid: str) -> None:

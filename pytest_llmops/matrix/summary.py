@@ -138,8 +138,7 @@ def summarize_matrix(name: str, cells: dict[str, list[CaseResult]], *, confidenc
     summaries = [cell_summary(cell, cases, confidence) for cell, cases in cells.items()]
     front, axes = pareto_front(summaries)
     summaries = [s.model_copy(update={"pareto": s.cell in front}) for s in summaries]
-    early = any(s.name == "repeat_pass_rate" and "saved" in s.details for cs in cells.values() for c in cs
-                for s in c.scores) and any(s.repetitions_saved for s in summaries)
+    early = any(s.repetitions_saved for s in summaries)
     ranked = rank(summaries)
     base = dict(name=name, confidence=confidence, cells=summaries, pareto_axes=axes, early_stop=early)
     if not ranked:

@@ -146,7 +146,8 @@ def _header(run: RunResult) -> str:
              ("latency", "Latency"), ("cases", "Case details")]
     if run.comparison is None:
         links.remove(("baseline", "Baseline"))
-    nav = "".join(f'<a href="#{anchor}">{label}</a>' for anchor, label in links)
+    links[2:2] = [(_matrix_anchor(m.name), f"Matrix {m.name}") for m in run.matrices]
+    nav = "".join(f'<a href="#{anchor}">{_e(label)}</a>' for anchor, label in links)
     return (
         f'<header class="{word}" role="banner"><div class="inner">'
         f'<h1><span class="verdict-word" id="verdict">{verdict.word}</span>'
@@ -197,6 +198,11 @@ def _counts(run: RunResult) -> str:
     )
 
 
+def _matrix_anchor(name: str) -> str:
+    # A matrix name is the user's text: the anchor keeps only characters safe in an id and a URL fragment.
+    return "matrix-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
 def _matrices(run: RunResult) -> str:
     """Each matrix: the best cell and its paired test, the Pareto front as a picture, the table of cells."""
     if not run.matrices:
@@ -221,7 +227,7 @@ def _matrices(run: RunResult) -> str:
                                 x_label="cost (USD)" if by_cost else "latency p50 (s)")
         front = ", ".join(cell.cell for cell in summary.cells if cell.pareto)
         parts.append(
-            f'<section id="matrix-{_e(summary.name)}"><h2>Matrix {_e(summary.name)}</h2>'
+            f'<section id="{_matrix_anchor(summary.name)}"><h2>Matrix {_e(summary.name)}</h2>'
             f"<p><strong>{_e(summary.statement)}</strong></p>{chart}"
             f'<p class="note">Pareto front ({_e(" / ".join(summary.pareto_axes))}): {_e(front)}. Best = highest '
             f"lower bound of the pass rate's Wilson interval; best vs runner-up by the exact McNemar test on the "
