@@ -322,3 +322,12 @@ def test_plain(llm):
     run(project, server)
     assert llmops(["matrix", "show", str(project.path / ".llmops" / "results.json")]) == 2
     assert "has no matrix (no case ran in an llm_matrix cell)" in capsys.readouterr().err
+
+
+def test_a_matrix_runs_under_xdist_and_the_controller_summarizes_it(project, server):
+    script_quality(server, {("qa_plain", 0.0): 5, ("qa_steps", 0.0): 30})
+    project.makepyfile(test_answer=suite(30, 'prompt=["qa_plain", "qa_steps"], temperature=[0], name="qa"'))
+    result = run(project, server, "-n", "2")
+    result.stdout.fnmatch_lines(["*best: qa_steps-t0; significantly better than qa_plain-t0*"])
+    assert server.requests == 60
+    assert matrix(project)["best"] == "qa_steps-t0"
