@@ -7,6 +7,8 @@
     llmops gate .llmops/results.json --gate 'pass_rate.lower>=0.9'
     llmops baseline save .llmops/results.json main
     llmops redteam generate --task task.txt --n 50 --seed 1 --out cases.jsonl
+    llmops matrix show .llmops/results.json
+    llmops matrix best .llmops/results.json --write best.toml
 
 Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input.
 """
@@ -111,6 +113,9 @@ def _add_optional_commands(commands: argparse._SubParsersAction) -> None:
     from pytest_llmops.robust.cli import add_redteam_parser
 
     add_redteam_parser(commands)
+    from pytest_llmops.matrix.cli import add_matrix_parser
+
+    add_matrix_parser(commands)
     try:
         from pytest_llmops.drift.cli import add_drift_parser
     except ImportError:

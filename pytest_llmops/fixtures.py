@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_llmops.case import CaseRecord, current_case
+from pytest_llmops.matrix.collect import cell_of, llmops_cell  # noqa: F401 - llmops_cell is a fixture
 from pytest_llmops.session import get_state
 from pytest_llmops.settings import Settings
 
@@ -51,7 +52,12 @@ def model_client(request: pytest.FixtureRequest, role: str, *, model: str | None
         timeout_s=settings.timeout,
         retry=RetryPolicy(retries=settings.retries, deadline_s=settings.deadline),
     )
-    return LLMClient(config, get_state(request.config).runtime())
+    state = get_state(request.config)
+    if state.dry_run:
+        from pytest_llmops.matrix.dry_run import DryRunClient
+
+        return DryRunClient(config, state.runtime(), plan=state.dry_plan)
+    return LLMClient(config, state.runtime())
 
 
 @pytest.fixture
@@ -60,8 +66,14 @@ def llm(request: pytest.FixtureRequest) -> Any:
 
     ``await llm.complete(prompt)`` in async tests, ``llm.complete_sync(prompt)``
     in sync ones; the answer is a ``str`` with its ``Call`` record on ``.call``.
+    In a matrix cell (``llm_matrix``) it is the cell's model, at the cell's temperature.
     """
-    return model_client(request, "llm")
+    cell = cell_of(request.node)
+    if cell is None:
+        return model_client(request, "llm")
+    api_base = settings_for(request).api_base if cell.model is not None else None
+    client = model_client(request, "llm", model=cell.model, api_base=api_base)
+    return client if cell.temperature is None else client.with_params(temperature=cell.temperature)
 
 
 @pytest.fixture
@@ -76,14 +88,22 @@ def prompt(request: pytest.FixtureRequest) -> Any:
     """The prompt template library (``llmops_prompts`` folders).
 
     ``prompt("support_qa", question=...)`` renders a template to messages; the
-    template's name, version and hash are recorded on the case.
+    template's name, version and hash are recorded on the case. In a matrix
+    cell, ``prompt(question=...)`` renders the cell's template with the cell's
+    few-shot examples and temperature.
     """
     from pytest_llmops.prompts import PromptError
 
     try:
-        return get_state(request.config).prompts()
+        library = get_state(request.config).prompts()
     except PromptError as exc:
         pytest.fail(str(exc), pytrace=False)
+    cell = cell_of(request.node)
+    if cell is None:
+        return library
+    from pytest_llmops.matrix.prompting import CellPrompt
+
+    return CellPrompt(library, cell)
 
 
 @pytest.fixture

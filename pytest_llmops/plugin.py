@@ -20,6 +20,7 @@ import pytest
 
 from pytest_llmops import redact
 from pytest_llmops.case import CaseRecord, case_scope
+from pytest_llmops.matrix import collect as matrix_collect
 from pytest_llmops.results.collect import INTERRUPTED_REASON, CaseOutcome, case_payload
 from pytest_llmops.retrieval import options as retrieval_options
 from pytest_llmops.session import LLMOpsState, get_state, state_key
@@ -50,6 +51,7 @@ _verdict_key = pytest.StashKey[CaseOutcome]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
     retrieval_options.add_options(parser)
+    matrix_collect.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -59,7 +61,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_llmops.robust.runner import MARKER_HELP as ROBUST_HELP
 
     config.addinivalue_line("markers", ROBUST_HELP)
+    config.addinivalue_line("markers", matrix_collect.MARKER_HELP)
     state = config.stash[state_key] = LLMOpsState(config, resolve(config))
+    state.dry_run = matrix_collect.dry_run(config)
+    if state.dry_run and config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        # Each xdist worker would keep its own plan; the controller, which reports, would see none.
+        raise pytest.UsageError("--llmops-dry-run counts the calls in one process: drop -n / --numprocesses "
+                                "(a dry run sends nothing, so it needs no workers)")
     config.pluginmanager.register(_CaseCollector(state), "llmops-cases")
     # Drift baselines and other stored state live beside the cache.
     set_state_dir(config.rootpath / ".llmops")
@@ -83,12 +91,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _is_eval_case(item: pytest.Item) -> bool:
-    if item.get_closest_marker("llm_eval") is not None or item.get_closest_marker("llm_robust") is not None:
+    if (
+        item.get_closest_marker("llm_eval") is not None
+        or item.get_closest_marker("llm_robust") is not None
+        or item.get_closest_marker("llm_matrix") is not None
+    ):
         return True
     return not LLMOPS_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    matrix_collect.raise_errors(config)
     for item in items:
         known = item.get_closest_marker("llm_known_failure")
         if known is not None:
@@ -101,6 +114,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker is None:
             continue
         check_marker_args(marker.kwargs, marker.args, item.nodeid)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``llm_matrix`` run once per cell of their grid (``pytest_llmops.matrix``)."""
+    matrix_collect.parametrize(metafunc)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -134,6 +152,13 @@ def _in_case(item: pytest.Item, *, start: bool = False) -> Any:
     if record is None and start and _is_eval_case(item):
         record = item.stash[_record_key] = CaseRecord(item.nodeid)
         item.stash[_sent_key] = {"scores": 0, "calls": 0}
+        cell = matrix_collect.cell_of(item)
+        if cell is not None:
+            from pytest_llmops.matrix.cells import case_key
+
+            # Every case records its cell, and a key shared by the same case in the other cells (for pairing).
+            key = case_key(item.nodeid, item.callspec.id, cell.id)  # type: ignore[attr-defined]
+            record.metadata["matrix"] = {**cell.to_dict(), "case": key}
     if record is None:
         return (yield)
     with case_scope(record):
@@ -210,6 +235,21 @@ def eval_body(item: pytest.Function) -> Any:
     marker = item.get_closest_marker("llm_eval")
     plan = plan_for(dict(marker.kwargs)) if marker is not None else None
     arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    state = get_state(item.config)
+    cell = matrix_collect.cell_of(item)
+    if plan is not None and cell is not None and cell.early_stop and not state.dry_run:
+        from pytest_llmops.matrix.early_stop import stopping_plan
+
+        plan = stopping_plan(plan, cell, state)
+    if state.dry_run and _is_robust(item):
+        raise pytest.UsageError(
+            f"{item.nodeid}: --llmops-dry-run cannot count the calls of an llm_robust test (hypothesis chooses its "
+            "examples as it runs); deselect such tests with -m 'not llm_robust'"
+        )
+    if state.dry_run:
+        from pytest_llmops.matrix.dry_run import dry_body
+
+        return dry_body(item, arguments, on_our_loop=runs_on_our_loop(item), plan=state.dry_plan)
     if _is_robust(item) and runs_on_our_loop(item):
         from pytest_llmops.robust.runner import plan_for as robust_plan
         from pytest_llmops.robust.runner import run_robust
@@ -513,7 +553,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.config.workeroutput[_GATES_KEY] = to_wire(state.suite_gates)  # type: ignore[attr-defined]
     if state.is_worker:
         return
-    if not (state.cases or state.group_scores):
+    if state.dry_run or not (state.cases or state.group_scores):
+        # A dry run sent nothing and judged nothing: the last run's files stay as they were.
         _case_collector(session.config).restore_previous()
         return
     from pytest_llmops.results.finish import finish_run
@@ -531,6 +572,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(state_key, None)
+    if state is not None and state.dry_run:
+        from pytest_llmops.matrix.dry_run import plan_lines
+
+        terminalreporter.write_sep("=", "llmops dry run")
+        for line in plan_lines(state.dry_plan):
+            terminalreporter.write_line(line)
+        return
     if state is None or state.end is None:
         return
     from pytest_llmops.reporting.terminal import write_summary

@@ -29,10 +29,17 @@ __tracebackhide__ = hide_check_frames
 
 @dataclass(frozen=True)
 class RepeatPlan:
-    """How often to run a case and the share of passes it needs."""
+    """How often to run a case and the share of passes it needs.
+
+    With ``stop`` (matrix early stopping), the repetitions run one after
+    another; before each one after the first, ``stop()`` may end the case
+    early, and ``observe(passed)`` hears each measured repetition's verdict.
+    """
 
     repeat: int
     min_pass_rate: float | None
+    stop: Callable[[], bool] | None = None
+    observe: Callable[[bool], None] | None = None
 
     @property
     def needed(self) -> float:
@@ -66,13 +73,20 @@ def run_sync(plan: RepeatPlan, body: Callable[[], object]) -> None:
     """Run a sync test body ``plan.repeat`` times and settle the case on the pass rate."""
     outcomes = []
     for index in range(plan.repeat):
+        if index and plan.stop is not None and plan.stop():
+            break
         with sample_scope(index):
             outcomes.append(_attempt(index, body))
+        if plan.observe is not None and outcomes[-1].state != "unmeasured":
+            plan.observe(outcomes[-1].state == "passed")
     settle(plan, outcomes)
 
 
 async def run_async(plan: RepeatPlan, body: Callable[[], Awaitable[object]]) -> None:
     """Run an async test body ``plan.repeat`` times concurrently and settle the case on the pass rate."""
+    if plan.stop is not None:
+        await _run_stopping(plan, body)
+        return
 
     async def one(index: int) -> _Outcome:
         with sample_scope(index):
@@ -93,6 +107,25 @@ async def run_async(plan: RepeatPlan, body: Callable[[], Awaitable[object]]) -> 
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+    settle(plan, outcomes)
+
+
+async def _run_stopping(plan: RepeatPlan, body: Callable[[], Awaitable[object]]) -> None:
+    """Repetitions one after another, asking ``plan.stop()`` before each one after the first."""
+    assert plan.stop is not None
+    outcomes: list[_Outcome] = []
+    for index in range(plan.repeat):
+        if index and plan.stop():
+            break
+        with sample_scope(index):
+            try:
+                await body()
+                outcome = _Outcome(index)
+            except (AssertionError, UnmeasuredError) as error:
+                outcome = _Outcome(index, error)
+        outcomes.append(outcome)
+        if plan.observe is not None and outcome.state != "unmeasured":
+            plan.observe(outcome.state == "passed")
     settle(plan, outcomes)
 
 
@@ -117,7 +150,11 @@ def settle(plan: RepeatPlan, outcomes: list[_Outcome]) -> None:
     failed = [o for o in outcomes if o.state == "failed"]
     unmeasured = [o for o in outcomes if o.state == "unmeasured"]
     measured = passed + len(failed)
+    saved = plan.repeat - len(outcomes)
     counts = f"{passed} passed, {len(failed)} failed, {len(unmeasured)} unmeasured of {plan.repeat} repetitions"
+    if saved:
+        counts = (f"{passed} passed, {len(failed)} failed, {len(unmeasured)} unmeasured of {len(outcomes)} repetitions "
+                  f"({saved} of {plan.repeat} saved: the matrix cell was already decided)")
     if measured == 0:
         first = unmeasured[0].error
         score = record_score(Score.unmeasured("repeat_pass_rate", f"every repetition was unmeasured; first: {first}"))
@@ -131,7 +168,9 @@ def settle(plan: RepeatPlan, outcomes: list[_Outcome]) -> None:
             reason=f"{counts}; Wilson 95% interval [{low:.3f}, {high:.3f}]",
             signature=f"repeat={plan.repeat}|min_pass_rate={plan.needed:g}|unmeasured excluded",
             details={"passed": passed, "failed": len(failed), "unmeasured": len(unmeasured), "repeat": plan.repeat,
-                     "wilson_low": low, "wilson_high": high},
+                     "wilson_low": low, "wilson_high": high,
+                     # Early stopping (llm_matrix(early_stop=True)) says how many repetitions it saved.
+                     **({"ran": len(outcomes), "saved": saved} if plan.stop is not None else {})},
         )
     )
     if score.passed:

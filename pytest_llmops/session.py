@@ -40,6 +40,15 @@ class LLMOpsState:
         self.other_failures = 0
         #: Scores computed once over a group of cases (corpus BLEU, chrF, TER).
         self.group_scores: list[Score] = []
+        #: ``--llmops-dry-run``: no call is sent; each planned call is appended to ``dry_plan``.
+        self.dry_run = False
+        self.dry_plan: list[dict[str, Any]] = []
+        #: Pass counts per matrix cell, for early stopping of repetitions (``pytest_llmops.matrix.early_stop``).
+        self.matrix_tracker: Any = None
+        #: The cells of each matrix collected, by matrix name.
+        self.matrix_grid: dict[str, list[Any]] = {}
+        #: Matrices that could not be built, raised as one usage error after collection.
+        self.matrix_errors: list[str] = []
 
     @property
     def is_worker(self) -> bool:

@@ -52,3 +52,10 @@ def test_the_robust_checks_and_runner_do_not_import_hypothesis():
     loaded = modules_after("import pytest_llmops.robust, pytest_llmops.robust.runner, pytest_llmops.robust.asr")
     assert "pytest_llmops.robust.runner" in loaded
     assert sorted(m for m in (*HEAVY, "hypothesis") if m in loaded) == []
+
+
+def test_the_matrix_modules_the_plugin_loads_import_nothing_heavy():
+    # Collection parametrizes llm_matrix tests and repeats may stop early in every run: both stay light.
+    loaded = modules_after("import pytest_llmops.matrix.collect, pytest_llmops.matrix.cells, pytest_llmops.matrix.early_stop")
+    assert sorted(m for m in HEAVY if m in loaded) == []
+    assert "pytest_llmops.matrix.summary" not in loaded and "pytest_llmops.matrix.dry_run" not in loaded

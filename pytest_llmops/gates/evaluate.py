@@ -27,7 +27,7 @@ _FAILED = ("failed", "error")
 
 def in_scope(gate: Gate, case: CaseResult) -> bool:
     """Whether ``case`` is one of the cases ``gate`` looks at."""
-    return scope_holds(gate, case.nodeid, case.markers)
+    return scope_holds(gate, case.nodeid, case.markers, case.matrix)
 
 
 def statistic(values: Sequence[float], name: str) -> float:
@@ -62,7 +62,11 @@ def evaluate_gates(gates: Sequence[Gate], cases: Sequence[CaseResult], *, confid
 def evaluate_gate(gate: Gate, cases: Sequence[CaseResult], *, confidence: float = 0.95) -> GateResult:
     scoped = [case for case in cases if in_scope(gate, case)]
     measure = _MEASURES[gate.family]
+    prefix = ""
+    if gate.best and scoped:
+        scoped, prefix = _best_cell(scoped, confidence)
     value, n, detail = measure(gate, scoped, confidence)
+    detail = prefix + detail
     if value is None:
         verdict = "unmeasured"
     else:
@@ -83,6 +87,22 @@ def evaluate_gate(gate: Gate, cases: Sequence[CaseResult], *, confidence: float 
 
 
 Measured = tuple["float | None", int, str]
+
+
+def _best_cell(cases: Sequence[CaseResult], confidence: float) -> tuple[list[CaseResult], str]:
+    """The cases of the best cell among ``cases`` (highest Wilson lower bound), and a note naming it."""
+    from collections import defaultdict
+
+    from pytest_llmops.matrix.summary import cell_summary, rank
+
+    cells: dict[str, list[CaseResult]] = defaultdict(list)
+    for case in cases:
+        if case.matrix is not None:
+            cells[case.matrix.cell].append(case)
+    ranked = rank([cell_summary(cell, found, confidence) for cell, found in cells.items()])
+    if not ranked:
+        return [], "no cell with a measured pass rate; "
+    return cells[ranked[0].cell], f"best cell {ranked[0].cell} of {len(cells)}: "
 
 
 def _rate(gate: Gate, hits: int, trials: int, what: str, confidence: float, note: str) -> Measured:

@@ -4,6 +4,7 @@ Grammar (spaces allowed between parts)::
 
     gate   := [ "[" scope "]" ] metric op number [unit]
     scope  := ("suite" | "test" | "marker") "=" text
+            | "matrix" "=" name { "," axis "=" value }     axis: model, prompt, temperature, shots, cell
     metric := name ("." name)*
     op     := ">=" | "<=" | ">" | "<" | "=="
     unit   := "s" | "ms" | "%" | "usd"        ("$" may also lead the number)
@@ -21,6 +22,8 @@ Metrics:
 * ``robust.asr.lower`` / ``.upper`` / ``.value`` (and ``robust.asr.STRATEGY.upper``...) - attack
   success rate of ``llm_robust`` tests: broken / distinct examples pooled over the cases in scope,
   with the Wilson interval bounds.
+* ``best.METRIC`` (with a ``[matrix=NAME]`` scope) - METRIC over the cases of the matrix's best cell
+  (highest Wilson lower bound of its pass rate), e.g. ``[matrix=qa] best.pass_rate.lower>=0.9``.
 * ``SCORE.STAT`` - any recorded score by name (``rougeL.p10``, ``faithfulness.mean``);
   ``SCORE.pass_rate`` is the share of its measured values that met their own threshold.
 
@@ -44,7 +47,9 @@ EXAMPLES = ("pass_rate.lower>=0.9", "faithfulness.mean>=0.85", "rougeL.p10>=0.3"
             "[suite=evalsuites/rag_qa] recall_at_5.mean>=0.8", "cost.total<=1.50")
 
 OPERATORS = (">=", "<=", "==", ">", "<")
-SCOPE_KINDS = ("suite", "test", "marker")
+SCOPE_KINDS = ("suite", "test", "marker", "matrix")
+#: What a ``[matrix=NAME, axis=value]`` scope may filter the cells on.
+MATRIX_FILTERS = ("model", "prompt", "temperature", "shots", "cell")
 STATISTICS = ("mean", "median", "min", "max", "std", "count", "sum")
 RATE_STATISTICS = ("value", "lower", "upper")
 TIME_METRICS = ("latency", "ttft", "judge.latency", "judge.ttft")
@@ -86,15 +91,23 @@ class Gate:
     scope_kind: str | None = None
     scope_value: str | None = None
     source: str = ""
+    #: ``[matrix=qa, model=X]``: the cells' axis values the cases must have.
+    filters: tuple[tuple[str, str], ...] = ()
+    #: ``best.METRIC``: measured on the matrix's best cell only.
+    best: bool = False
 
     @property
     def scope(self) -> str | None:
-        return f"{self.scope_kind}={self.scope_value}" if self.scope_kind else None
+        if not self.scope_kind:
+            return None
+        extra = "".join(f", {key}={value}" for key, value in self.filters)
+        return f"{self.scope_kind}={self.scope_value}{extra}"
 
     @property
     def name(self) -> str:
         """The measured figure, e.g. ``latency.p95`` or ``pass_rate.lower``."""
-        return self.metric if self.statistic == "value" else f"{self.metric}.{self.statistic}"
+        name = self.metric if self.statistic == "value" else f"{self.metric}.{self.statistic}"
+        return f"best.{name}" if self.best else name
 
     def holds(self, value: float) -> bool:
         """Whether ``value`` meets the gate."""
@@ -114,6 +127,7 @@ def parse_gate(expression: str, *, source: str = "") -> Gate:
     text = expression
     position = 0
     scope_kind = scope_value = None
+    filters: tuple[tuple[str, str], ...] = ()
 
     def fail(at: int, problem: str) -> GateSyntaxError:
         return GateSyntaxError(expression, at, problem, source)
@@ -129,6 +143,8 @@ def parse_gate(expression: str, *, source: str = "") -> Gate:
             raise fail(match.start("kind"), f"unknown scope {scope_kind!r}; use one of {', '.join(SCOPE_KINDS)}")
         if not scope_value:
             raise fail(match.start("value"), f"the {scope_kind} scope needs a value")
+        if scope_kind == "matrix":
+            scope_value, filters = _matrix_scope(scope_value, lambda problem: fail(match.start("value"), problem))
         position = match.end()
 
     match = _METRIC.match(text, position)
@@ -137,6 +153,12 @@ def parse_gate(expression: str, *, source: str = "") -> Gate:
     metric_text = match.group("metric")
     metric_at = match.start("metric")
     position = match.end()
+    best = metric_text.startswith("best.")
+    if best:
+        if scope_kind != "matrix":
+            raise fail(metric_at, "best.METRIC measures a matrix's best cell: scope it, e.g. [matrix=qa] best.pass_rate.lower>=0.9")
+        metric_text = metric_text[len("best."):]
+        metric_at += len("best.")
 
     op_match = _OP.match(text, position)
     if op_match is None:
@@ -177,7 +199,25 @@ def parse_gate(expression: str, *, source: str = "") -> Gate:
         scope_kind=scope_kind,
         scope_value=scope_value,
         source=source,
+        filters=filters,
+        best=best,
     )
+
+
+def _matrix_scope(value: str, fail) -> tuple[str, tuple[tuple[str, str], ...]]:  # type: ignore[no-untyped-def]
+    """``"qa, model=gpt-4o-mini, shots=3"`` -> ("qa", (("model", "gpt-4o-mini"), ("shots", "3")))."""
+    name, *parts = [part.strip() for part in value.split(",")]
+    if not name or "=" in name:
+        raise fail("a matrix scope starts with the matrix name: [matrix=qa] or [matrix=qa, model=gpt-4o-mini]")
+    filters = []
+    for part in parts:
+        key, sep, wanted = (piece.strip() for piece in part.partition("="))
+        if not sep or not wanted:
+            raise fail(f"{part!r} is not axis=value; e.g. [matrix={name}, temperature=0.7]")
+        if key not in MATRIX_FILTERS:
+            raise fail(f"unknown matrix axis {key!r}; use one of {', '.join(MATRIX_FILTERS)}")
+        filters.append((key, wanted))
+    return name, tuple(filters)
 
 
 def _check_statistic(statistic: str, metric: str, fail) -> str:  # type: ignore[no-untyped-def]

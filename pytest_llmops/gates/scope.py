@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pytest_llmops.gates.parse import Gate
 
 
-def scope_holds(gate: Gate, nodeid: str, markers: Sequence[str]) -> bool:
-    """Whether the case ``nodeid`` (with ``markers``) is one of the cases ``gate`` looks at."""
+_UNKNOWN: Any = object()
+
+
+def scope_holds(gate: Gate, nodeid: str, markers: Sequence[str], matrix: Any = _UNKNOWN) -> bool:
+    """Whether the case ``nodeid`` (with ``markers``) is one of the cases ``gate`` looks at.
+
+    ``matrix`` is the case's cell (a ``MatrixCellRef`` or None); at collection, before
+    cases ran, a matrix scope holds for any test marked ``llm_matrix``.
+    """
     if gate.scope_kind is None:
         return True
     value = gate.scope_value or ""
+    if gate.scope_kind == "matrix":
+        if matrix is _UNKNOWN:
+            return "llm_matrix" in markers
+        return matrix is not None and matrix.matrix == value and all(
+            _axis_matches(matrix, key, wanted) for key, wanted in gate.filters
+        )
     if gate.scope_kind == "suite":
         path = nodeid.split("::", 1)[0]
         prefix = value.rstrip("/")
@@ -25,3 +39,15 @@ def scope_holds(gate: Gate, nodeid: str, markers: Sequence[str]) -> bool:
 def applies_to(gate: Gate, cases: Sequence[tuple[str, Sequence[str]]]) -> bool:
     """Whether any of ``cases`` (node id, marker names) is in the gate's scope."""
     return any(scope_holds(gate, nodeid, markers) for nodeid, markers in cases)
+
+
+def _axis_matches(matrix: Any, key: str, wanted: str) -> bool:
+    actual = getattr(matrix, key, None)
+    if actual is None:
+        return False
+    if isinstance(actual, (int, float)):
+        try:
+            return float(wanted) == float(actual)
+        except ValueError:
+            return False
+    return str(actual) == wanted

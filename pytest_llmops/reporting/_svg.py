@@ -205,3 +205,37 @@ def scatter(
             parts.append(f'<text class="fit-label" x="{LEFT + 8}" y="{TOP + 12}">{escape(line_label)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def pareto(
+    points: Sequence[tuple[float, float, str, bool]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str = "pass rate",
+    x_format: Callable[[float], str] = _label,
+) -> str:
+    """Cells as (x = cost or latency, y = pass rate, label, on the front): the front joined by a line.
+
+    Front points are filled, dominated ones hollow; every point is labelled
+    with its cell and carries a ``<title>`` tooltip.
+    """
+    xs = [p[0] for p in points] or [0.0]
+    frame = _Frame(nice_ticks(0, max(xs) or 1.0, 5), nice_ticks(0, 1, 4))
+    front = sorted((p for p in points if p[3]), key=lambda p: p[0])
+    description = f"{len(points)} cells, {len(front)} on the Pareto front: " + ", ".join(p[2] for p in front)
+    parts = _open(title, description, "pareto")
+    parts += frame.axes(x_label, y_label, x_format)
+    if len(front) > 1:
+        path = " ".join(f"{frame.x(x):.1f},{frame.y(y):.1f}" for x, y, _, _ in front)
+        parts.append(f'<polyline class="front" points="{path}" fill="none"/>')
+    for x, y, label, on_front in points:
+        cx, cy = frame.x(x), frame.y(y)
+        css = "front-dot" if on_front else "dominated-dot"
+        parts.append(f'<circle class="{css}" cx="{cx:.1f}" cy="{cy:.1f}" r="4">'
+                     f"<title>{escape(f'{label}: {y_label} {y:.3f}, {x_label} {x_format(x)}')}</title></circle>")
+        anchor = "end" if cx > WIDTH * 0.7 else "start"
+        parts.append(f'<text class="point-label" x="{cx + (-6 if anchor == "end" else 6):.1f}" y="{cy - 6:.1f}" '
+                     f'text-anchor="{anchor}">{escape(label)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)

@@ -75,7 +75,7 @@ svg .threshold-label, svg .marker-label, svg .fit-label { paint-order:stroke; st
 svg .bar { fill:#54aeff; } svg .bar.bad { fill:#ff8182; }
 svg .threshold { stroke:var(--fail); stroke-width:2; stroke-dasharray:6 3; } svg .threshold-label { fill:var(--fail); font-weight:600; }
 svg .marker { stroke:#8250df; stroke-width:1.5; stroke-dasharray:3 3; } svg .marker-label { fill:#8250df; }
-svg .dot { fill:#0969da; fill-opacity:.55; } svg .fit { stroke:#bc4c00; stroke-width:2; } svg .fit-label { fill:#bc4c00; font-weight:600; }
+svg .front-dot { fill:#1a7f37; } svg .dominated-dot { fill:#fff; stroke:#57606a; stroke-width:1.5; } svg .front { stroke:#1a7f37; stroke-width:2; } svg .point-label { font-size:10px; } svg .dot { fill:#0969da; fill-opacity:.55; } svg .fit { stroke:#bc4c00; stroke-width:2; } svg .fit-label { fill:#bc4c00; font-weight:600; }
 .filter { display:flex; align-items:center; gap:10px; margin:0 0 12px; }
 .filter input { font:inherit; padding:6px 10px; border:1px solid var(--line); border-radius:6px; width:360px; max-width:100%; }
 details.case { border:1px solid var(--line); border-radius:6px; margin:6px 0; background:var(--bg); }
@@ -146,7 +146,8 @@ def _header(run: RunResult) -> str:
              ("latency", "Latency"), ("cases", "Case details")]
     if run.comparison is None:
         links.remove(("baseline", "Baseline"))
-    nav = "".join(f'<a href="#{anchor}">{label}</a>' for anchor, label in links)
+    links[2:2] = [(_matrix_anchor(m.name), f"Matrix {m.name}") for m in run.matrices]
+    nav = "".join(f'<a href="#{anchor}">{_e(label)}</a>' for anchor, label in links)
     return (
         f'<header class="{word}" role="banner"><div class="inner">'
         f'<h1><span class="verdict-word" id="verdict">{verdict.word}</span>'
@@ -217,6 +218,44 @@ def _robust(run: RunResult) -> str:
     return (f'<section id="robust"><h2>Attack success rate</h2>'
             f'{_table("Attack success rate per strategy", headers, rows)}'
             '<p class="note">Distinct examples of the llm_robust searches, before shrinking.</p></section>')
+
+
+def _matrix_anchor(name: str) -> str:
+    # A matrix name is the user's text: the anchor keeps only characters safe in an id and a URL fragment.
+    return "matrix-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def _matrices(run: RunResult) -> str:
+    """Each matrix: the best cell and its paired test, the Pareto front as a picture, the table of cells."""
+    if not run.matrices:
+        return ""
+    from pytest_llmops.matrix.summary import table_rows
+
+    parts = []
+    for summary in run.matrices:
+        rows = table_rows(summary)
+        headers = [(label, 0 < i < len(rows[0]) - 1) for i, label in enumerate(rows[0])]
+        table = _table(f"Cells of matrix {summary.name}", headers, [[_e(v) for v in row] for row in rows[1:]],
+                       ["best" if cell.cell == summary.best else "" for cell in summary.cells])
+        measured = [cell for cell in summary.cells if cell.pass_rate is not None]
+        by_cost = measured and all(cell.cost_usd is not None for cell in measured)
+        by_latency = measured and all(cell.latency_p50_s is not None for cell in measured)
+        chart = ""
+        if by_cost or by_latency:
+            points = [((cell.cost_usd if by_cost else cell.latency_p50_s), cell.pass_rate.value, cell.cell, cell.pareto)
+                      for cell in measured]  # type: ignore[union-attr]
+            chart = _svg.pareto(points, title=f"Matrix {summary.name}: pass rate against "
+                                f"{'cost' if by_cost else 'latency p50'}; the Pareto front in green",
+                                x_label="cost (USD)" if by_cost else "latency p50 (s)")
+        front = ", ".join(cell.cell for cell in summary.cells if cell.pareto)
+        parts.append(
+            f'<section id="{_matrix_anchor(summary.name)}"><h2>Matrix {_e(summary.name)}</h2>'
+            f"<p><strong>{_e(summary.statement)}</strong></p>{chart}"
+            f'<p class="note">Pareto front ({_e(" / ".join(summary.pareto_axes))}): {_e(front)}. Best = highest '
+            f"lower bound of the pass rate's Wilson interval; best vs runner-up by the exact McNemar test on the "
+            f"cases both ran.</p>{table}</section>"
+        )
+    return "".join(parts)
 
 
 def _comparison(comparison: Comparison | None) -> str:
@@ -401,8 +440,8 @@ def render_html(run: RunResult) -> str:
     """The whole report as one HTML document that needs nothing but a browser to view."""
     verdict = c.run_verdict(run)
     model = run.settings.get("model") or "-"
-    body = "".join((_gates(run), _counts(run), _robust(run), _comparison(run.comparison), _score_charts(run), _latency(run),
-                    _cases(run)))
+    body = "".join((_gates(run), _counts(run), _robust(run), _matrices(run), _comparison(run.comparison),
+                    _score_charts(run), _latency(run), _cases(run)))
     version = run.environment.packages.get("pytest-llmops", "")
     return (
         "<!DOCTYPE html>\n"

@@ -178,6 +178,25 @@ def _cases(run: RunResult, max_cases: int) -> list[str]:
     return [title, "", *table(("case", "state", "scores", "reason"), rows), ""]
 
 
+def _matrices(run: RunResult) -> list[str]:
+    """Each matrix: the table of cells, the best cell and its paired test, the Pareto front."""
+    if not run.matrices:
+        return []
+    from pytest_llmops.matrix.summary import table_rows
+
+    lines: list[str] = []
+    for summary in run.matrices:
+        rows = table_rows(summary)
+        lines += [f"## Matrix {code(summary.name)}", "", f"**{text(summary.statement)}**", ""]
+        lines += table(rows[0], rows[1:], "lrr" + "r" * (len(rows[0]) - 3))
+        front = [cell.cell for cell in summary.cells if cell.pareto]
+        lines += ["", f"Pareto front ({text(' / '.join(summary.pareto_axes))}): " + ", ".join(code(c) for c in front), ""]
+        saved = sum(cell.repetitions_saved for cell in summary.cells)
+        if saved:
+            lines += [f"Early stopping saved {saved} repetitions.", ""]
+    return lines
+
+
 def _provenance(run: RunResult) -> list[str]:
     rows = [(key, code(value) if key == "git revision" else value) for key, value in c.provenance(run)]
     return ["<details><summary>Provenance</summary>", "", *table(("", ""), rows), "", "</details>", ""]
@@ -202,6 +221,7 @@ def render_markdown(run: RunResult, *, max_cases: int = 10) -> str:
     robust = summary_lines(run.cases, worst=None)
     if robust:
         lines += ["**" + text(robust[0]) + "**", "", *[f"- {text(line.strip())}" for line in robust[1:]], ""]
+    lines += _matrices(run)
     if run.comparison is not None:
         lines += _comparison(run.comparison)
     lines += _latency(run)

@@ -88,6 +88,7 @@ def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: Ru
 
     for robust_line in summary_lines(run.cases, confidence=settings.gate_confidence, worst=None if verbose else 5):
         terminal.write_line(robust_line)
+    _write_matrices(terminal, run)
     _write_gates(terminal, run, verbose)
     _write_comparison(terminal, run, verbose)
     _write_unmeasured(terminal, run, end.results_path and _relative(end.results_path, root), verbose)
@@ -271,3 +272,14 @@ def _write_comparison(terminal: pytest.TerminalReporter, run: RunResult, verbose
     if verbose:
         for delta in comparison.worst_cases:
             terminal.write_line(f"    {delta.nodeid} {delta.metric}: {delta.baseline:.3g} -> {delta.current:.3g}")
+
+
+def _write_matrices(terminal: pytest.TerminalReporter, run: RunResult) -> None:
+    """Each matrix's table of cells, its best cell with the paired test, the Pareto front."""
+    if not run.matrices:
+        return
+    from pytest_llmops.matrix.summary import text_lines
+
+    for summary in run.matrices:
+        for number, line in enumerate(text_lines(summary)):
+            terminal.write_line(line, bold=number == 0 or line.strip().startswith("best:"))

@@ -102,6 +102,9 @@ class CaseOutcome:
             self.error_type = error_type
 
     def to_dict(self) -> dict[str, Any]:
+        # The matrix cell rides in the metadata while the case runs; the results file gives it its own field.
+        metadata = dict(self.metadata)
+        matrix = metadata.pop("matrix", None)
         return {
             "nodeid": self.nodeid,
             "state": self.state,
@@ -112,7 +115,8 @@ class CaseOutcome:
             "scores": self.scores,
             "calls": self.calls,
             "prompts": self.prompts,
-            "metadata": self.metadata,
+            "metadata": metadata,
+            "matrix": matrix,
         }
 
 

@@ -81,7 +81,17 @@ def assemble(state: LLMOpsState, exit_status: int) -> RunResult:
         cases=case_results,
         group_scores=[ScoreResult.model_validate(score.to_dict()) for score in state.group_scores],
         latency=latency_groups(case_results),
+        matrices=_matrices(state, case_results),
     )
+
+
+def _matrices(state: LLMOpsState, cases: list[CaseResult]) -> list:
+    """Per-cell figures of each ``llm_matrix`` (the module, with scipy, loads only when a case had a cell)."""
+    if not any(case.matrix is not None for case in cases):
+        return []
+    from pytest_llmops.matrix.summary import summarize_matrices
+
+    return summarize_matrices(cases, confidence=state.settings.gate_confidence, alpha=state.settings.compare_alpha)
 
 
 def tolerated_failures(gates: list[Gate], cases: list[CaseResult], other_failures: int) -> int | None:

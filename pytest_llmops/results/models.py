@@ -92,6 +92,20 @@ class PromptResult(_Frozen):
     hash: str
 
 
+class MatrixCellRef(_Frozen):
+    """The matrix cell a case ran in (``@pytest.mark.llm_matrix``)."""
+
+    matrix: str
+    #: The cell's id, e.g. ``qa_v2-t0.7-3shot``.
+    cell: str
+    #: The case without its cell: the same case in every cell shares it (for paired tests).
+    case: str
+    model: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
+    shots: int | None = None
+
+
 class CaseResult(_Frozen):
     nodeid: str
     state: Literal["passed", "failed", "unmeasured", "error", "skipped", "xfailed"]
@@ -104,6 +118,8 @@ class CaseResult(_Frozen):
     calls: list[CallResult] = Field(default_factory=list)
     prompts: list[PromptResult] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: The matrix cell of a case marked ``llm_matrix``.
+    matrix: MatrixCellRef | None = None
 
 
 class Environment(_Frozen):
@@ -213,6 +229,69 @@ class LatencyGroup(_Frozen):
     points: list[tuple[int, float]] = Field(default_factory=list)
 
 
+class Interval(_Frozen):
+    """A figure with its confidence interval."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+    #: How the interval was computed, e.g. "Wilson 95%" or "bootstrap 95%, 2000 resamples".
+    method: str = ""
+
+
+class MatrixCellSummary(_Frozen):
+    """One cell of a matrix: its quality with intervals, its cost, tokens and latency."""
+
+    cell: str
+    axes: dict[str, Any]
+    cases: int
+    passed: int
+    failed: int
+    unmeasured: int
+    #: passed / (passed + failed) with its Wilson interval; None when no case was measured.
+    pass_rate: Interval | None = None
+    #: Each score's mean with a bootstrap interval.
+    scores: dict[str, Interval] = Field(default_factory=dict)
+    #: Total USD of the cell's calls; None when a call had no known price.
+    cost_usd: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    calls: int = 0
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    #: With ``repeat=k``: share of cases with at least one passing repetition, and with all of them passing.
+    repeat_k: int | None = None
+    pass_at_k: float | None = None
+    pass_hat_k: float | None = None
+    #: Repetitions not run because early stopping found the cell decided.
+    repetitions_saved: int = 0
+    pareto: bool = False
+
+
+class MatrixSummary(_Frozen):
+    """A matrix's cells, its best cell and how sure the pick is."""
+
+    name: str
+    confidence: float
+    cells: list[MatrixCellSummary]
+    #: The cell with the highest Wilson lower bound of its pass rate.
+    best: str | None = None
+    runner_up: str | None = None
+    #: Exact McNemar test (two-sided) of best vs runner-up on the cases both ran.
+    p_value: float | None = None
+    n_pairs: int = 0
+    #: (best passed & runner-up failed, the reverse) on the paired cases.
+    discordant: tuple[int, int] = (0, 0)
+    #: "significantly better", "tied within noise", "only one cell", or "unmeasured".
+    verdict: str = "unmeasured"
+    #: One sentence for reports: "best: qa_v2-t0-3shot; tied within noise with ... (p=0.5)".
+    statement: str = ""
+    #: What the Pareto front weighs: e.g. ["pass rate", "cost", "latency p50"].
+    pareto_axes: list[str] = Field(default_factory=list)
+    early_stop: bool = False
+
+
 class RunResult(_Frozen):
     """One pytest-llmops run. ``schema_version`` changes when a field changes meaning."""
 
@@ -233,6 +312,8 @@ class RunResult(_Frozen):
     comparison: Comparison | None = None
     #: Latency, token and cost figures per role, model and test file.
     latency: list[LatencyGroup] = Field(default_factory=list)
+    #: Per-cell figures and the best cell of each ``llm_matrix``.
+    matrices: list[MatrixSummary] = Field(default_factory=list)
 
 
 def package_versions() -> dict[str, str]:
