@@ -198,3 +198,23 @@ def test_a_malformed_history_reference_stops_the_run_before_any_test(pytester, b
     result = run(pytester, [0.8], f"--llmops-compare={bad}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*is not a history reference; use BRANCH@latest*"])
+
+
+def test_the_html_report_charts_the_suites_last_runs_with_their_gates(pytester):
+    for values in ([0.9] * 4, [0.9, 0.9, 0.9, 0.3], [0.9, 0.3, 0.3, 0.3]):
+        result = run(pytester, values, "--llmops-html=.llmops/report.html", "--llmops-gate=pass_rate>=0.5")
+    result.assert_outcomes(passed=1, failed=3)
+    page = (pytester.path / ".llmops" / "report.html").read_text()
+    history = page[page.index('<section id="history">'):]
+    history = history[:history.index("</section>")]
+    assert "Pass rate of the last 3 runs of this suite" in history
+    assert history.count('<circle class="dot"') == 3 and '<polyline class="trend-line"' in history
+    # Newest first in the table: this run's pass rate (also its gate's value), then the older ones.
+    table = history[history.index("<table"):]
+    assert table.index(">0.25<") < table.index(">0.75<") < table.index(">1<")
+    assert "pass_rate&gt;=0.5" in table
+
+
+def test_a_first_run_has_no_history_section(pytester):
+    run(pytester, [0.9] * 2, "--llmops-html=.llmops/report.html")
+    assert '<section id="history">' not in (pytester.path / ".llmops" / "report.html").read_text()

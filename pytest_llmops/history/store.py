@@ -117,6 +117,20 @@ class RunRow:
         return "pass" if self.exit_status == 0 else f"fail (exit {self.exit_status})"
 
 
+@dataclass(frozen=True)
+class SuiteRun:
+    """One earlier run of a suite, as the report's history section shows it."""
+
+    run_id: str
+    finished_at: float
+    git_revision: str | None
+    exit_status: int | None
+    interrupted: bool
+    #: passed / (passed + failed); None when no case was judged.
+    pass_rate: float | None
+    gates: dict[str, float | None]
+
+
 def run_id_of(run: RunResult) -> str:
     """A stable id: the digest of the run's results, so the same run is never stored twice."""
     return hashlib.sha256(run.model_dump_json().encode()).hexdigest()[:16]
@@ -239,6 +253,31 @@ class HistoryStore:
             RunRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], json.loads(r[10] or "{}"))
             for r in self._db.execute(sql, args)
         ]
+
+    def suite_history(self, suite: str, *, branch: str | None, limit: int = 20) -> list[SuiteRun]:
+        """The last ``limit`` runs of ``suite`` on ``branch`` (any branch when None), oldest first,
+        with their pass rate and gate values: the HTML report's history chart."""
+        sql = "SELECT run_id, finished_at, git_revision, exit_status, interrupted, counts FROM runs WHERE suite = ?"
+        args: list[Any] = [suite]
+        if branch is not None:
+            sql += " AND git_branch = ?"
+            args.append(branch)
+        rows = self._db.execute(sql + " ORDER BY finished_at DESC, run_id LIMIT ?", [*args, limit]).fetchall()
+        found = []
+        for run_id, finished_at, revision, exit_status, interrupted, counts_text in reversed(rows):
+            counts = json.loads(counts_text or "{}")
+            judged = counts.get("passed", 0) + counts.get("failed", 0)
+            gates = {
+                expression: value
+                for expression, value in self._db.execute(
+                    "SELECT expression, value FROM gates WHERE run_id = ?", (run_id,)
+                )
+            }
+            found.append(SuiteRun(
+                run_id, finished_at, revision, exit_status, bool(interrupted),
+                counts.get("passed", 0) / judged if judged else None, gates,
+            ))
+        return found
 
     def full_id(self, prefix: str) -> str:
         """The id of the one run whose id starts with ``prefix``."""

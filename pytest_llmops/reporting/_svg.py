@@ -239,3 +239,34 @@ def pareto(
                      f'text-anchor="{anchor}">{escape(label)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def trend(points: Sequence[tuple[str, float | None]], *, title: str, y_label: str = "pass rate") -> str:
+    """A value over successive runs, oldest first: (label, value in [0, 1] or None when unmeasured).
+
+    Measured points are joined by a line; an unmeasured run leaves a gap and a hollow mark on the axis.
+    """
+    count = len(points)
+    frame = _Frame([1.0, float(max(count, 2))], nice_ticks(0, 1, 4))
+    measured = sum(value is not None for _, value in points)
+    description = f"{count} runs, {measured} measured; last: " + (
+        "unmeasured" if not points or points[-1][1] is None else f"{points[-1][1]:.3f}"
+    )
+    parts = _open(title, description, "trend")
+    parts += frame.axes("run (oldest to newest)", y_label, lambda tick: f"{tick:.0f}" if tick == int(tick) else "")
+    segment: list[str] = []
+    for index, (label, value) in enumerate(points, start=1):
+        if value is None:
+            if len(segment) > 1:
+                parts.append(f'<polyline class="trend-line" points="{" ".join(segment)}" fill="none"/>')
+            segment = []
+            parts.append(f'<circle class="dominated-dot" cx="{frame.x(index):.1f}" cy="{frame.y(0):.1f}" r="4">'
+                         f"<title>{escape(f'{label}: unmeasured')}</title></circle>")
+            continue
+        segment.append(f"{frame.x(index):.1f},{frame.y(value):.1f}")
+        parts.append(f'<circle class="dot" cx="{frame.x(index):.1f}" cy="{frame.y(value):.1f}" r="3">'
+                     f"<title>{escape(f'{label}: {y_label} {value:.3f}')}</title></circle>")
+    if len(segment) > 1:
+        parts.append(f'<polyline class="trend-line" points="{" ".join(segment)}" fill="none"/>')
+    parts.append("</svg>")
+    return "\n".join(parts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from html import escape
@@ -19,6 +20,7 @@ from pytest_llmops.reporting import _common as c
 from pytest_llmops.reporting import _svg
 
 if TYPE_CHECKING:
+    from pytest_llmops.history.store import SuiteRun
     from pytest_llmops.results.models import CallResult, CaseResult, Comparison, LatencyGroup, RunResult, ScoreResult
 
 #: Cases listed beyond the failing ones are capped so a huge run still gives a file a browser opens quickly.
@@ -75,7 +77,7 @@ svg .threshold-label, svg .marker-label, svg .fit-label { paint-order:stroke; st
 svg .bar { fill:#54aeff; } svg .bar.bad { fill:#ff8182; }
 svg .threshold { stroke:var(--fail); stroke-width:2; stroke-dasharray:6 3; } svg .threshold-label { fill:var(--fail); font-weight:600; }
 svg .marker { stroke:#8250df; stroke-width:1.5; stroke-dasharray:3 3; } svg .marker-label { fill:#8250df; }
-svg .front-dot { fill:#1a7f37; } svg .dominated-dot { fill:#fff; stroke:#57606a; stroke-width:1.5; } svg .front { stroke:#1a7f37; stroke-width:2; } svg .point-label { font-size:10px; } svg .dot { fill:#0969da; fill-opacity:.55; } svg .fit { stroke:#bc4c00; stroke-width:2; } svg .fit-label { fill:#bc4c00; font-weight:600; }
+svg .front-dot { fill:#1a7f37; } svg .dominated-dot { fill:#fff; stroke:#57606a; stroke-width:1.5; } svg .front { stroke:#1a7f37; stroke-width:2; } svg .point-label { font-size:10px; } svg .dot { fill:#0969da; fill-opacity:.55; } svg .fit { stroke:#bc4c00; stroke-width:2; } svg .fit-label { fill:#bc4c00; font-weight:600; } svg .trend-line { stroke:#0969da; stroke-width:2; }
 .filter { display:flex; align-items:center; gap:10px; margin:0 0 12px; }
 .filter input { font:inherit; padding:6px 10px; border:1px solid var(--line); border-radius:6px; width:360px; max-width:100%; }
 details.case { border:1px solid var(--line); border-radius:6px; margin:6px 0; background:var(--bg); }
@@ -436,12 +438,42 @@ def _cases(run: RunResult) -> str:
     )
 
 
-def render_html(run: RunResult) -> str:
-    """The whole report as one HTML document that needs nothing but a browser to view."""
+def _history(history: Sequence[SuiteRun]) -> str:
+    """The suite's earlier runs from the run history: pass rate over time, and each gate's values."""
+    if len(history) < 2:
+        return ""
+    chart = _svg.trend(
+        [(f"{run.run_id[:8]} ({_when(run.finished_at)})", run.pass_rate) for run in history],
+        title=f"Pass rate of the last {len(history)} runs of this suite, oldest first",
+    )
+    expressions = sorted({expression for run in history for expression in run.gates})
+    headers = [("run", False), ("finished (UTC)", False), ("revision", False), ("pass rate", True),
+               ("exit", True), *((expression, True) for expression in expressions)]
+    rows = [
+        (_e(run.run_id[:8]), _e(_when(run.finished_at)), _e((run.git_revision or "-")[:12]),
+         _e(c.number(run.pass_rate)), _e("interrupted" if run.interrupted else str(run.exit_status)),
+         *(_e(c.number(run.gates.get(expression))) for expression in expressions))
+        for run in reversed(history)
+    ]
+    return (f'<section id="history"><h2>History</h2>{chart}'
+            f'{_table("Earlier runs of this suite, newest first", headers, rows)}'
+            '<p class="note">From the run history (--llmops-history): the same suite on the same branch; '
+            "this run is the newest. `llmops history trend SCORE` prints any score's trend.</p></section>")
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(timestamp))
+
+
+def render_html(run: RunResult, history: Sequence[SuiteRun] = ()) -> str:
+    """The whole report as one HTML document that needs nothing but a browser to view.
+
+    ``history``: the suite's earlier runs (oldest first, this one last) for the history chart.
+    """
     verdict = c.run_verdict(run)
     model = run.settings.get("model") or "-"
     body = "".join((_gates(run), _counts(run), _robust(run), _matrices(run), _comparison(run.comparison),
-                    _score_charts(run), _latency(run), _cases(run)))
+                    _history(history), _score_charts(run), _latency(run), _cases(run)))
     version = run.environment.packages.get("pytest-llmops", "")
     return (
         "<!DOCTYPE html>\n"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_llmops.redact import redact_text
 
 if TYPE_CHECKING:
+    from pytest_llmops.history.store import SuiteRun
     from pytest_llmops.results.models import RunResult
 
 #: GitHub Actions names the file of the job's step summary in this variable; Markdown appended there is shown on the run page.
@@ -71,13 +72,15 @@ def write_outputs(
     html_path: Path | None,
     markdown_path: Path | None,
     step_summary: bool = True,
+    history: Sequence[SuiteRun] = (),
 ) -> list[Path]:
     """Write the reports asked for and return the paths written, in order: HTML, Markdown, step summary.
 
     ``html_path`` and ``markdown_path`` are written atomically (replaced
     whole); with ``step_summary`` the Markdown is also appended to the file
     named by ``$GITHUB_STEP_SUMMARY`` when that variable is set. Every text is
-    redacted (``pytest_llmops.redact``) as it is written. A report that cannot
+    redacted (``pytest_llmops.redact``) as it is written. ``history`` (the suite's earlier runs) feeds
+    the HTML report's history chart. A report that cannot
     be written does not stop the others: the ``ReportWriteError`` raised at the
     end names every one that failed.
     """
@@ -96,7 +99,7 @@ def write_outputs(
     if html_path is not None:
         from pytest_llmops.reporting.html import render_html
 
-        attempt(lambda: _write(Path(html_path), redact_text(render_html(run)), "--llmops-html"))
+        attempt(lambda: _write(Path(html_path), redact_text(render_html(run, history)), "--llmops-html"))
     summary_wanted = step_summary and os.environ.get(STEP_SUMMARY_VARIABLE, "").strip()
     if markdown_path is not None or summary_wanted:
         from pytest_llmops.reporting.markdown import render_markdown

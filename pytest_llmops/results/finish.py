@@ -11,7 +11,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmops import redact
 from pytest_llmops.gates.evaluate import evaluate_gates, in_scope
@@ -24,6 +24,9 @@ from pytest_llmops.results.previous import drop_previous
 from pytest_llmops.results.summary import suite_errors_problem, summarize
 from pytest_llmops.session import LLMOpsState
 from pytest_llmops.settings import BASELINES_FOLDER
+
+if TYPE_CHECKING:
+    from pytest_llmops.history.store import SuiteRun
 
 #: The run's exit status when a gate failed (or was unmeasured) or a baseline comparison found a
 #: significant regression: pytest's own codes stop at 5.
@@ -173,15 +176,16 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
     else:
         end.results_path = settings.results
         drop_previous(settings.results)
+    history: list[SuiteRun] = []
     if settings.history is not None:
-        _append_history(run, state, end)
+        history = _append_history(run, state, end)
     if settings.save_baseline:
         if run.interrupted:
             end.problems.append(f"baseline {settings.save_baseline!r} not saved: the run was interrupted")
         else:
             _save_baseline(run, state, end)
     try:
-        end.outputs = write_outputs(run, html_path=settings.html, markdown_path=settings.markdown)
+        end.outputs = write_outputs(run, html_path=settings.html, markdown_path=settings.markdown, history=history)
     except ReportWriteError as exc:
         end.outputs = exc.written
         end.problems.extend(exc.problems)
@@ -218,18 +222,26 @@ def _baseline(state: LLMOpsState) -> tuple[str, RunResult, list[str]]:
     return baseline_from_history(history, settings.compare, max_age_s=settings.compare_max_age)
 
 
-def _append_history(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:
-    from pytest_llmops.history.record import append_run
+def _append_history(run: RunResult, state: LLMOpsState, end: RunEnd) -> list[SuiteRun]:
+    """Append the run to the history; returns the suite's recent runs (this one last) for the report."""
+    from pytest_llmops.history.record import append_run, current_branch, suite_of
+    from pytest_llmops.history.store import HistoryStore
 
     path = state.settings.history
     assert path is not None
+    root = Path(state.config.rootpath)
     try:
-        append_run(path, run, Path(state.config.rootpath))
+        append_run(path, run, root)
+        if state.settings.html is None:
+            return []
+        with HistoryStore(path) as store:
+            return store.suite_history(suite_of(run), branch=current_branch(root))
     except (OSError, ValueError, sqlite3.Error) as exc:
         end.problems.append(
             f"run not added to the history {path} (--llmops-history / llmops_history): {exc}. "
             "The results file has it; `llmops history import` adds it later."
         )
+        return []
 
 
 def _export_mlflow(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:
