@@ -40,6 +40,10 @@ class LLMOpsState:
         self.other_failures = 0
         #: Scores computed once over a group of cases (corpus BLEU, chrF, TER).
         self.group_scores: list[Score] = []
+        #: With ``--llmops-shard``: which part of the suite this run is (``results.models.ShardRecord`` fields).
+        self.shard: dict[str, Any] | None = None
+        #: With ``--llmops-shard``: the corpus pairs collected, kept for ``llmops results merge`` to score.
+        self.corpus_state: dict[str, Any] | None = None
 
     @property
     def is_worker(self) -> bool:

@@ -19,7 +19,15 @@ from pytest_llmops.gates.parse import Gate, parse_gates
 from pytest_llmops.reporting.outputs import ReportWriteError, write_outputs
 from pytest_llmops.results.baseline import BaselineError, compare_runs, load_baseline, save_baseline
 from pytest_llmops.results.latency import latency_groups
-from pytest_llmops.results.models import CaseResult, RunResult, ScoreResult, environment, redacted, write_results
+from pytest_llmops.results.models import (
+    CaseResult,
+    RunResult,
+    ScoreResult,
+    ShardRecord,
+    environment,
+    redacted,
+    write_results,
+)
 from pytest_llmops.results.previous import drop_previous
 from pytest_llmops.results.summary import suite_errors_problem, summarize
 from pytest_llmops.session import LLMOpsState
@@ -116,9 +124,13 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
         end.problems.append(errors)
     gates = parse_gates(list(settings.gates), source="llmops_gates") + state.suite_gates
     updates: dict = {}
-    if gates:
+    if state.shard is not None:
+        # A shard's gates are deferred: only the merge of every shard has the numbers to decide them.
+        updates["shard"] = ShardRecord(**state.shard, gates=[_scoped_expression(g) for g in gates])
+        updates["corpus_state"] = state.corpus_state
+    elif gates:
         updates["gates"] = evaluate_gates(gates, run.cases, confidence=settings.gate_confidence)
-    if settings.compare:
+    if settings.compare and state.shard is None:
         try:
             name, baseline, warnings = _baseline(state)
         except (BaselineError, ValueError) as exc:
@@ -132,7 +144,7 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
 
     status = exit_status
     refused = any(g.verdict != "pass" for g in run.gates) or (run.comparison is not None and run.comparison.regressed)
-    if settings.compare and run.comparison is None:
+    if settings.compare and run.comparison is None and state.shard is None:
         refused = True  # asked to compare, could not: not a pass
     if status in (0, 1):
         if refused:
@@ -158,7 +170,7 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
     else:
         end.results_path = settings.results
         drop_previous(settings.results)
-    if settings.history is not None:
+    if settings.history is not None and run.shard is None:  # the merged run is the one to keep
         _append_history(run, state, end)
     if settings.save_baseline:
         if run.interrupted:
@@ -175,6 +187,11 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
             drop_previous(path)
     end.problems = [redact.redact_text(problem) for problem in end.problems]
     return end
+
+
+def _scoped_expression(gate: Gate) -> str:
+    """The gate as text ``parse_gates`` reads back, its scope included."""
+    return gate.expression if gate.scope is None or gate.expression.lstrip().startswith("[") else f"[{gate.scope}] {gate.expression}"
 
 
 def _save_baseline(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:
