@@ -46,3 +46,8 @@ def test_public_names_load_lazily():
     assert "pytest_llmops.verdict" in loaded
     assert "pytest_llmops.models.client" not in loaded
     assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_the_shard_split_imports_nothing_heavy():
+    loaded = modules_after("import pytest_llmops.shards as s; s.assign(['a', 'b'], 2)")
+    assert sorted(m for m in HEAVY if m in loaded) == []
