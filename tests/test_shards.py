@@ -87,6 +87,7 @@ def sharded(pytester: pytest.Pytester) -> tuple[pytest.Pytester, list[Path]]:
         result = run(pytester, f"--llmops-shard={index}/3", f"--llmops-results={path}")
         # The gate is deferred: the shard's failures are the gate's to judge, after the merge.
         assert result.ret == 0, result.stdout.str()
+        result.stdout.fnmatch_lines([f"shard {index}/3: * of 12 eval cases (split by hash); 2 gate(s) *deferred*"])
         outcomes = result.parseoutcomes()
         total_deselected += outcomes.get("deselected", 0)
         paths.append(path)
