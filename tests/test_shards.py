@@ -163,3 +163,19 @@ def test_an_unsharded_file_is_refused(sharded, capsys):
     whole = pytester.path / ".llmops" / "results.json"
     assert llmops(["results", "merge", str(whole), *map(str, paths), "-o", "o.json"]) == 2
     assert f"{whole}: not a shard's results" in capsys.readouterr().err
+
+
+def test_shards_under_xdist_record_their_part_and_merge(pytester, capsys):
+    pytest.importorskip("xdist")
+    pytester.makepyfile(SUITE)
+    paths = []
+    for index in (1, 2):
+        path = pytester.path / f"shard-{index}.json"
+        result = run(pytester, "-n", "2", f"--llmops-shard={index}/2", f"--llmops-results={path}")
+        assert result.ret == 0, result.stdout.str()
+        assert read(path)["shard"]["index"] == index  # the controller got the record from its workers
+        paths.append(path)
+    merged = pytester.path / "merged.json"
+    assert llmops(["results", "merge", *map(str, paths), "-o", str(merged)]) == 0
+    assert read(merged)["summary"]["counts"]["passed"] == 10
+    assert read(merged)["group_scores"][0]["verdict"] == "pass"
