@@ -179,3 +179,18 @@ def test_shards_under_xdist_record_their_part_and_merge(pytester, capsys):
     assert llmops(["results", "merge", *map(str, paths), "-o", str(merged)]) == 0
     assert read(merged)["summary"]["counts"]["passed"] == 10
     assert read(merged)["group_scores"][0]["verdict"] == "pass"
+
+
+def test_more_shards_than_cases_leaves_empty_shards_that_still_pass_and_merge(pytester, capsys):
+    pytester.makepyfile("import pytest\n@pytest.mark.llm_eval\ndef test_one():\n    assert True\n")
+    paths = [pytester.path / f"shard-{i}.json" for i in (1, 2, 3)]
+    results = [run(pytester, f"--llmops-shard={i}/3", f"--llmops-results={path}") for i, path in enumerate(paths, 1)]
+    assert [r.ret for r in results] == [0, 0, 0]  # not 5 ("no tests ran") for the empty ones
+    assert sorted(len(read(p)["cases"]) for p in paths) == [0, 0, 1]
+    # The deferred gates are decided on the one case, once merged: 1/1 passed, but one case
+    # is too few for a Wilson lower bound of 0.4.
+    assert llmops(["results", "merge", *map(str, paths), "-o", str(pytester.path / "m.json")]) == 0
+    capsys.readouterr()
+    assert llmops(["gate", str(pytester.path / "m.json")]) == 1
+    out = capsys.readouterr().out
+    assert "PASS       pass_rate>=0.9  = 1" in out and "FAIL       pass_rate.lower>=0.4  = 0.2065" in out
