@@ -194,3 +194,26 @@ def test_more_shards_than_cases_leaves_empty_shards_that_still_pass_and_merge(py
     assert llmops(["gate", str(pytester.path / "m.json")]) == 1
     out = capsys.readouterr().out
     assert "PASS       pass_rate>=0.9  = 1" in out and "FAIL       pass_rate.lower>=0.4  = 0.2065" in out
+
+
+def test_a_previous_results_file_balances_the_split_by_duration(pytester, capsys):
+    pytester.makepyfile(SUITE)
+    assert run(pytester, "--llmops-results=previous.json").ret == 6
+    previous = read(pytester.path / "previous.json")
+    slow = previous["cases"][0]["nodeid"]
+    previous["cases"][0]["duration_s"] = 100.0  # one case took longer than all the others together
+    for case in previous["cases"][1:]:
+        case["duration_s"] = 1.0
+    paths = []
+    for index in (1, 2):
+        path = pytester.path / f"shard-{index}.json"
+        path.write_text(json.dumps(previous))  # each job starts from the same previous file
+        result = run(pytester, f"--llmops-shard={index}/2", f"--llmops-results={path}")
+        assert result.ret == 0, result.stdout.str()
+        result.stdout.fnmatch_lines([f"shard {index}/2: * (split by duration)*"])
+        paths.append(path)
+    shards = [read(p)["shard"] for p in paths]
+    alone = [s["selected"] for s in shards if slow in s["selected"]]
+    assert alone == [[slow]]  # the slow case has a shard to itself, the other 11 share the other
+    assert shards[0]["durations_hash"] == shards[1]["durations_hash"] is not None
+    assert llmops(["results", "merge", *map(str, paths), "-o", str(pytester.path / "m.json")]) == 0
