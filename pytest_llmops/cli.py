@@ -4,6 +4,7 @@
     llmops cache prune --older-than 30d
     llmops cache clear
     llmops results show .llmops/results.json
+    llmops results merge shard-*.json -o results.json
     llmops gate .llmops/results.json --gate 'pass_rate.lower>=0.9'
     llmops baseline save .llmops/results.json main
     llmops redteam generate --task task.txt --n 50 --seed 1 --out cases.jsonl
@@ -62,6 +63,13 @@ def _cache_command(args: argparse.Namespace) -> int:
 def _results_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    if args.action == "merge":
+        return _merge_command(args)
+    if len(args.file) > 1:
+        print("llmops: results show takes one file", file=sys.stderr)
+        return 2
+    args.file = args.file[0] if args.file else ".llmops/results.json"
+
     from pytest_llmops.results.models import read_results
 
     try:
@@ -77,6 +85,31 @@ def _results_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge_command(args: argparse.Namespace) -> int:
+    """``llmops results merge shard-*.json -o results.json``: one run from every shard, gated by ``llmops gate``."""
+    from pytest_llmops.results.merge import MergeError, merge_shards
+    from pytest_llmops.results.models import write_results
+
+    if args.output is None:
+        print("llmops: results merge needs -o FILE, e.g. llmops results merge shard-*.json -o results.json",
+              file=sys.stderr)
+        return 2
+    try:
+        run = merge_shards([Path(p) for p in args.file])
+    except MergeError as exc:
+        print(f"llmops: {exc}", file=sys.stderr)
+        return 2
+    write_results(run, args.output)
+    counts = ", ".join(f"{n} {state}" for state, n in run.summary.get("counts", {}).items() if n)
+    print(f"merged {len(args.file)} shards into {args.output}: {len(run.cases)} cases ({counts})")
+    for score in run.group_scores:
+        value = "unmeasured" if score.value is None else f"{score.value:.4g}"
+        print(f"group score: {score.name} = {value} ({score.verdict})")
+    if run.gates:
+        print(f"{len(run.gates)} deferred gate(s) stored; decide them with: llmops gate {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmops", description="pytest-llmops maintenance and reports")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -87,9 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--older-than", type=parse_duration, default=None, help="with prune: e.g. 30d, 12h")
     cache.set_defaults(handler=_cache_command)
 
-    results = commands.add_parser("results", help="show a results file")
-    results.add_argument("action", choices=["show"])
-    results.add_argument("file", nargs="?", default=".llmops/results.json")
+    results = commands.add_parser("results", help="show a results file, or merge the files of --llmops-shard runs")
+    results.add_argument("action", choices=["show", "merge"])
+    results.add_argument("file", nargs="*", help="show: one results file (default .llmops/results.json); "
+                         "merge: every shard's results file")
+    results.add_argument("-o", "--output", type=Path, help="merge: where to write the merged results")
     results.set_defaults(handler=_results_command)
 
     _add_optional_commands(commands)

@@ -114,6 +114,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker is None:
             continue
         check_marker_args(marker.kwargs, marker.args, item.nodeid)
+    shard = get_state(config).settings.shard
+    if shard is not None:
+        _select_shard(config, items, shard)
+
+
+def _select_shard(config: pytest.Config, items: list[pytest.Item], shard: tuple[int, int]) -> None:
+    """Keep the tests of shard ``i`` of ``n``, report the others as deselected (``pytest_llmops.shards``)."""
+    from pytest_llmops.shards import assign, case_ids_hash, load_durations
+
+    index, count = shard
+    state = get_state(config)
+    durations, durations_hash = load_durations(state.settings.results)
+    where = assign([item.nodeid for item in items], count, durations)
+    kept = [item for item in items if where[item.nodeid] == index]
+    dropped = [item for item in items if where[item.nodeid] != index]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    every_case = [item.nodeid for item in kept + dropped if _is_eval_case(item)]
+    state.shard = {
+        "index": index,
+        "count": count,
+        "case_ids_hash": case_ids_hash(every_case),
+        "cases_total": len(set(every_case)),
+        "selected": sorted({item.nodeid for item in kept if _is_eval_case(item)}),
+        "balanced_by": "duration" if durations else "hash",
+        "durations_hash": durations_hash,
+    }
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -508,11 +536,16 @@ def _case_collector(config: pytest.Config) -> _CaseCollector:
 _CORPUS_MODULE = "pytest_llmops.metrics._corpus"
 _CORPUS_KEY = "llmops_corpus"
 _GATES_KEY = "llmops_suite_gates"
+_SHARD_KEY = "llmops_shard"
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """Controller under xdist: take in the corpus pairs and suite gates a worker collected."""
+    shard = getattr(node, "workeroutput", {}).get(_SHARD_KEY)
+    if shard:
+        # Every worker collected the same tests, so any one's record stands for the run.
+        get_state(node.config).shard = shard
     gates = getattr(node, "workeroutput", {}).get(_GATES_KEY)
     if gates:
         from pytest_llmops.gates.suites import from_wire, merge
@@ -534,6 +567,10 @@ def _finish_corpus_groups(session: pytest.Session, state: LLMOpsState) -> None:
     if state.is_worker:
         session.config.workeroutput[_CORPUS_KEY] = corpus.export_corpus_state()  # type: ignore[attr-defined]
         return
+    if state.settings.shard is not None:
+        # A shard holds part of each corpus: its pairs are kept for `llmops results merge` to score whole.
+        state.corpus_state = corpus.export_corpus_state()
+        return
     state.group_scores = corpus.finalize_corpus_groups()
     if any(score.verdict.value != "pass" for score in state.group_scores) and session.exitstatus == 0:
         # A failing or unmeasured corpus score fails the run, even when every case passed.
@@ -547,13 +584,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None:
         return
     _finish_corpus_groups(session, state)
+    if state.is_worker and state.shard is not None:
+        session.config.workeroutput[_SHARD_KEY] = state.shard  # type: ignore[attr-defined]
     if state.is_worker and state.suite_gates:
         from pytest_llmops.gates.suites import to_wire
 
         session.config.workeroutput[_GATES_KEY] = to_wire(state.suite_gates)  # type: ignore[attr-defined]
     if state.is_worker:
         return
-    if state.dry_run or not (state.cases or state.group_scores):
+    if state.dry_run or not (state.cases or state.group_scores or state.shard):
         # A dry run sent nothing and judged nothing: the last run's files stay as they were.
         _case_collector(session.config).restore_previous()
         return

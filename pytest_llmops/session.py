@@ -49,6 +49,10 @@ class LLMOpsState:
         self.matrix_grid: dict[str, list[Any]] = {}
         #: Matrices that could not be built, raised as one usage error after collection.
         self.matrix_errors: list[str] = []
+        #: With ``--llmops-shard``: which part of the suite this run is (``results.models.ShardRecord`` fields).
+        self.shard: dict[str, Any] | None = None
+        #: With ``--llmops-shard``: the corpus pairs collected, kept for ``llmops results merge`` to score.
+        self.corpus_state: dict[str, Any] | None = None
 
     @property
     def is_worker(self) -> bool:

@@ -44,8 +44,8 @@ class Option:
     name: str
     help: str
     default: Any
-    #: string | int | seconds | age | usd | fraction | choice | url | baseline | mlflow (a tracking URI) | file (written
-    #: at the end) | path | paths | lines
+    #: string | int | seconds | age | usd | fraction | choice | shard | url | baseline | mlflow (a tracking URI) |
+    #: file (written at the end) | path | paths | lines
     kind: str = "string"
     choices: tuple[str, ...] = ()
     example: str = ""
@@ -132,6 +132,9 @@ OPTIONS: tuple[Option, ...] = (
            "as a regression", 0.0, kind="fraction", example="0.02"),
     Option("compare_alpha", "significance level of the regression tests against the baseline", 0.05,
            kind="fraction", example="0.01"),
+    Option("shard", "run only shard I of N of the tests (split by node id hash, balanced by the durations in the "
+           "previous results file when it has them); gates are recorded, not decided: `llmops results merge` then "
+           "`llmops gate` decide on all shards", None, kind="shard", example="2/3"),
     Option("html", "write a self-contained HTML report here", None, kind="file", example="reports/llmops.html"),
     Option("markdown", "write a Markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)", None,
            kind="file", example="reports/llmops.md"),
@@ -176,6 +179,8 @@ class Settings:
     mlflow_experiment: str = "pytest-llmops"
     html: Path | None = None
     markdown: Path | None = None
+    #: ``(i, n)``: this run is shard i of n (``--llmops-shard``).
+    shard: tuple[int, int] | None = None
     #: For each setting, where its value came from: "marker", "command line", "ini" or "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -268,6 +273,13 @@ def _convert(option: Option, value: Any, source: str) -> Any:
         if number is None or not 0 <= number <= 1 or (option.name != "compare_tolerance" and not 0 < number < 1):
             raise bad("a number between 0 and 1")
         return number
+    if option.kind == "shard":
+        from pytest_llmops.shards import ShardSyntaxError, parse_shard
+
+        try:
+            return parse_shard(str(value))
+        except ShardSyntaxError as exc:
+            raise bad(str(exc)) from None
     if option.kind == "choice":
         text = str(value).strip().lower()
         if text not in option.choices:

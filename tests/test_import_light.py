@@ -59,3 +59,8 @@ def test_the_matrix_modules_the_plugin_loads_import_nothing_heavy():
     loaded = modules_after("import pytest_llmops.matrix.collect, pytest_llmops.matrix.cells, pytest_llmops.matrix.early_stop")
     assert sorted(m for m in HEAVY if m in loaded) == []
     assert "pytest_llmops.matrix.summary" not in loaded and "pytest_llmops.matrix.dry_run" not in loaded
+
+
+def test_the_shard_split_imports_nothing_heavy():
+    loaded = modules_after("import pytest_llmops.shards as s; s.assign(['a', 'b'], 2)")
+    assert sorted(m for m in HEAVY if m in loaded) == []

@@ -90,6 +90,13 @@ def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: Ru
         terminal.write_line(robust_line)
     _write_matrices(terminal, run)
     _write_gates(terminal, run, verbose)
+    if run.shard is not None:
+        shard = run.shard
+        terminal.write_line(
+            f"shard {shard.index}/{shard.count}: {len(shard.selected)} of {shard.cases_total} eval cases "
+            f"(split by {shard.balanced_by}); {len(shard.gates)} gate(s) and the corpus scores deferred: "
+            "decide them with `llmops results merge` then `llmops gate`"
+        )
     _write_comparison(terminal, run, verbose)
     _write_unmeasured(terminal, run, end.results_path and _relative(end.results_path, root), verbose)
     for problem in end.problems:

@@ -19,7 +19,15 @@ from pytest_llmops.gates.parse import Gate, parse_gates
 from pytest_llmops.reporting.outputs import ReportWriteError, write_outputs
 from pytest_llmops.results.baseline import BaselineError, compare_runs, load_baseline, save_baseline
 from pytest_llmops.results.latency import latency_groups
-from pytest_llmops.results.models import CaseResult, RunResult, ScoreResult, environment, redacted, write_results
+from pytest_llmops.results.models import (
+    CaseResult,
+    RunResult,
+    ScoreResult,
+    ShardRecord,
+    environment,
+    redacted,
+    write_results,
+)
 from pytest_llmops.results.previous import drop_previous
 from pytest_llmops.results.summary import suite_errors_problem, summarize
 from pytest_llmops.session import LLMOpsState
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
 #: significant regression: pytest's own codes stop at 5.
 EXIT_GATES_FAILED = 6
 _INTERRUPTED = 2
+_NO_TESTS_RAN = 5
 
 
 @dataclass
@@ -134,9 +143,13 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
         end.problems.append(errors)
     gates = parse_gates(list(settings.gates), source="llmops_gates") + state.suite_gates
     updates: dict = {}
-    if gates:
+    if state.shard is not None:
+        # A shard's gates are deferred: only the merge of every shard has the numbers to decide them.
+        updates["shard"] = ShardRecord(**state.shard, gates=[_scoped_expression(g) for g in gates])
+        updates["corpus_state"] = state.corpus_state
+    elif gates:
         updates["gates"] = evaluate_gates(gates, run.cases, confidence=settings.gate_confidence)
-    if settings.compare:
+    if settings.compare and state.shard is None:
         try:
             name, baseline, warnings = _baseline(state)
         except (BaselineError, ValueError) as exc:
@@ -150,7 +163,7 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
 
     status = exit_status
     refused = any(g.verdict != "pass" for g in run.gates) or (run.comparison is not None and run.comparison.regressed)
-    if settings.compare and run.comparison is None:
+    if settings.compare and run.comparison is None and state.shard is None:
         refused = True  # asked to compare, could not: not a pass
     if status in (0, 1):
         if refused:
@@ -160,6 +173,9 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
             if covered:
                 end.tolerated = covered
                 status = 0
+    if status == _NO_TESTS_RAN and state.shard is not None and state.shard["cases_total"]:
+        # More shards than cases leaves some empty: their (empty) file is still needed by the merge.
+        status = 0
     end.exit_status = status
     # From here on everything is written or shown: the results, baseline, reports and terminal summary.
     run = redacted(run.model_copy(update={"exit_status": status, "finished_at": time.time()}))
@@ -177,7 +193,7 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
         end.results_path = settings.results
         drop_previous(settings.results)
     history: list[SuiteRun] = []
-    if settings.history is not None:
+    if settings.history is not None and run.shard is None:  # the merged run is the one to keep
         history = _append_history(run, state, end)
     if settings.save_baseline:
         if run.interrupted:
@@ -192,10 +208,15 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
     for path in (settings.html, settings.markdown):
         if path is not None and path in end.outputs:
             drop_previous(path)
-    if settings.mlflow is not None:
+    if settings.mlflow is not None and run.shard is None:  # a shard is exported once merged
         _export_mlflow(run, state, end)
     end.problems = [redact.redact_text(problem) for problem in end.problems]
     return end
+
+
+def _scoped_expression(gate: Gate) -> str:
+    """The gate as text ``parse_gates`` reads back, its scope included."""
+    return gate.expression if gate.scope is None or gate.expression.lstrip().startswith("[") else f"[{gate.scope}] {gate.expression}"
 
 
 def _save_baseline(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:

@@ -292,6 +292,24 @@ class MatrixSummary(_Frozen):
     early_stop: bool = False
 
 
+class ShardRecord(_Frozen):
+    """Which part of a suite a ``--llmops-shard=i/n`` run was, for ``llmops results merge`` to check."""
+
+    index: int
+    count: int
+    #: sha256 of the sorted node ids of every eval case collected, in all shards: equal across one suite's shards.
+    case_ids_hash: str
+    cases_total: int
+    #: The eval cases this shard ran.
+    selected: list[str] = Field(default_factory=list)
+    #: "hash" (node id hash) or "duration" (balanced by the previous results file's durations).
+    balanced_by: Literal["hash", "duration"] = "hash"
+    #: Hash of the results file the durations came from: shards balanced by different files may overlap.
+    durations_hash: str | None = None
+    #: The gates the run was asked for, recorded, not decided: the merged run is gated on them.
+    gates: list[str] = Field(default_factory=list)
+
+
 class RunResult(_Frozen):
     """One pytest-llmops run. ``schema_version`` changes when a field changes meaning."""
 
@@ -314,6 +332,12 @@ class RunResult(_Frozen):
     latency: list[LatencyGroup] = Field(default_factory=list)
     #: Per-cell figures and the best cell of each ``llm_matrix``.
     matrices: list[MatrixSummary] = Field(default_factory=list)
+
+
+    #: With ``--llmops-shard``: which part of the suite this is; None for a whole run.
+    shard: ShardRecord | None = None
+    #: With ``--llmops-shard``: the collected corpus pairs (``metrics._corpus`` state), scored when merged.
+    corpus_state: dict[str, Any] | None = None
 
 
 def package_versions() -> dict[str, str]:
