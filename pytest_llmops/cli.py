@@ -6,6 +6,7 @@
     llmops results show .llmops/results.json
     llmops gate .llmops/results.json --gate 'pass_rate.lower>=0.9'
     llmops baseline save .llmops/results.json main
+    llmops review export .llmops/results.json --format labelstudio
 
 Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input.
 """
@@ -104,6 +105,9 @@ def _add_optional_commands(commands: argparse._SubParsersAction) -> None:
     from pytest_llmops.history.cli import add_history_parser
 
     add_history_parser(commands)
+    from pytest_llmops.review.cli import add_review_parser
+
+    add_review_parser(commands)
     try:
         from pytest_llmops.drift.cli import add_drift_parser
     except ImportError:
