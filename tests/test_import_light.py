@@ -46,3 +46,10 @@ def test_public_names_load_lazily():
     assert "pytest_llmops.verdict" in loaded
     assert "pytest_llmops.models.client" not in loaded
     assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_the_review_modules_the_plugin_and_the_cli_load_are_light():
+    loaded = modules_after(
+        "import pytest_llmops.review.select, pytest_llmops.review.overrides, pytest_llmops.review.cli"
+    )
+    assert sorted(m for m in HEAVY if m in loaded) == []
