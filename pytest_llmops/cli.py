@@ -10,6 +10,7 @@
     llmops redteam generate --task task.txt --n 50 --seed 1 --out cases.jsonl
     llmops matrix show .llmops/results.json
     llmops matrix best .llmops/results.json --write best.toml
+    llmops review export .llmops/results.json --format labelstudio
 
 Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input.
 """
@@ -151,6 +152,9 @@ def _add_optional_commands(commands: argparse._SubParsersAction) -> None:
     from pytest_llmops.matrix.cli import add_matrix_parser
 
     add_matrix_parser(commands)
+    from pytest_llmops.review.cli import add_review_parser
+
+    add_review_parser(commands)
     try:
         from pytest_llmops.drift.cli import add_drift_parser
     except ImportError:

@@ -33,7 +33,7 @@ LLMOPS_FIXTURES = frozenset({"llm", "judge", "prompt", "llmops_case"})
 
 MARKER_HELP = (
     "llm_eval(repeat=1, min_pass_rate=None, model=None, api_base=None, judge=None, judge_api_base=None, "
-    "timeout=None, deadline=None, retries=None): an LLM evaluation case. Keyword arguments override the "
+    "timeout=None, deadline=None, retries=None, review=None): an LLM evaluation case. Keyword arguments override the "
     "run's settings for this test (marker > command line > ini > default)."
 )
 
@@ -71,6 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_CaseCollector(state), "llmops-cases")
     # Drift baselines and other stored state live beside the cache.
     set_state_dir(config.rootpath / ".llmops")
+    if state.settings.review_labels is not None:
+        from pytest_llmops.review.overrides import use_labels
+
+        use_labels(state.settings.review_labels)
     from pytest_llmops import fixtures
     from pytest_llmops.judges import fixtures as judge_fixtures
     from pytest_llmops.reporting import short_summary
@@ -88,6 +92,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(state_key, None)
     if state is not None:
         state.close()
+        if state.settings.review_labels is not None:
+            from pytest_llmops.review.overrides import use_labels
+
+            use_labels(None)
 
 
 def _is_eval_case(item: pytest.Item) -> bool:
@@ -187,10 +195,29 @@ def _in_case(item: pytest.Item, *, start: bool = False) -> Any:
             # Every case records its cell, and a key shared by the same case in the other cells (for pairing).
             key = case_key(item.nodeid, item.callspec.id, cell.id)  # type: ignore[attr-defined]
             record.metadata["matrix"] = {**cell.to_dict(), "case": key}
+        _plan_review(item, record)
     if record is None:
         return (yield)
     with case_scope(record):
         return (yield)
+
+
+def _plan_review(item: pytest.Item, record: CaseRecord) -> None:
+    """With review on for this case (marker ``review=`` > ``--llmops-review-sample``), note its plan.
+
+    Judge metrics then keep the texts they judged, and the end of the run marks the case
+    for review when it is sampled or straddles a threshold (``pytest_llmops.review.select``).
+    """
+    marker = item.get_closest_marker("llm_eval")
+    settings = get_state(item.config).settings
+    rate = marker.kwargs.get("review") if marker is not None else None
+    if rate is None:
+        rate = settings.review_sample
+    if rate is None:
+        return
+    from pytest_llmops.review.select import PLAN_KEY, ReviewPlan
+
+    record.metadata[PLAN_KEY] = ReviewPlan(float(rate), settings.review_margin, settings.review_seed).to_dict()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -33,6 +33,8 @@ RECORD_MODES = ("off", "new", "none", "all")
 MAX_RETRIES = 20
 #: A provider call that may take longer than a day is a typo, not a setting.
 MAX_SECONDS = 86400.0
+#: Fractions where 0 and 1 themselves make sense (no tolerance; review every case or only the straddlers).
+_CLOSED_FRACTIONS = ("compare_tolerance", "review_sample", "review_margin")
 #: Where named baselines are stored, under the rootdir.
 BASELINES_FOLDER = Path(".llmops") / "baselines"
 
@@ -135,6 +137,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("shard", "run only shard I of N of the tests (split by node id hash, balanced by the durations in the "
            "previous results file when it has them); gates are recorded, not decided: `llmops results merge` then "
            "`llmops gate` decide on all shards", None, kind="shard", example="2/3"),
+    Option("review_sample", "share of eval cases (0 to 1) marked for human review, seeded; with review on, every "
+           "case whose judge score is within --llmops-review-margin of its threshold is marked too", None,
+           kind="fraction", example="0.1"),
+    Option("review_margin", "with review on: mark cases whose judge score is this close to its threshold, as a "
+           "share of the score's range", 0.1, kind="fraction", example="0.05"),
+    Option("review_seed", "seed of the review sample (the same seed marks the same cases)", 0, kind="int",
+           example="7"),
+    Option("review_labels", "human review labels (JSONL from `llmops review import`): a label for the same "
+           "case, check and answer overrides the judge's verdict, kept with reviewer and time", None, kind="path",
+           example=".llmops/review/labels.jsonl"),
     Option("html", "write a self-contained HTML report here", None, kind="file", example="reports/llmops.html"),
     Option("markdown", "write a Markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)", None,
            kind="file", example="reports/llmops.md"),
@@ -142,7 +154,7 @@ OPTIONS: tuple[Option, ...] = (
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
 #: Marker arguments that are not settings: they shape how a case is run and judged.
-MARKER_ONLY_ARGS = ("repeat", "min_pass_rate")
+MARKER_ONLY_ARGS = ("repeat", "min_pass_rate", "review")
 MARKER_ARGS = tuple(o.name for o in OPTIONS if o.marker) + MARKER_ONLY_ARGS
 
 
@@ -177,6 +189,10 @@ class Settings:
     history: Path | None = Path(".llmops/history.sqlite")
     mlflow: str | None = None
     mlflow_experiment: str = "pytest-llmops"
+    review_sample: float | None = None
+    review_margin: float = 0.1
+    review_seed: int = 0
+    review_labels: Path | None = None
     html: Path | None = None
     markdown: Path | None = None
     #: ``(i, n)``: this run is shard i of n (``--llmops-shard``).
@@ -270,7 +286,7 @@ def _convert(option: Option, value: Any, source: str) -> Any:
         return number
     if option.kind == "fraction":
         number = _finite(str(value).strip())
-        if number is None or not 0 <= number <= 1 or (option.name != "compare_tolerance" and not 0 < number < 1):
+        if number is None or not 0 <= number <= 1 or (option.name not in _CLOSED_FRACTIONS and not 0 < number < 1):
             raise bad("a number between 0 and 1")
         return number
     if option.kind == "shard":
@@ -416,7 +432,7 @@ def resolve(config: pytest.Config) -> Settings:
             value = _convert(option, option.default, where)
         if option.name == "history" and str(value).strip().lower() in ("off", "none", "no", "false", "0"):
             value = None
-        if option.name in ("cache_path", "results", "html", "markdown", "history") and value is not None:
+        if option.name in ("cache_path", "results", "html", "markdown", "history", "review_labels") and value is not None:
             value = Path(value)
             if not value.is_absolute():
                 value = root / value
@@ -426,6 +442,12 @@ def resolve(config: pytest.Config) -> Settings:
     for option in OPTIONS:
         if option.kind == "file" and values[option.name] is not None and sources[option.name] != "default":
             check_writable(values[option.name], wheres[option.name], option)
+    labels = values["review_labels"]
+    if labels is not None and not labels.is_file():
+        raise pytest.UsageError(
+            f"{wheres['review_labels']}: no labels file at {labels}; write one with "
+            f"`llmops review import REVIEWED.json --into {labels}` or drop the option"
+        )
     if values["save_baseline"]:
         check_writable(root / BASELINES_FOLDER / f"{values['save_baseline']}.json", wheres["save_baseline"],
                        OPTIONS_BY_NAME["save_baseline"])
@@ -462,6 +484,12 @@ def check_marker_args(kwargs: Mapping[str, Any], args: tuple[Any, ...], nodeid: 
     rate = kwargs.get("min_pass_rate")
     if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1):
         raise pytest.UsageError(f"{nodeid}: llm_eval(min_pass_rate=...) must be between 0 and 1, got {rate!r}")
+    review = kwargs.get("review")
+    if review is not None and (isinstance(review, bool) or not isinstance(review, (int, float)) or not 0 <= review <= 1):
+        raise pytest.UsageError(
+            f"{nodeid}: llm_eval(review=...) is the share of cases sent to human review, between 0 and 1, "
+            f"got {review!r}. Example: @pytest.mark.llm_eval(review=0.1)"
+        )
     for name, value in kwargs.items():
         if name not in MARKER_ONLY_ARGS:
             _convert(OPTIONS_BY_NAME[name], value, f"@pytest.mark.llm_eval({name}=...) on {nodeid}")

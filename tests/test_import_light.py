@@ -64,3 +64,10 @@ def test_the_matrix_modules_the_plugin_loads_import_nothing_heavy():
 def test_the_shard_split_imports_nothing_heavy():
     loaded = modules_after("import pytest_llmops.shards as s; s.assign(['a', 'b'], 2)")
     assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_the_review_modules_the_plugin_and_the_cli_load_are_light():
+    loaded = modules_after(
+        "import pytest_llmops.review.select, pytest_llmops.review.overrides, pytest_llmops.review.cli"
+    )
+    assert sorted(m for m in HEAVY if m in loaded) == []

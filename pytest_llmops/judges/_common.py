@@ -8,6 +8,10 @@ from typing import Any, Literal
 from pytest_llmops.judges.engine import ShapeCheck, ask, judge_name
 from pytest_llmops.judges.guard import scan_for_judge_address
 from pytest_llmops.judges.templates import JudgeTemplate
+from pytest_llmops.case import current_case
+from pytest_llmops.review import overrides
+from pytest_llmops.review.items import JUDGED_KEY, item_sha256, plain_texts
+from pytest_llmops.review.select import PLAN_KEY
 from pytest_llmops.verdict import Score
 
 GuardMode = Literal["flag", "unmeasured", "off"]
@@ -54,6 +58,7 @@ class MetricRun:
         options: Mapping[str, Any] | None = None,
         response_format: str = "auto",
         params: Mapping[str, Any] | None = None,
+        judged: Mapping[str, Any] | None = None,
     ) -> None:
         if guard not in GUARD_MODES:
             raise ValueError(f"guard must be one of {GUARD_MODES}, got {guard!r}")
@@ -72,6 +77,9 @@ class MetricRun:
         self.json_request = ""
         self.response_format = response_format
         self.params = params
+        #: The texts judged (input, output, context...): kept in the details when the case is up for
+        #: human review, and what a human label is matched on (``pytest_llmops.review``).
+        self.judged = plain_texts(judged)
 
     async def ask(
         self, template: JudgeTemplate, variables: Mapping[str, Any], *, check: ShapeCheck | None = None,
@@ -118,6 +126,8 @@ class MetricRun:
             details["json_requested_by"] = self.json_request
         if self.flags:
             details["judge_addressed"] = list(self.flags)
+        if self.judged and _review_on():
+            details[JUDGED_KEY] = dict(self.judged)
         details.update(more)
         return details
 
@@ -147,7 +157,7 @@ class MetricRun:
                     **details,
                 )
             reason = f"WARNING: {self._warning()}. {reason}"
-        return Score.measured(
+        score = Score.measured(
             self.name,
             value,
             threshold=threshold,
@@ -156,3 +166,13 @@ class MetricRun:
             signature=self.signature,
             details=self.details(**details),
         )
+        case = current_case()
+        if self.judged and case is not None and overrides.active():
+            score = overrides.override(score, case.nodeid, item_sha256(self.judged))
+        return score
+
+
+def _review_on() -> bool:
+    """Whether the running case is up for human review (its plan is set at setup)."""
+    case = current_case()
+    return case is not None and PLAN_KEY in case.metadata

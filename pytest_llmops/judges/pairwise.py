@@ -75,6 +75,7 @@ async def pairwise(
         guard=guard,
         guarded={"response_a": response_a, "response_b": response_b},
         options={"orders": "both"},
+        judged={"input": input, "response_a": response_a, "response_b": response_b, "criteria": criteria},
     )
 
     def in_order(first: str, second: str) -> Any:

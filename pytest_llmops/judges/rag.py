@@ -79,7 +79,8 @@ async def faithfulness(
     claims_tpl = resolve_template("claims", claims_template)
     verify_tpl = resolve_template("faithfulness", template)
     run = MetricRun(name, judge, [claims_tpl, verify_tpl], guard=guard, guarded={"response": response},
-                    response_format=response_format, params=params)
+                    response_format=response_format, params=params,
+                    judged={"input": input, "output": response, "context": ctx})
     try:
         split = await run.ask(claims_tpl, {"input": input, "response": response})
         claims = [c.strip() for c in split.answer.claims if c.strip()]
@@ -118,7 +119,7 @@ async def answer_relevancy(
         raise ValueError("answer_relevancy() needs the question: pass input='...'")
     chosen = resolve_template("answer_relevancy", template)
     run = MetricRun(name, judge, [chosen], guard=guard, guarded={"response": response},
-                    response_format=response_format, params=params)
+                    response_format=response_format, params=params, judged={"input": input, "output": response})
     try:
         reply = await run.ask(chosen, {"input": input, "response": response})
     except UnmeasuredError as error:

@@ -92,6 +92,7 @@ async def rubric(
         options={"range": f"{low}-{high}"},
         response_format=response_format,
         params=params,
+        judged={"input": input, "output": response, "context": variables["context"], "criteria": criteria},
     )
     try:
         reply = await run.ask(chosen, variables, check=_in_range, logprobs=(high - low + 1 + 4) if want_logprobs else 0)

@@ -30,6 +30,7 @@ from pytest_llmops.results.models import (
 )
 from pytest_llmops.results.previous import drop_previous
 from pytest_llmops.results.summary import suite_errors_problem, summarize
+from pytest_llmops.review.select import mark_case
 from pytest_llmops.session import LLMOpsState
 from pytest_llmops.settings import BASELINES_FOLDER
 
@@ -81,6 +82,8 @@ def baselines_folder(state: LLMOpsState) -> Path:
 def assemble(state: LLMOpsState, exit_status: int) -> RunResult:
     """The run's results (no gates or comparison yet)."""
     cases = list(state.cases.values())
+    for case in cases:
+        mark_case(case)
     case_results = [CaseResult.model_validate(case.to_dict()) for case in cases]
     return RunResult(
         started_at=state.started_at,
