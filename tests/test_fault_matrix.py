@@ -107,7 +107,7 @@ def test_every_fault_ends_as_it_should_and_every_case_and_call_is_recorded(
     pytester: pytest.Pytester, server: LLMTestServer, monkeypatch: pytest.MonkeyPatch, api_key: str, client: str
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", api_key)
-    pytester.makepyfile(test_matrix=eval_module())
+    pytester.makepyfile(test_faults=eval_module())
     inject_matrix(server)
 
     result, data = run_matrix(pytester, server, client)
@@ -140,7 +140,7 @@ def test_a_failed_answer_is_never_cached_and_fails_the_same_way_again(
     pytester: pytest.Pytester, server: LLMTestServer, monkeypatch: pytest.MonkeyPatch, api_key: str, client: str
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", api_key)
-    pytester.makepyfile(test_matrix=eval_module())
+    pytester.makepyfile(test_faults=eval_module())
     inject_matrix(server)
     run_matrix(pytester, server, client)
     server.reset_counters()
