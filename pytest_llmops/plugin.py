@@ -25,10 +25,11 @@ from pytest_llmops.retrieval import options as retrieval_options
 from pytest_llmops.session import LLMOpsState, get_state, state_key
 from pytest_llmops.settings import add_options, check_marker_args, resolve
 from pytest_llmops.statedir import set_state_dir
+from pytest_llmops.tracing import spans
 from pytest_llmops.verdict import UnmeasuredError
 
 #: Tests that use one of these fixtures are eval cases even without the marker.
-LLMOPS_FIXTURES = frozenset({"llm", "judge", "prompt", "llmops_case"})
+LLMOPS_FIXTURES = frozenset({"llm", "judge", "prompt", "llmops_case", "llmops_trace"})
 
 MARKER_HELP = (
     "llm_eval(repeat=1, min_pass_rate=None, model=None, api_base=None, judge=None, judge_api_base=None, "
@@ -65,10 +66,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_llmops.reporting import short_summary
     from pytest_llmops.retrieval import fixtures as retrieval_fixtures
     from pytest_llmops.testing import fixtures as server_fixtures
+    from pytest_llmops.tracing import fixtures as trace_fixtures
 
     # Registered under their module names, so a `pytest_plugins = [...]` naming them is a no-op
     # (and one that ran first, from a conftest, is not registered twice).
-    for module in (fixtures, server_fixtures, judge_fixtures, retrieval_fixtures, short_summary):
+    for module in (fixtures, server_fixtures, judge_fixtures, retrieval_fixtures, trace_fixtures, short_summary):
         if not config.pluginmanager.has_plugin(module.__name__):
             config.pluginmanager.register(module, module.__name__)
 
@@ -127,6 +129,7 @@ def _in_case(item: pytest.Item, *, start: bool = False) -> Any:
     if record is None and start and _is_eval_case(item):
         record = item.stash[_record_key] = CaseRecord(item.nodeid)
         item.stash[_sent_key] = {"scores": 0, "calls": 0}
+        spans.start_root(record)
     if record is None:
         return (yield)
     with case_scope(record):
@@ -259,6 +262,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         payload = case_payload(record, scores_from=sent["scores"], calls_from=sent["calls"])
         sent["scores"] += len(payload["scores"])
         sent["calls"] += len(payload["calls"])
+        if report.when == "call" and report.failed and record.spans:
+            from pytest_llmops.tracing.view import slowest_steps
+
+            section = slowest_steps(record.spans)
+            if section:
+                report.sections.append(("llmops trace: slowest steps", section))
+        if report.when == "teardown":
+            # The tree travels once, whole, with the last report.
+            spans.end_root(record)
+            payload["spans"] = [span.to_dict() for span in record.spans]
         if report.when == "setup":
             payload["markers"] = sorted({m.name for m in item.iter_markers()})
             known = item.get_closest_marker("llm_known_failure")

@@ -92,6 +92,27 @@ class PromptResult(_Frozen):
     hash: str
 
 
+class SpanResult(_Frozen):
+    """One step of a case's trace: a model call, a retrieval, a ``@traced`` step, or the case itself.
+
+    ``attributes`` use OpenInference and OpenTelemetry GenAI names (``llm.token_count.prompt``,
+    ``gen_ai.request.model``, ``tool.name``, ``input.value``). Times are epoch seconds.
+    """
+
+    name: str
+    kind: str
+    trace_id: str
+    span_id: str
+    parent_id: str | None = None
+    start: float
+    end: float | None = None
+    duration_s: float | None = None
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    source: str = "llmops"
+
+
 class CaseResult(_Frozen):
     nodeid: str
     state: Literal["passed", "failed", "unmeasured", "error", "skipped", "xfailed"]
@@ -104,6 +125,8 @@ class CaseResult(_Frozen):
     calls: list[CallResult] = Field(default_factory=list)
     prompts: list[PromptResult] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: The case's span tree, root first (empty for results written before tracing).
+    spans: list[SpanResult] = Field(default_factory=list)
 
 
 class Environment(_Frozen):

@@ -1,0 +1,218 @@
+"""Spans of eval cases: the tree each case records, its results-file form, and trajectory assertions.
+
+Each test runs pytest inside pytest (``pytester``) against the local
+OpenAI-compatible test server, with a small tool-using agent as the app.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_llmops.tracing.spans import traced
+
+pytest_plugins = ["pytester"]
+
+AGENT = '''
+import asyncio
+import pytest
+from pytest_llmops import traced, assert_tool_called, assert_trajectory, assert_steps
+
+@traced(kind="tool")
+def search(query, limit=3):
+    return [f"doc about {query}"][:limit]
+
+@traced(kind="tool", name="calculator")
+async def calc(expression):
+    await asyncio.sleep(0)
+    return str(eval(expression))
+
+@traced(kind="agent")
+async def agent(llm, question):
+    plan = await llm.complete(f"plan for: {question}")
+    docs = search(question, limit=2)
+    total = await calc("2+3")
+    return await llm.complete(f"answer {question} with {docs} and {total}")
+
+@pytest.mark.llm_eval
+async def test_agent_uses_its_tools(llm, llmops_trace):
+    answer = await agent(llm, "weather in Paris")
+    assert answer.startswith("Reply")
+    assert_tool_called("search", with_args={"query": "weather in Paris"})
+    assert_trajectory(["search", "calculator"], order="exact")
+    assert_steps(max=4)
+'''
+
+
+@pytest.fixture
+def eval_args(server, monkeypatch, api_key):
+    monkeypatch.setenv("OPENAI_API_KEY", api_key)
+    return ["--llmops-model=openai/test-model", f"--llmops-api-base={server.url}", "-p", "no:cacheprovider"]
+
+
+def results_of(pytester: pytest.Pytester) -> dict:
+    return json.loads((pytester.path / ".llmops" / "results.json").read_text())
+
+
+def tree(spans: list[dict]) -> list[tuple[int, str, str]]:
+    """(depth, kind, name) of each span, depth-first in start order: the shape a reader sees."""
+    children: dict[str | None, list[dict]] = {}
+    for span in spans:
+        children.setdefault(span["parent_id"], []).append(span)
+    shape: list[tuple[int, str, str]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for span in sorted(children.get(parent, []), key=lambda s: s["start"]):
+            shape.append((depth, span["kind"], span["name"]))
+            walk(span["span_id"], depth + 1)
+
+    walk(None, 0)
+    return shape
+
+
+def test_nested_steps_form_one_tree_under_the_case(pytester, eval_args):
+    pytester.makepyfile(test_agent=AGENT)
+    result = pytester.runpytest(*eval_args)
+    result.assert_outcomes(passed=1)
+    (case,) = results_of(pytester)["cases"]
+    assert tree(case["spans"]) == [
+        (0, "case", "test_agent.py::test_agent_uses_its_tools"),
+        (1, "agent", "agent"),
+        (2, "llm", "chat openai/test-model"),
+        (2, "tool", "search"),
+        (2, "tool", "calculator"),
+        (2, "llm", "chat openai/test-model"),
+    ]
+    assert len({span["trace_id"] for span in case["spans"]}) == 1
+    llm_span = next(span for span in case["spans"] if span["kind"] == "llm")
+    attributes = llm_span["attributes"]
+    assert attributes["openinference.span.kind"] == "LLM"
+    assert attributes["gen_ai.request.model"] == attributes["llm.model_name"] == "openai/test-model"
+    assert attributes["gen_ai.usage.input_tokens"] == attributes["llm.token_count.prompt"] > 0
+    assert attributes["llm.token_count.total"] == attributes["llm.token_count.prompt"] + attributes["llm.token_count.completion"]
+    assert attributes["llmops.cache_hit"] is False
+    assert attributes["llmops.latency_s"] > 0
+    assert "plan for: weather in Paris" in attributes["llm.input_messages.0.message.content"]
+    assert attributes["output.value"].startswith("Reply")
+    tool = next(span for span in case["spans"] if span["name"] == "search")
+    assert json.loads(tool["attributes"]["tool.parameters"]) == {"query": "weather in Paris", "limit": 2}
+    assert tool["attributes"]["openinference.span.kind"] == "TOOL"
+    assert json.loads(tool["attributes"]["output.value"]) == ["doc about weather in Paris"]
+    root = case["spans"][0]
+    assert all(root["start"] <= span["start"] and span["end"] <= root["end"] for span in case["spans"])
+
+
+def test_a_replayed_call_says_cache_hit(pytester, eval_args):
+    pytester.makepyfile(test_agent=AGENT)
+    pytester.runpytest(*eval_args).assert_outcomes(passed=1)
+    pytester.runpytest(*eval_args).assert_outcomes(passed=1)
+    (case,) = results_of(pytester)["cases"]
+    hits = [span["attributes"]["llmops.cache_hit"] for span in case["spans"] if span["kind"] == "llm"]
+    assert hits == [True, True]
+
+
+def test_concurrent_cases_keep_separate_trees(pytester, eval_args, server):
+    # Each answer takes 0.3 s, so the four cases' steps interleave on the one event loop.
+    server.latency = 0.3
+    pytester.makepyfile(test_many='''
+import asyncio
+import pytest
+from pytest_llmops import traced
+
+@traced(kind="tool")
+async def lookup(key):
+    await asyncio.sleep(0.05)
+    return key.upper()
+
+@traced(kind="chain")
+async def pipeline(llm, key):
+    first = await llm.complete(f"first {key}")
+    await lookup(key)
+    return await llm.complete(f"second {key} {first}")
+
+@pytest.mark.llm_eval
+@pytest.mark.parametrize("key", ["a", "b", "c", "d"])
+async def test_case(llm, key):
+    await pipeline(llm, key)
+''')
+    result = pytester.runpytest(*eval_args, "--llmops-test-concurrency=4")
+    result.assert_outcomes(passed=4)
+    cases = results_of(pytester)["cases"]
+    roots = [case["spans"][0] for case in cases]
+    # They did run at the same time: every case started before any other ended.
+    assert max(root["start"] for root in roots) < min(root["end"] for root in roots)
+    for case in cases:
+        key = case["nodeid"][-2]
+        assert tree(case["spans"]) == [
+            (0, "case", case["nodeid"]),
+            (1, "chain", "pipeline"),
+            (2, "llm", "chat openai/test-model"),
+            (2, "tool", "lookup"),
+            (2, "llm", "chat openai/test-model"),
+        ]
+        prompts = [s["attributes"]["llm.input_messages.0.message.content"] for s in case["spans"] if s["kind"] == "llm"]
+        assert prompts[0] == f"first {key}" and prompts[1].startswith(f"second {key} ")
+        assert len({span["trace_id"] for span in case["spans"]}) == 1
+    assert len({case["spans"][0]["trace_id"] for case in cases}) == 4
+
+
+def test_a_failing_trajectory_shows_the_steps_and_the_slowest_ones(pytester, eval_args):
+    pytester.makepyfile(test_agent=AGENT.replace('["search", "calculator"]', '["calculator", "search"]'))
+    result = pytester.runpytest(*eval_args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*trajectory = 0 (needs >= 1: fail) - trajectory (exact) expected ?'calculator', 'search'?, got ?'search', 'calculator'?",
+        "*1. agent: agent*",
+        "*2.   llm: chat openai/test-model*",
+        '*3.   tool: search {"query": "weather in Paris", "limit": 2}*',
+        "*4.   tool: calculator*",
+        "*llmops trace: slowest steps*",
+        "* ms  agent     agent (*% of the case)*",
+    ])
+    (case,) = results_of(pytester)["cases"]
+    trajectory = next(score for score in case["scores"] if score["name"] == "trajectory")
+    assert trajectory["details"]["actual"] == ["search", "calculator"]
+
+
+def test_step_and_tool_assertions_fail_with_the_count(pytester, eval_args):
+    pytester.makepyfile(test_agent=AGENT.replace("assert_steps(max=4)", "assert_steps(max=3)"))
+    result = pytester.runpytest(*eval_args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*steps = 4 (needs <= 3: fail) - 4 steps, expected at most 3*"])
+    pytester.makepyfile(test_agent=AGENT.replace('with_args={"query": "weather in Paris"}', 'with_args={"query": "Rome"}'))
+    result = pytester.runpytest(*eval_args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*tool 'search' with {'query': 'Rome'} called 0 time(s), expected at least once"])
+
+
+def test_llmops_trace_fixture_adds_steps_and_marks_errors(pytester, eval_args):
+    pytester.makepyfile(test_steps='''
+import pytest
+
+def test_steps(llm, llmops_trace):
+    with llmops_trace.span("plan", kind="chain", plan_size=2):
+        llm.complete_sync("hello")
+        with pytest.raises(KeyError):
+            with llmops_trace.span("lookup", kind="tool"):
+                raise KeyError("missing")
+    assert [s.name for s in llmops_trace.steps()] == ["chat openai/test-model", "lookup"]
+    assert llmops_trace.trajectory() == ["lookup"]
+''')
+    result = pytester.runpytest(*eval_args)
+    result.assert_outcomes(passed=1)
+    (case,) = results_of(pytester)["cases"]
+    assert tree(case["spans"])[1:] == [(1, "chain", "plan"), (2, "llm", "chat openai/test-model"), (2, "tool", "lookup")]
+    lookup = case["spans"][-1]
+    assert lookup["status"] == "error" and lookup["error"] == "KeyError: 'missing'"
+    assert case["spans"][1]["attributes"]["plan_size"] == 2
+
+
+def test_traced_outside_a_case_runs_the_function_untouched():
+    @traced(kind="tool")
+    def add(a, b):
+        return a + b
+
+    assert add(2, 3) == 5
+    with pytest.raises(ValueError, match="span kind must be one of tool, chain, retriever, agent, llm"):
+        traced(kind="tools")
