@@ -216,3 +216,28 @@ def test_traced_outside_a_case_runs_the_function_untouched():
     assert add(2, 3) == 5
     with pytest.raises(ValueError, match="span kind must be one of tool, chain, retriever, agent, llm"):
         traced(kind="tools")
+
+
+def test_gates_on_spans_and_steps(pytester, eval_args):
+    pytester.makepyfile(test_agent=AGENT)
+    result = pytester.runpytest(
+        *eval_args, "--llmops-gate=span[kind=tool, name=search].latency.p95<=1s", "--llmops-gate=steps.mean<=6",
+        "--llmops-gate=steps.max<=3",
+    )
+    assert result.ret == 6  # every case passed; a gate failed
+    gates = {gate["expression"]: gate for gate in results_of(pytester)["gates"]}
+    search = gates["span[kind=tool, name=search].latency.p95<=1s"]
+    assert search["verdict"] == "pass" and search["n"] == 1 and 0 <= search["value"] < 1
+    assert gates["steps.mean<=6"]["value"] == 4.0 and gates["steps.mean<=6"]["verdict"] == "pass"
+    assert gates["steps.max<=3"]["verdict"] == "fail"
+
+
+def test_a_span_gate_without_a_matching_span_is_unmeasured_and_a_bad_filter_is_refused(pytester, eval_args):
+    pytester.makepyfile(test_agent=AGENT)
+    result = pytester.runpytest(*eval_args, "--llmops-gate=span[name=nothing].latency.p95<=1s")
+    assert result.ret == 6
+    (gate,) = results_of(pytester)["gates"]
+    assert gate["verdict"] == "unmeasured" and gate["detail"] == "no span matched span[name=nothing]"
+    result = pytester.runpytest(*eval_args, "--llmops-gate=span[type=tool].latency.p95<=1s")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*a span filter is key=value pairs with keys kind, name*"])
