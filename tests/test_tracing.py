@@ -241,3 +241,15 @@ def test_a_span_gate_without_a_matching_span_is_unmeasured_and_a_bad_filter_is_r
     result = pytester.runpytest(*eval_args, "--llmops-gate=span[type=tool].latency.p95<=1s")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*a span filter is key=value pairs with keys kind, name*"])
+
+
+def test_the_html_report_draws_each_case_as_a_waterfall(pytester, eval_args):
+    pytester.makepyfile(test_agent=AGENT)
+    pytester.runpytest(*eval_args, "--llmops-html=report.html").assert_outcomes(passed=1)
+    page = (pytester.path / "report.html").read_text()
+    assert "<table class='waterfall'>" in page
+    rows = page.split("<table class='waterfall'>")[1].split("</tbody>")[0].split("<tr>")[2:]
+    steps = [(row.split("padding-left:")[1].split("px")[0], row.split("<code>")[1].split("</code>")[0]) for row in rows]
+    assert steps == [("4", "test_agent.py::test_agent_uses_its_tools"), ("18", "agent"),
+                     ("32", "chat openai/test-model"), ("32", "search"), ("32", "calculator"),
+                     ("32", "chat openai/test-model")]
