@@ -25,7 +25,7 @@ from pytest_llmops.retrieval import options as retrieval_options
 from pytest_llmops.session import LLMOpsState, get_state, state_key
 from pytest_llmops.settings import add_options, check_marker_args, resolve
 from pytest_llmops.statedir import set_state_dir
-from pytest_llmops.tracing import spans
+from pytest_llmops.tracing import otlp, spans
 from pytest_llmops.verdict import UnmeasuredError
 
 #: Tests that use one of these fixtures are eval cases even without the marker.
@@ -46,11 +46,13 @@ KNOWN_FAILURE_HELP = (
 _record_key = pytest.StashKey[CaseRecord]()
 _sent_key = pytest.StashKey[dict]()
 _verdict_key = pytest.StashKey[CaseOutcome]()
+_export_key = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
     retrieval_options.add_options(parser)
+    otlp.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -58,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", KNOWN_FAILURE_HELP)
     state = config.stash[state_key] = LLMOpsState(config, resolve(config))
+    otlp.resolve(config)  # a bad collector URL stops the run now, not after it
     config.pluginmanager.register(_CaseCollector(state), "llmops-cases")
     # Drift baselines and other stored state live beside the cache.
     set_state_dir(config.rootpath / ".llmops")
@@ -516,6 +519,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         )
     state.end = finish_run(state, int(session.exitstatus), other_failures=state.other_failures)
     session.exitstatus = state.end.exit_status
+    session.config.stash[_export_key] = otlp.export(state.cases.values(), otlp.resolve(session.config))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
@@ -525,3 +529,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     from pytest_llmops.reporting.terminal import write_summary
 
     write_summary(terminalreporter, state.settings, state.end, config.rootpath)
+    exported = config.stash.get(_export_key, "")
+    if exported:
+        terminalreporter.write_line(redact.redact_text(exported), yellow="NOT" in exported or "not" in exported)

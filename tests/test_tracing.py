@@ -253,3 +253,95 @@ def test_the_html_report_draws_each_case_as_a_waterfall(pytester, eval_args):
     assert steps == [("4", "test_agent.py::test_agent_uses_its_tools"), ("18", "agent"),
                      ("32", "chat openai/test-model"), ("32", "search"), ("32", "calculator"),
                      ("32", "chat openai/test-model")]
+
+
+class _Receiver:
+    """A real OTLP/HTTP receiver on 127.0.0.1: decodes each POST /v1/traces with opentelemetry-proto."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+
+        received = self.requests = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                message = ExportTraceServiceRequest()
+                message.ParseFromString(body)
+                received.append((self.path, body, message))
+                reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def spans(self) -> list:
+        return [span for _, _, message in self.requests for rs in message.resource_spans
+                for ss in rs.scope_spans for span in ss.spans]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    running = _Receiver()
+    yield running
+    running.close()
+
+
+def _values(span) -> dict:
+    return {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in span.attributes}
+
+
+def test_traces_are_exported_to_an_otlp_receiver(pytester, eval_args, receiver):
+    pytester.makepyfile(test_agent=AGENT)
+    result = pytester.runpytest(*eval_args, f"--llmops-otlp={receiver.url}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"traces: 6 spans exported to {receiver.url}/v1/traces"])
+    assert [path for path, _, _ in receiver.requests] == ["/v1/traces"]
+    spans = receiver.spans()
+    (case,) = results_of(pytester)["cases"]
+    assert sorted(span.span_id.hex() for span in spans) == sorted(span["span_id"] for span in case["spans"])
+    by_name = {span.name: span for span in spans}
+    agent = by_name["agent"]
+    assert agent.parent_span_id.hex() == case["spans"][0]["span_id"]
+    assert _values(by_name["search"])["openinference.span.kind"] == "TOOL"
+    llm = next(span for span in spans if span.name == "chat openai/test-model")
+    assert _values(llm)["gen_ai.request.model"] == "openai/test-model"
+    assert "plan for: weather in Paris" in _values(llm)["llm.input_messages.0.message.content"]
+
+
+def test_content_off_leaves_no_prompt_or_answer_text_in_exported_spans(pytester, eval_args, receiver):
+    pytester.makepyfile(test_agent=AGENT)
+    result = pytester.runpytest(*eval_args, f"--llmops-otlp={receiver.url}", "--llmops-otlp-content=off")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["traces: 6 spans exported to * (content off)"])
+    (_, body, _), = receiver.requests
+    for text in (b"weather in Paris", b"plan for", b"Reply ", b"doc about", b"2+3"):
+        assert text not in body
+    llm = next(span for span in receiver.spans() if span.name == "chat openai/test-model")
+    assert _values(llm)["llm.token_count.prompt"] > 0 and "input.value" not in _values(llm)
+
+
+def test_a_bad_collector_url_is_a_usage_error(pytester, eval_args):
+    pytester.makepyfile(test_agent=AGENT)
+    result = pytester.runpytest(*eval_args, "--llmops-otlp=localhost:4318")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--llmops-otlp: expected*got 'localhost:4318'*"])
