@@ -345,3 +345,35 @@ def test_a_bad_collector_url_is_a_usage_error(pytester, eval_args):
     result = pytester.runpytest(*eval_args, "--llmops-otlp=localhost:4318")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--llmops-otlp: expected*got 'localhost:4318'*"])
+
+
+def test_the_apps_own_opentelemetry_spans_become_children_of_the_current_step(pytester, eval_args):
+    pytester.makeconftest('''
+from opentelemetry.sdk.trace import TracerProvider
+from pytest_llmops.tracing.capture import capture_spans
+
+provider = TracerProvider()
+capture_spans(provider)
+tracer = provider.get_tracer("my-app")
+''')
+    pytester.makepyfile(test_app='''
+from conftest import tracer
+from pytest_llmops import traced
+
+@traced(kind="agent")
+def app(llm):
+    with tracer.start_as_current_span("fetch", attributes={"openinference.span.kind": "TOOL", "url": "x"}):
+        with tracer.start_as_current_span("parse"):
+            pass
+    return llm.complete_sync("hi")
+
+def test_app(llm):
+    app(llm)
+''')
+    result = pytester.runpytest(*eval_args)
+    result.assert_outcomes(passed=1)
+    (case,) = results_of(pytester)["cases"]
+    assert tree(case["spans"])[1:] == [(1, "agent", "app"), (2, "tool", "fetch"), (3, "chain", "parse"),
+                                       (2, "llm", "chat openai/test-model")]
+    fetch = next(span for span in case["spans"] if span["name"] == "fetch")
+    assert fetch["source"] == "otel" and fetch["attributes"]["url"] == "x"
