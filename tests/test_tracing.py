@@ -377,3 +377,11 @@ def test_app(llm):
                                        (2, "llm", "chat openai/test-model")]
     fetch = next(span for span in case["spans"] if span["name"] == "fetch")
     assert fetch["source"] == "otel" and fetch["attributes"]["url"] == "x"
+
+
+def test_span_trees_reach_the_controller_under_xdist(pytester, eval_args):
+    pytester.makepyfile(test_agent=AGENT)
+    result = pytester.runpytest(*eval_args, "-n", "2")
+    result.assert_outcomes(passed=1)
+    (case,) = results_of(pytester)["cases"]
+    assert [kind for _, kind, _ in tree(case["spans"])] == ["case", "agent", "llm", "tool", "tool", "llm"]

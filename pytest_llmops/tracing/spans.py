@@ -65,9 +65,13 @@ def _new_id(size: int) -> str:
 def _attribute(value: Any) -> Any:
     """A value an attribute can hold (str, bool, int, float, or a list of them), text shortened."""
     if isinstance(value, str):
+        # A plain str: a subclass (an answer's ``Completion``) would not cross to the xdist controller.
+        value = str.__str__(value)
         return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + f"... [{len(value) - MAX_TEXT} more chars]"
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, (int, float)):
+        return int(value) if isinstance(value, int) else float(value)
     if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
         return [_attribute(v) for v in value]
     return _attribute(to_text(value))
