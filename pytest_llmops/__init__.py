@@ -49,6 +49,10 @@ _EXPORTS: dict[str, str] = {
     "VectorStore": "pytest_llmops.retrieval.stores",
     "require_calibrated": "pytest_llmops.judges.calibration",
     "load_judge_template": "pytest_llmops.judges.templates",
+    "traced": "pytest_llmops.tracing.spans",
+    "assert_tool_called": "pytest_llmops.tracing.assertions",
+    "assert_trajectory": "pytest_llmops.tracing.assertions",
+    "assert_steps": "pytest_llmops.tracing.assertions",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -25,6 +25,7 @@ __tracebackhide__ = hide_check_frames
 
 if TYPE_CHECKING:
     from pytest_llmops.models.call import Call
+    from pytest_llmops.tracing.spans import Span
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class CaseRecord:
     calls: list[Call] = field(default_factory=list)
     prompts: list[PromptUse] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The case's span tree, root first (``pytest_llmops.tracing``).
+    spans: list[Span] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add_score(self, score: Score) -> None:
@@ -54,6 +57,10 @@ class CaseRecord:
     def add_call(self, call: Call) -> None:
         with self._lock:
             self.calls.append(call)
+
+    def add_span(self, span: Span) -> None:
+        with self._lock:
+            self.spans.append(span)
 
     def add_prompt(self, use: PromptUse) -> None:
         with self._lock:

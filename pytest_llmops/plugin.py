@@ -26,10 +26,11 @@ from pytest_llmops.retrieval import options as retrieval_options
 from pytest_llmops.session import LLMOpsState, get_state, state_key
 from pytest_llmops.settings import add_options, check_marker_args, resolve
 from pytest_llmops.statedir import set_state_dir
+from pytest_llmops.tracing import otlp, spans
 from pytest_llmops.verdict import UnmeasuredError
 
 #: Tests that use one of these fixtures are eval cases even without the marker.
-LLMOPS_FIXTURES = frozenset({"llm", "judge", "prompt", "llmops_case"})
+LLMOPS_FIXTURES = frozenset({"llm", "judge", "prompt", "llmops_case", "llmops_trace"})
 
 MARKER_HELP = (
     "llm_eval(repeat=1, min_pass_rate=None, model=None, api_base=None, judge=None, judge_api_base=None, "
@@ -46,12 +47,14 @@ KNOWN_FAILURE_HELP = (
 _record_key = pytest.StashKey[CaseRecord]()
 _sent_key = pytest.StashKey[dict]()
 _verdict_key = pytest.StashKey[CaseOutcome]()
+_export_key = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
     retrieval_options.add_options(parser)
     matrix_collect.add_options(parser)
+    otlp.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -68,6 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # Each xdist worker would keep its own plan; the controller, which reports, would see none.
         raise pytest.UsageError("--llmops-dry-run counts the calls in one process: drop -n / --numprocesses "
                                 "(a dry run sends nothing, so it needs no workers)")
+    otlp.resolve(config)  # a bad collector URL stops the run now, not after it
     config.pluginmanager.register(_CaseCollector(state), "llmops-cases")
     # Drift baselines and other stored state live beside the cache.
     set_state_dir(config.rootpath / ".llmops")
@@ -80,10 +84,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_llmops.reporting import short_summary
     from pytest_llmops.retrieval import fixtures as retrieval_fixtures
     from pytest_llmops.testing import fixtures as server_fixtures
+    from pytest_llmops.tracing import fixtures as trace_fixtures
 
     # Registered under their module names, so a `pytest_plugins = [...]` naming them is a no-op
     # (and one that ran first, from a conftest, is not registered twice).
-    for module in (fixtures, server_fixtures, judge_fixtures, retrieval_fixtures, short_summary):
+    for module in (fixtures, server_fixtures, judge_fixtures, retrieval_fixtures, trace_fixtures, short_summary):
         if not config.pluginmanager.has_plugin(module.__name__):
             config.pluginmanager.register(module, module.__name__)
 
@@ -196,6 +201,7 @@ def _in_case(item: pytest.Item, *, start: bool = False) -> Any:
             key = case_key(item.nodeid, item.callspec.id, cell.id)  # type: ignore[attr-defined]
             record.metadata["matrix"] = {**cell.to_dict(), "case": key}
         _plan_review(item, record)
+        spans.start_root(record)
     if record is None:
         return (yield)
     with case_scope(record):
@@ -378,6 +384,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         payload = case_payload(record, scores_from=sent["scores"], calls_from=sent["calls"])
         sent["scores"] += len(payload["scores"])
         sent["calls"] += len(payload["calls"])
+        if report.when == "call" and report.failed and record.spans:
+            from pytest_llmops.tracing.view import slowest_steps
+
+            section = slowest_steps(record.spans)
+            if section:
+                report.sections.append(("llmops trace: slowest steps", section))
+        if report.when == "teardown":
+            # The tree travels once, whole, with the last report.
+            spans.end_root(record)
+            payload["spans"] = [span.to_dict() for span in record.spans]
         if report.when == "setup":
             payload["markers"] = sorted({m.name for m in item.iter_markers()})
             known = item.get_closest_marker("llm_known_failure")
@@ -634,6 +650,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         )
     state.end = finish_run(state, int(session.exitstatus), other_failures=state.other_failures)
     session.exitstatus = state.end.exit_status
+    session.config.stash[_export_key] = otlp.export(state.cases.values(), otlp.resolve(session.config))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
@@ -650,3 +667,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     from pytest_llmops.reporting.terminal import write_summary
 
     write_summary(terminalreporter, state.settings, state.end, config.rootpath)
+    exported = config.stash.get(_export_key, "")
+    if exported:
+        terminalreporter.write_line(redact.redact_text(exported), yellow="NOT" in exported or "not" in exported)

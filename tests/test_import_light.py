@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("litellm", "openai", "httpx", "aiohttp", "torch", "transformers", "numpy", "scipy", "sklearn", "pydantic", "jinja2", "llama_cpp", "nltk", "sqlite3", "mlflow")
+HEAVY = ("litellm", "openai", "httpx", "aiohttp", "torch", "transformers", "numpy", "scipy", "sklearn", "pydantic", "jinja2", "llama_cpp", "nltk", "sqlite3", "mlflow", "opentelemetry")
 
 
 def modules_after(code: str) -> set[str]:

@@ -234,6 +234,27 @@ def _score(gate: Gate, cases: Sequence[CaseResult], confidence: float) -> Measur
     return statistic(values, gate.statistic), len(values), f"{gate.statistic} over {len(values)} scores{note}"
 
 
+def _steps(gate: Gate, cases: Sequence[CaseResult], confidence: float) -> Measured:
+    from pytest_llmops.tracing.view import steps
+
+    traced = [case for case in cases if case.spans]
+    if not traced:
+        return None, 0, "no case recorded a trace"
+    counts = [float(len(steps(case.spans))) for case in traced]
+    return statistic(counts, gate.statistic), len(counts), f"{gate.statistic} over {len(counts)} traced cases"
+
+
+def _span_latency(gate: Gate, cases: Sequence[CaseResult], confidence: float) -> Measured:
+    wanted = dict(gate.span_filter)
+    durations = [
+        span.duration_s for case in cases for span in case.spans
+        if span.duration_s is not None and all(getattr(span, key) == value for key, value in wanted.items())
+    ]
+    if not durations:
+        return None, 0, f"no span matched {gate.metric.split('.latency')[0]}"
+    return statistic(durations, gate.statistic), len(durations), f"{gate.statistic} over {len(durations)} spans"
+
+
 _MEASURES: dict[str, Callable[[Gate, Sequence[CaseResult], float], Measured]] = {
     "pass_rate": _pass_rate,
     "unmeasured_rate": _unmeasured_rate,
@@ -244,4 +265,6 @@ _MEASURES: dict[str, Callable[[Gate, Sequence[CaseResult], float], Measured]] = 
     "cost": _cost,
     "calls": _calls,
     "score": _score,
+    "steps": _steps,
+    "span": _span_latency,
 }

@@ -24,6 +24,8 @@ Metrics:
   with the Wilson interval bounds.
 * ``best.METRIC`` (with a ``[matrix=NAME]`` scope) - METRIC over the cases of the matrix's best cell
   (highest Wilson lower bound of its pass rate), e.g. ``[matrix=qa] best.pass_rate.lower>=0.9``.
+* ``steps.STAT`` - app steps per case (tool, retriever and model-under-test spans).
+* ``span[kind=K, name=N].latency.STAT`` - durations of the spans that match the filter.
 * ``SCORE.STAT`` - any recorded score by name (``rougeL.p10``, ``faithfulness.mean``);
   ``SCORE.pass_rate`` is the share of its measured values that met their own threshold.
 
@@ -60,6 +62,8 @@ _METRIC = re.compile(r"\s*(?P<metric>[A-Za-z_][\w\-@]*(?:\.[A-Za-z_][\w\-@]*)*)\
 _OP = re.compile(r"(>=|<=|==|>|<)\s*")
 _NUMBER = re.compile(r"(?P<dollar>\$)?\s*(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[A-Za-z%/]*)\s*$")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
+_SPAN = re.compile(r"\s*span\s*\[(?P<filter>[^\]]*)\]\s*\.\s*(?P<field>[A-Za-z_]+)\s*\.\s*(?P<stat>[A-Za-z0-9_.]+?)\s*(?=[<>=])")
+SPAN_KEYS = ("kind", "name")
 
 
 class GateSyntaxError(ValueError):
@@ -95,6 +99,8 @@ class Gate:
     filters: tuple[tuple[str, str], ...] = ()
     #: ``best.METRIC``: measured on the matrix's best cell only.
     best: bool = False
+    #: For ``span[kind=tool, name=search].latency.p95``: the (key, value) pairs a span must match.
+    span_filter: tuple[tuple[str, str], ...] = ()
 
     @property
     def scope(self) -> str | None:
@@ -147,6 +153,9 @@ def parse_gate(expression: str, *, source: str = "") -> Gate:
             scope_value, filters = _matrix_scope(scope_value, lambda problem: fail(match.start("value"), problem))
         position = match.end()
 
+    span_match = _SPAN.match(text, position)
+    if span_match is not None:
+        return _span_gate(expression, text, span_match, scope_kind, scope_value, source, fail)
     match = _METRIC.match(text, position)
     if match is None or not match.group("metric"):
         raise fail(position, "expected a metric name such as pass_rate, latency.p95 or rougeL.mean")
@@ -220,6 +229,38 @@ def _matrix_scope(value: str, fail) -> tuple[str, tuple[tuple[str, str], ...]]: 
     return name, tuple(filters)
 
 
+def _span_gate(expression: str, text: str, match: re.Match[str], scope_kind: str | None, scope_value: str | None,
+               source: str, fail) -> Gate:  # type: ignore[no-untyped-def]
+    """``span[kind=tool, name=search].latency.p95<=1s``: the durations of the matching spans."""
+    pairs = []
+    for part in (p.strip() for p in match.group("filter").split(",")):
+        key, _, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if key not in SPAN_KEYS or not value:
+            raise fail(match.start("filter"), f"a span filter is key=value pairs with keys {', '.join(SPAN_KEYS)}, "
+                                              f"e.g. span[kind=tool, name=search], got {part!r}")
+        pairs.append((key, value))
+    if not pairs:
+        raise fail(match.start("filter"), "a span filter needs kind=... or name=..., e.g. span[kind=tool, name=search]")
+    if match.group("field") not in ("latency", "duration"):
+        raise fail(match.start("field"), f"a span gate measures latency, got {match.group('field')!r}")
+    statistic = _check_statistic(match.group("stat"), "span[...].latency", lambda problem: fail(match.start("stat"), problem))
+    op_match = _OP.match(text, match.end())
+    assert op_match is not None  # the pattern ends where an operator starts
+    number = _NUMBER.match(text, op_match.end())
+    if number is None:
+        raise fail(op_match.end(), "expected a number, optionally with a unit (s, ms)")
+    threshold, unit = _convert_threshold("time", float(number.group("number")), number.group("unit").lower(), False,
+                                         lambda problem: fail(number.start("unit"), problem))
+    impossible = _never_passes("time", statistic, False, op_match.group(1), threshold)
+    if impossible:
+        raise fail(number.start("number"), f"{impossible.format(name='a span latency')}, so this can never pass")
+    label = ", ".join(f"{k}={v}" for k, v in pairs)
+    return Gate(expression=expression.strip(), family="span", metric=f"span[{label}].latency", statistic=statistic,
+                op=op_match.group(1), threshold=threshold, unit=unit, scope_kind=scope_kind, scope_value=scope_value,
+                source=source, span_filter=tuple(pairs))
+
+
 def _check_statistic(statistic: str, metric: str, fail) -> str:  # type: ignore[no-untyped-def]
     if statistic in STATISTICS or _PERCENTILE.match(statistic):
         return statistic
@@ -251,6 +292,10 @@ def _classify(metric_text: str, fail) -> tuple[str, str, str]:  # type: ignore[n
         if len(parts) != 2 or parts[1] not in ("total", "mean", "max"):
             raise fail("cost gates are cost.total (the run), cost.mean or cost.max (per case)")
         return "cost", "cost", parts[1]
+    if head == "steps":
+        if len(parts) != 2:
+            raise fail("the step-count gate is steps.STAT, e.g. steps.mean or steps.max (app steps per case)")
+        return "steps", "steps", _check_statistic(parts[1], "steps", fail)
     if head == "calls":
         if metric_text != "calls.total":
             raise fail("the call-count gate is calls.total")
@@ -265,7 +310,7 @@ def _classify(metric_text: str, fail) -> tuple[str, str, str]:  # type: ignore[n
 
 
 #: Figures that are never negative: times, token counts, costs, call counts, and these statistics of any score.
-_NON_NEGATIVE_FAMILIES = ("time", "ms_per_token", "tokens", "cost", "calls")
+_NON_NEGATIVE_FAMILIES = ("time", "ms_per_token", "tokens", "cost", "calls", "steps", "span")
 _NON_NEGATIVE_STATISTICS = ("count", "std")
 
 

@@ -47,6 +47,7 @@ from pytest_llmops.models.call import Call, CallRole
 from pytest_llmops.models.limits import THROTTLE_STATUSES, AdaptiveLimit
 from pytest_llmops.models.retry import RetryPolicy
 from pytest_llmops.models.stall import stall_tolerant_timeout
+from pytest_llmops.tracing.spans import describe_call, model_span
 from pytest_llmops.verdict import UnmeasuredError
 
 if TYPE_CHECKING:
@@ -620,8 +621,19 @@ class LLMClient:
 
         ``stream=True`` streams the answer to measure time to first token.
         Extra keyword arguments are sampling parameters (temperature, max_tokens, ...).
+        Inside an eval case the call is a span of the case's trace.
         """
         request = self._request(prompt, params)
+        with model_span("chat", self.config.model, self.config.role, messages=request.messages) as span:
+            try:
+                answer = await self._complete(request, stream)
+            except BaseException as error:
+                describe_call(span, getattr(error, "call", None))
+                raise
+            describe_call(span, answer.call, str(answer))
+            return answer
+
+    async def _complete(self, request: ChatRequest, stream: bool) -> Completion:
         key = self._key("chat", {"messages": [dict(m) for m in request.messages], "params": dict(request.params)})
         replayed = self._replay(request, "chat", key)
         if replayed is not None:
@@ -768,10 +780,20 @@ class LLMClient:
             api_key=self.config.api_key,
             timeout=self.config.timeout_s,
         )
+        with model_span("embedding", self.config.model, self.config.role, texts=request.texts) as span:
+            try:
+                vectors, call = await self._embed(request)
+            except BaseException as error:
+                describe_call(span, getattr(error, "call", None))
+                raise
+            describe_call(span, call)
+            return vectors
+
+    async def _embed(self, request: EmbeddingRequest) -> tuple[list[tuple[float, ...]], Call | None]:
         key = self._key("embedding", {"texts": list(request.texts)})
         replayed = self._replay(request, "embedding", key)
         if replayed is not None:
-            return [tuple(v) for v in replayed[0]["vectors"]]
+            return [tuple(v) for v in replayed[0]["vectors"]], replayed[1]
         self.runtime.budget.check(request.model)
         started = time.time()
         backend = self.runtime.backend_for(request.model, request.api_base)
@@ -800,7 +822,7 @@ class LLMClient:
             )
         )
         self._store(key, "embedding", request, {"vectors": [list(v) for v in response.vectors]}, call)
-        return list(response.vectors)
+        return list(response.vectors), call
 
     def embed_sync(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
         return self.runtime.run(self.embed(texts))

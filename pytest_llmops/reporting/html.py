@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from pytest_llmops.reporting import _common as c
 from pytest_llmops.reporting import _svg
+from pytest_llmops.reporting._waterfall import waterfall
 
 if TYPE_CHECKING:
     from pytest_llmops.history.store import SuiteRun
@@ -75,6 +76,8 @@ svg .axis line { stroke:#8c959f; } svg .axis .grid { stroke:#eaeef2; } svg .axis
 svg .label { fill:var(--fg); font-size:12px; }
 svg .threshold-label, svg .marker-label, svg .fit-label { paint-order:stroke; stroke:#fff; stroke-width:4px; stroke-linejoin:round; }
 svg .bar { fill:#54aeff; } svg .bar.bad { fill:#ff8182; }
+table.waterfall td.lane { width:45%; } .span-bar { height:10px; background:#54aeff; border-radius:2px; }
+.span-bar.bad { background:#ff8182; }
 svg .threshold { stroke:var(--fail); stroke-width:2; stroke-dasharray:6 3; } svg .threshold-label { fill:var(--fail); font-weight:600; }
 svg .marker { stroke:#8250df; stroke-width:1.5; stroke-dasharray:3 3; } svg .marker-label { fill:#8250df; }
 svg .front-dot { fill:#1a7f37; } svg .dominated-dot { fill:#fff; stroke:#57606a; stroke-width:1.5; } svg .front { stroke:#1a7f37; stroke-width:2; } svg .point-label { font-size:10px; } svg .dot { fill:#0969da; fill-opacity:.55; } svg .fit { stroke:#bc4c00; stroke-width:2; } svg .fit-label { fill:#bc4c00; font-weight:600; } svg .trend-line { stroke:#0969da; stroke-width:2; }
@@ -409,6 +412,8 @@ def _case(case: CaseResult) -> str:
             f"Calls of {case.nodeid}", [("role", False), ("model", False), ("latency", True), ("ttft", True),
                                         ("tokens in / out", True), ("cost", True), ("cache hit", False),
                                         ("error", False)], rows))
+    if case.spans:
+        parts.append(waterfall(case.spans))
     short = c.truncate(reason, 140) if reason else ""
     return (
         f'<details class="case state-{_e(case.state)}" data-name="{_e(case.nodeid.lower())}">'

@@ -48,6 +48,8 @@ class CaseOutcome:
     calls: list[dict[str, Any]] = field(default_factory=list)
     prompts: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The case's span tree (root first), sent with its teardown report.
+    spans: list[dict[str, Any]] = field(default_factory=list)
     markers: list[str] = field(default_factory=list)
     #: Whether the case ran to a verdict: its call was reported, or its setup did not pass.
     finished: bool = False
@@ -66,6 +68,7 @@ class CaseOutcome:
                 if prompt not in self.prompts:
                     self.prompts.append(prompt)
             self.metadata.update(payload.get("metadata", {}))
+            self.spans.extend(payload.get("spans", []))
         unmeasured = getattr(report, "llmops_unmeasured", None)
         # Set by the plugin when the exception was not a failed check but a broken suite.
         error_type = getattr(report, "llmops_error", None)
@@ -117,6 +120,7 @@ class CaseOutcome:
             "prompts": self.prompts,
             "metadata": metadata,
             "matrix": matrix,
+            "spans": self.spans,
         }
 
 

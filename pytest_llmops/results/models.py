@@ -106,6 +106,27 @@ class MatrixCellRef(_Frozen):
     shots: int | None = None
 
 
+class SpanResult(_Frozen):
+    """One step of a case's trace: a model call, a retrieval, a ``@traced`` step, or the case itself.
+
+    ``attributes`` use OpenInference and OpenTelemetry GenAI names (``llm.token_count.prompt``,
+    ``gen_ai.request.model``, ``tool.name``, ``input.value``). Times are epoch seconds.
+    """
+
+    name: str
+    kind: str
+    trace_id: str
+    span_id: str
+    parent_id: str | None = None
+    start: float
+    end: float | None = None
+    duration_s: float | None = None
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    source: str = "llmops"
+
+
 class CaseResult(_Frozen):
     nodeid: str
     state: Literal["passed", "failed", "unmeasured", "error", "skipped", "xfailed"]
@@ -120,6 +141,8 @@ class CaseResult(_Frozen):
     metadata: dict[str, Any] = Field(default_factory=dict)
     #: The matrix cell of a case marked ``llm_matrix``.
     matrix: MatrixCellRef | None = None
+    #: The case's span tree, root first (empty for results written before tracing).
+    spans: list[SpanResult] = Field(default_factory=list)
 
 
 class Environment(_Frozen):

@@ -39,6 +39,7 @@ from pytest_llmops.retrieval.stores import (
     describe,
     open_store,
 )
+from pytest_llmops.tracing.spans import describe_documents, open_span
 
 T = TypeVar("T")
 #: Three sentences a chunk, one shared with the next.
@@ -155,6 +156,13 @@ class Retriever:
             raise ValueError(f"k must be a whole number >= 1, got {k!r}")
         if self.store.dimension is None:
             raise RetrievalError(f"{describe(self.store)} is empty: ingest a corpus before searching")
+        # Inside an eval case the search is a retriever span of the case's trace.
+        with open_span("retrieve", "retriever", {"input.value": query, "llmops.k": k}) as span:
+            chunks = await self._search(query, k)
+            describe_documents(span, chunks)
+            return chunks
+
+    async def _search(self, query: str, k: int) -> list[RetrievedChunk]:
         vector = (await self.embedder.embed([query]))[0]
         check_compatible(self.store, int(vector.shape[0]), self.embedder.signature)
         hits = self.store.search(vector, k)
