@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from pytest_llmops.results.models import SpanResult
+if TYPE_CHECKING:  # the renderers read results without importing pydantic
+    from pytest_llmops.results.models import SpanResult
 
 #: Most rows drawn per case; a longer trace says how many were left out.
 MAX_ROWS = 200
