@@ -218,3 +218,30 @@ def test_the_html_report_charts_the_suites_last_runs_with_their_gates(pytester):
 def test_a_first_run_has_no_history_section(pytester):
     run(pytester, [0.9] * 2, "--llmops-html=.llmops/report.html")
     assert '<section id="history">' not in (pytester.path / ".llmops" / "report.html").read_text()
+
+
+DRIFTING = """
+import pytest
+from pytest_llmops import Score, require
+
+@pytest.mark.llm_eval
+def test_drift():
+    require(Score.measured("drift.mmd", {mmd}, threshold=0.5, higher_is_better=False))
+    require(Score.measured("drift.classifier", {auc}, threshold=0.9, higher_is_better=False))
+    require(Score.measured("drift_free", 0.1, threshold=0.05))
+"""
+
+
+def test_trend_drift_shows_each_drift_statistic_run_by_run(pytester, capsys):
+    for mmd, auc in ((0.1, 0.55), (0.3, 0.7)):
+        pytester.makepyfile(test_drift=DRIFTING.format(mmd=mmd, auc=auc))
+        pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    with history_of(pytester) as store:
+        points = store.trend("drift")
+    assert [(p["group"], p["mean"]) for p in points] == [
+        ("drift.classifier", 0.55), ("drift.mmd", 0.1), ("drift.classifier", 0.7), ("drift.mmd", 0.3),
+    ]  # 'drift_free' is not of the family: the '_' is not a LIKE wildcard here
+    path = str(pytester.path / ".llmops" / "history.sqlite")
+    assert llmops(["history", "--path", path, "trend", "drift"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("drift.mmd") == 2 and "mean 0.3" in out

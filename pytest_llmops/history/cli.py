@@ -2,7 +2,7 @@
 
     llmops history list [--branch main] [--since 30d] [--limit 20]
     llmops history show RUN_ID
-    llmops history trend SCORE [--by model|prompt] [--since 30d]
+    llmops history trend SCORE [--by model|prompt] [--since 30d]   (SCORE: a name, drift, or PREFIX.*)
     llmops history models
     llmops history import results.json [more.json ...]
 """
@@ -32,7 +32,7 @@ def add_history_parser(commands: argparse._SubParsersAction) -> None:
     show = actions.add_parser("show", help="one run: settings, counts, gates")
     show.add_argument("run_id", help="a run id (a unique prefix will do)")
     trend = actions.add_parser("trend", help="a score's mean per run, oldest first")
-    trend.add_argument("score", help="a score name, e.g. rougeL or faithfulness")
+    trend.add_argument("score", help="a score name (rougeL, faithfulness), or a family: drift, robust.asr.*")
     trend.add_argument("--by", choices=["model", "prompt"], help="one line per model or prompt version")
     trend.add_argument("--since", type=parse_duration, help="only runs younger than this (e.g. 30d)")
     actions.add_parser("models", help="each model and prompt version evaluated, when, with which verdict")

@@ -321,19 +321,28 @@ class HistoryStore:
         """Per run (oldest first): the mean of ``score`` over its cases, and how many cases had it.
 
         ``by="model"`` splits by the run's model, ``by="prompt"`` by prompt template version.
+        ``score`` may name a family: ``drift`` (every ``drift.<method>`` score, one line each, so a
+        drift check's statistic per run reads as drift over time) or ``PREFIX.*``.
         """
         if by not in (None, "model", "prompt"):
             raise HistoryError(f"trend --by {by!r}: use model or prompt")
         group = {"model": "r.model", "prompt": "p.name || '@' || p.version", None: "''"}[by]
         join = "JOIN prompts p ON p.run_id = r.run_id" if by == "prompt" else ""
+        family = score.endswith(".*") or score == "drift"
+        if family:
+            # A family (``drift``, ``robust.asr.*``): one line per score of it, e.g. drift.mmd, drift.classifier.
+            group = "s.name" if by is None else f"s.name || ' ' || {group}"
         sql = (
             f"SELECT r.run_id, r.finished_at, r.git_revision, r.git_branch, {group} AS grp,"
             " AVG(s.value), COUNT(s.value), SUM(s.verdict = 'pass'), COUNT(*)"
             f" FROM runs r JOIN scores s ON s.run_id = r.run_id {join}"
-            " WHERE s.name = ?" + (" AND r.finished_at >= ?" if since is not None else "")
+            + (" WHERE s.name LIKE ? ESCAPE '\\'" if family else " WHERE s.name = ?")
+            + (" AND r.finished_at >= ?" if since is not None else "")
             + " GROUP BY r.run_id, grp ORDER BY r.finished_at, r.run_id, grp"
         )
-        args: list[Any] = [score] + ([since] if since is not None else [])
+        prefix = score.removesuffix(".*").removesuffix("*")
+        wanted = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%" if family else score
+        args: list[Any] = [wanted] + ([since] if since is not None else [])
         return [
             {
                 "run_id": r[0], "finished_at": r[1], "git_revision": r[2], "git_branch": r[3], "group": r[4],
