@@ -146,6 +146,9 @@ def _add_optional_commands(commands: argparse._SubParsersAction) -> None:
     from pytest_llmops.exports.cli import add_export_parser
 
     add_export_parser(commands)
+    from pytest_llmops.scoring.cli import add_score_parser
+
+    add_score_parser(commands)
     from pytest_llmops.robust.cli import add_redteam_parser
 
     add_redteam_parser(commands)

@@ -1,0 +1,171 @@
+"""``llmops score``: score a JSONL log of answers with the offline checks, locally or on Ray.
+
+    llmops score logs.jsonl --checks checks.toml --out scored.jsonl [--engine local|ray] [--workers 2]
+                 [--sample 0.1] [--time-field ts --since 2026-11-01 --until 2026-12-01] [--resume]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+def add_score_parser(commands: argparse._SubParsersAction) -> None:
+    score = commands.add_parser("score", help="score a JSONL log of answers with offline checks (local or Ray)")
+    score.add_argument("logs", type=Path, help="JSONL file, one record (an object) a line")
+    score.add_argument("--checks", type=Path, required=True, help="TOML file of [[check]] tables")
+    score.add_argument("--out", type=Path, required=True, help="scored records, JSONL")
+    score.add_argument("--summary", type=Path, help="summary JSON (default: OUT with .summary.json)")
+    score.add_argument("--engine", choices=("local", "ray"), default="local")
+    score.add_argument("--workers", type=int, default=1, help="processes (local) or Ray actors (ray); default 1")
+    score.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    score.add_argument("--id-field", default="id", help="record field that identifies it (default: id; else line N)")
+    score.add_argument("--sample", type=float, help="score this share of the records (0 < RATE <= 1), by id hash")
+    score.add_argument("--seed", default="0", help="seed of the sample")
+    score.add_argument("--time-field", help="record field with the record's time (epoch seconds or ISO 8601)")
+    score.add_argument("--since", help="only records at or after this time (ISO 8601 or epoch seconds)")
+    score.add_argument("--until", help="only records before this time")
+    score.add_argument("--resume", action="store_true", help="keep OUT and score only the records not in it")
+    score.set_defaults(handler=score_command)
+
+
+class _Refused(ValueError):
+    pass
+
+
+def _moment(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Refused(f"{what}: {text!r} is neither epoch seconds nor ISO 8601 (e.g. 2026-11-01T00:00:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def read_log(path: Path, id_field: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records of a JSONL file (each given an id: its own, else ``line:N``) and the problems found."""
+    records, problems = [], []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise _Refused(f"{path}: cannot read: {exc.strerror or exc}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{number}: not JSON ({exc.msg}); line skipped")
+            continue
+        if not isinstance(record, dict):
+            problems.append(f"{path}:{number}: not a JSON object; line skipped")
+            continue
+        if record.get(id_field) is None:
+            record[id_field] = f"line:{number}"
+        records.append(record)
+    return records, problems
+
+
+def select(records: list[dict[str, Any]], args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The records in the time window and the sample; counts of what was left out, and why."""
+    left_out = {"outside the time window": 0, "no time": 0, "not sampled": 0}
+    since = _moment(args.since, "--since") if args.since else None
+    until = _moment(args.until, "--until") if args.until else None
+    if (since is not None or until is not None) and not args.time_field:
+        raise _Refused("--since/--until need --time-field (the record field holding its time)")
+    if args.sample is not None and not 0 < args.sample <= 1:
+        raise _Refused(f"--sample: expected a share in (0, 1], got {args.sample}")
+    kept = []
+    for record in records:
+        if args.time_field and (since is not None or until is not None):
+            raw = record.get(args.time_field)
+            try:
+                moment = _moment(str(raw), "time") if raw is not None else None
+            except _Refused:
+                moment = None
+            if moment is None:
+                left_out["no time"] += 1
+                continue
+            if (since is not None and moment < since) or (until is not None and moment >= until):
+                left_out["outside the time window"] += 1
+                continue
+        if args.sample is not None and args.sample < 1:
+            digest = hashlib.sha256(f"{args.seed}|{record[args.id_field]}".encode()).digest()
+            if int.from_bytes(digest[:8], "big") / 2**64 >= args.sample:
+                left_out["not sampled"] += 1
+                continue
+        kept.append(record)
+    return kept, left_out
+
+
+def score_command(args: argparse.Namespace) -> int:
+    from pytest_llmops.scoring.checks import ChecksError, load_checks
+    from pytest_llmops.scoring.engines import RayUnavailable, run_local, run_ray
+    from pytest_llmops.scoring.records import summarize
+
+    summary_path = args.summary or args.out.with_suffix(".summary.json")
+    try:
+        checks = load_checks(args.checks)
+        records, problems = read_log(args.logs, args.id_field)
+        chosen, left_out = select(records, args)
+        done: dict[str, dict[str, Any]] = {}
+        if args.resume and args.out.is_file():
+            done = {str(item["id"]): item for item in _read_scored(args.out)}
+        elif args.out.exists() and not args.resume:
+            raise _Refused(f"{args.out} exists: pass --resume to add to it, or choose another --out")
+        todo = [record for record in chosen if str(record[args.id_field]) not in done]
+        started = time.perf_counter()
+        if args.engine == "ray":
+            scored = run_ray(todo, checks, address=args.address, workers=max(args.workers, 1), id_field=args.id_field)
+        else:
+            scored = run_local(todo, checks, workers=args.workers, id_field=args.id_field)
+        seconds = time.perf_counter() - started
+    except (ChecksError, _Refused, RayUnavailable) as exc:
+        print(f"llmops: {exc}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.is_file() and args.out.stat().st_size and not args.out.read_bytes().endswith(b"\n"):
+        with args.out.open("a", encoding="utf-8") as out:
+            out.write("\n")  # end the line an interrupted run cut, so the next record starts on its own
+    with args.out.open("a", encoding="utf-8") as out:
+        for item in scored:
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    summary = summarize([*done.values(), *scored])
+    summary |= {"engine": args.engine, "scored_now": len(scored), "already_scored": len(done),
+                "left_out": left_out, "problems": problems, "seconds": round(seconds, 3)}
+    summary_path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    for problem in problems[:5]:
+        print(f"llmops: {problem}", file=sys.stderr)
+    rate = f"{len(scored) / seconds:.0f} records/s" if seconds > 0 and scored else "-"
+    print(f"scored {len(scored)} records ({len(done)} already in {args.out}) with {len(checks)} checks on "
+          f"{args.engine}: {rate}; summary: {summary_path}")
+    for label, entry in summary["checks"].items():
+        rate_text = "-" if entry["pass_rate"] is None else (
+            f"{entry['pass_rate']:.3f} [{entry['pass_rate_low']:.3f}, {entry['pass_rate_high']:.3f}]")
+        print(f"  {label}: {entry['passed']} passed, {entry['failed']} failed, {entry['unmeasured']} unmeasured; "
+              f"pass rate {rate_text}")
+    return 0
+
+
+def _read_scored(path: Path) -> list[dict[str, Any]]:
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError:
+            # A line cut by an interrupted run: its record is scored again rather than lost.
+            print(f"llmops: {path}:{number}: incomplete line ignored; its record is scored again", file=sys.stderr)
+    return items
