@@ -30,7 +30,7 @@ from pytest_llmops.tracing import otlp, spans
 from pytest_llmops.verdict import UnmeasuredError
 
 #: Tests that use one of these fixtures are eval cases even without the marker.
-LLMOPS_FIXTURES = frozenset({"llm", "judge", "prompt", "llmops_case", "llmops_trace"})
+LLMOPS_FIXTURES = frozenset({"llm", "judge", "prompt", "llmops_case", "llmops_trace", "llmops_otlp_receiver"})
 
 MARKER_HELP = (
     "llm_eval(repeat=1, min_pass_rate=None, model=None, api_base=None, judge=None, judge_api_base=None, "

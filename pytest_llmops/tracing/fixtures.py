@@ -54,3 +54,19 @@ class CaseTrace:
 def llmops_trace(request: pytest.FixtureRequest) -> CaseTrace:
     """The running case's trace: add app steps with ``.span(...)``, read them with ``.steps()``."""
     return CaseTrace(request.node.nodeid)
+
+
+@pytest.fixture
+def llmops_otlp_receiver() -> Iterator[Any]:
+    """An OTLP/HTTP receiver on 127.0.0.1 for this case: a black-box app sends its traces to
+    ``.endpoint``; ``.wait(min_spans=...)`` adds them to the case's tree (``tracing.receiver``)."""
+    try:
+        from pytest_llmops.tracing.receiver import OTLPReceiver
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise pytest.UsageError(f"llmops_otlp_receiver needs opentelemetry ({exc}): pip install 'pytest-llmops[otel]'") from None
+    receiver = OTLPReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
