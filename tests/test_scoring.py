@@ -107,7 +107,7 @@ def test_bad_checks_files_name_the_file_and_the_check(tmp_path):
     with pytest.raises(ChecksError, match=r"checks.toml: \[\[check\]\] number 2: check 'grounded' needs context_field"):
         load_checks(path)
     path.write_text('[[check]]\nname = "toxic"\n')
-    with pytest.raises(ChecksError, match="unknown check 'toxic'; use one of grounded, injection, leak, pii, toxicity"):
+    with pytest.raises(ChecksError, match="unknown check 'toxic'; use one of faithfulness, grounded, injection, leak, pii, rubric, toxicity"):
         load_checks(path)
     path.write_text('[[check]]\nname = "pii"\nthreshold = 3\n')
     with pytest.raises(ChecksError, match=r"unknown option\(s\) \['threshold'\]; it takes allow, types"):
@@ -122,3 +122,53 @@ def test_two_local_processes_give_the_same_scores_as_one():
 def test_ray_data_on_a_real_local_cluster_gives_the_same_scores_as_the_local_engine():
     records = log_records(24)
     assert run_ray(records, CHECKS, workers=2, chunk=8) == score_records(records, CHECKS)
+
+
+RUBRIC_TOML = """
+[[check]]
+name = "rubric"
+field = "output"
+input_field = "question"
+criteria = "The answer is polite."
+judge = "openai/judge-model"
+judge_api_base = "{url}"
+
+[[check]]
+name = "pii"
+"""
+
+
+def test_judge_checks_keep_the_limit_full_replay_from_the_cache_and_fail_honestly(
+    tmp_path, server, monkeypatch, api_key, capsys
+):
+    monkeypatch.setenv("OPENAI_API_KEY", api_key)
+    server.latency = 0.3
+    server.script("idiot", {"reasoning": "Rude.", "score": 1, "verdict": "fail"})
+    server.script("Score the response from", {"reasoning": "Polite.", "score": 5, "verdict": "pass"})
+    # Distinct answers: identical requests in flight together would be sent once (coalesced).
+    records = [{"id": f"r{i}", "question": "Help?", "output": f"{ANSWERS[i % 4]} (ticket {i})"} for i in range(64)]
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    (tmp_path / "checks.toml").write_text(RUBRIC_TOML.format(url=server.url))
+    cache = str(tmp_path / "cache.sqlite")
+    base = ["score", str(logs), "--checks", str(tmp_path / "checks.toml"), "--concurrency", "32", "--cache", cache]
+
+    assert llmops([*base, "--out", str(tmp_path / "a.jsonl")]) == 0
+    assert server.max_in_flight == 32  # 64 judge calls at 32 in flight: the limit stayed full
+    summary = json.loads((tmp_path / "a.summary.json").read_text())
+    assert summary["checks"]["rubric"]["failed"] == 16 and summary["checks"]["rubric"]["passed"] == 48
+    sent = server.requests_by_path.get("/v1/chat/completions", 0)
+    assert sent == 64
+
+    assert llmops([*base, "--out", str(tmp_path / "b.jsonl")]) == 0  # the same log again: all from the cache
+    assert server.requests_by_path.get("/v1/chat/completions", 0) == sent
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+
+    from pytest_llmops.testing import LLMTestServer
+
+    with LLMTestServer(model="judge-model") as broken:  # a judge whose every answer is malformed
+        broken.script(None, "I would rather not say.")
+        (tmp_path / "checks.toml").write_text(RUBRIC_TOML.format(url=broken.url))
+        assert llmops([*base, "--out", str(tmp_path / "c.jsonl")]) == 0
+    rubric = json.loads((tmp_path / "c.summary.json").read_text())["checks"]["rubric"]
+    assert rubric["passed"] == 0 and rubric["unmeasured"] == 64  # never a pass on a broken judge

@@ -53,6 +53,12 @@ def _leak(text: str, record: Mapping[str, Any], check: Check) -> Score:
     return leak_check(text, secrets, **options)
 
 
+#: Checks that ask a judge model (``judged.py``): name -> options they accept besides the judge's.
+JUDGE_CHECKS: dict[str, frozenset[str]] = {
+    "rubric": frozenset({"criteria", "score_range", "threshold", "steps"}),
+    "faithfulness": frozenset({"threshold"}),
+}
+
 #: Check name -> (function, needs a context field, options it accepts).
 CHECKS: dict[str, tuple[Callable[[str, Mapping[str, Any], Check], Score], bool, frozenset[str]]] = {
     "pii": (_pii, False, frozenset({"allow", "types"})),
@@ -73,10 +79,33 @@ class Check:
     options: dict[str, Any] = _field(default_factory=dict)
     #: How results name it; defaults to ``name`` (two checks of one kind need two labels).
     label: str = ""
+    #: Judge checks: the judge model (any litellm name, or openai/... with ``judge_api_base``).
+    judge: str | None = None
+    judge_api_base: str | None = None
+    #: The record field with the question the answer replies to (judge checks show it to the judge).
+    input_field: str | None = None
+
+    @property
+    def judged(self) -> bool:
+        return self.name in JUDGE_CHECKS
 
     def __post_init__(self) -> None:
+        if self.name in JUDGE_CHECKS:
+            if not self.judge:
+                raise ChecksError(f"check {self.name!r} asks a judge: give judge = \"provider/model\"")
+            unknown = sorted(set(self.options) - JUDGE_CHECKS[self.name])
+            if unknown:
+                raise ChecksError(f"check {self.name!r}: unknown option(s) {unknown}; it takes "
+                                  f"{', '.join(sorted(JUDGE_CHECKS[self.name]))}")
+            if self.name == "rubric" and not self.options.get("criteria"):
+                raise ChecksError("check 'rubric' needs criteria = \"what a good answer does\"")
+            if self.name == "faithfulness" and not self.context_field:
+                raise ChecksError("check 'faithfulness' needs context_field = \"...\" (the record field with the context)")
+            if not self.label:
+                object.__setattr__(self, "label", self.name)
+            return
         if self.name not in CHECKS:
-            raise ChecksError(f"unknown check {self.name!r}; use one of {', '.join(sorted(CHECKS))}")
+            raise ChecksError(f"unknown check {self.name!r}; use one of {', '.join(sorted([*CHECKS, *JUDGE_CHECKS]))}")
         _, needs_context, accepted = CHECKS[self.name]
         unknown = sorted(set(self.options) - accepted)
         if unknown:
@@ -89,6 +118,7 @@ class Check:
             object.__setattr__(self, "label", self.name)
 
     def run(self, record: Mapping[str, Any]) -> Score:
+        """The offline check's score of ``record`` (judge checks run in ``judged.judge_scores``)."""
         text = record.get(self.field)
         if not isinstance(text, str) or not text.strip():
             return Score.unmeasured(self.label, f"the record has no text in field {self.field!r}")
@@ -115,11 +145,14 @@ def load_checks(path: Path) -> list[Check]:
         raise ChecksError(f"{path}: no [[check]] table; e.g.\n[[check]]\nname = \"pii\"\nfield = \"output\"")
     checks, labels = [], set()
     for number, table in enumerate(tables, start=1):
-        options = {k: v for k, v in table.items() if k not in ("name", "field", "context_field", "label")}
+        fixed = ("name", "field", "context_field", "label", "judge", "judge_api_base", "input_field")
+        options = {k: v for k, v in table.items() if k not in fixed}
         try:
             check = Check(
                 name=str(table.get("name", "")), field=str(table.get("field", "output")),
                 context_field=table.get("context_field"), options=options, label=str(table.get("label", "")),
+                judge=table.get("judge"), judge_api_base=table.get("judge_api_base"),
+                input_field=table.get("input_field"),
             )
         except ChecksError as exc:
             raise ChecksError(f"{path}: [[check]] number {number}: {exc}") from None

@@ -32,6 +32,10 @@ def add_score_parser(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--since", help="only records at or after this time (ISO 8601 or epoch seconds)")
     score.add_argument("--until", help="only records before this time")
     score.add_argument("--resume", action="store_true", help="keep OUT and score only the records not in it")
+    score.add_argument("--concurrency", type=int, default=16,
+                       help="judge checks: most calls in flight per provider, per worker (default 16)")
+    score.add_argument("--cache", default=".llmops/cache.sqlite",
+                       help="judge checks: SQLite call cache (default .llmops/cache.sqlite; 'off' for none)")
     score.set_defaults(handler=score_command)
 
 
@@ -126,10 +130,12 @@ def score_command(args: argparse.Namespace) -> int:
             raise _Refused(f"{args.out} exists: pass --resume to add to it, or choose another --out")
         todo = [record for record in chosen if str(record[args.id_field]) not in done]
         started = time.perf_counter()
+        options = {"id_field": args.id_field, "concurrency": max(1, args.concurrency),
+                   "cache_path": None if args.cache == "off" else Path(args.cache).resolve()}
         if args.engine == "ray":
-            scored = run_ray(todo, checks, address=args.address, workers=max(args.workers, 1), id_field=args.id_field)
+            scored = run_ray(todo, checks, address=args.address, workers=max(args.workers, 1), **options)
         else:
-            scored = run_local(todo, checks, workers=args.workers, id_field=args.id_field)
+            scored = run_local(todo, checks, workers=args.workers, **options)
         seconds = time.perf_counter() - started
     except (ChecksError, _Refused, RayUnavailable) as exc:
         print(f"llmops: {exc}", file=sys.stderr)

@@ -16,9 +16,9 @@ from pytest_llmops.scoring.records import score_records
 CHUNK = 256
 
 
-def score_chunk(payload: tuple[list[dict[str, Any]], list[Check], str]) -> list[dict[str, Any]]:
-    records, checks, id_field = payload
-    return score_records(records, checks, id_field=id_field)
+def score_chunk(payload: tuple[list[dict[str, Any]], list[Check], dict[str, Any]]) -> list[dict[str, Any]]:
+    records, checks, options = payload
+    return score_records(records, checks, **options)
 
 
 def _chunks(records: Sequence[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
@@ -26,16 +26,19 @@ def _chunks(records: Sequence[dict[str, Any]], size: int) -> list[list[dict[str,
 
 
 def run_local(records: Sequence[dict[str, Any]], checks: list[Check], *, workers: int = 1,
-              id_field: str = "id", chunk: int = CHUNK) -> list[dict[str, Any]]:
-    """Score in ``workers`` processes (1: in this process); results in input order."""
+              chunk: int = CHUNK, **options: Any) -> list[dict[str, Any]]:
+    """Score in ``workers`` processes (1: in this process); results in input order.
+
+    ``options`` go to :func:`score_records` (``id_field``, ``concurrency``, ``cache_path``).
+    """
     if workers <= 1 or len(records) <= chunk:
-        return score_records(records, checks, id_field=id_field)
+        return score_records(records, checks, **options)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not fork: the caller may hold threads (an event loop, a thread pool) that fork would copy broken.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = pool.map(score_chunk, [(part, checks, id_field) for part in _chunks(records, chunk)])
+        parts = pool.map(score_chunk, [(part, checks, options) for part in _chunks(records, chunk)])
         return [item for part in parts for item in part]
 
 
@@ -44,8 +47,12 @@ class RayUnavailable(RuntimeError):
 
 
 def run_ray(records: Sequence[dict[str, Any]], checks: list[Check], *, address: str | None = None,
-            workers: int = 2, id_field: str = "id", chunk: int = CHUNK) -> list[dict[str, Any]]:
-    """Score on Ray Data: records as JSON strings in blocks, ``map_batches`` over them, order kept."""
+            workers: int = 2, chunk: int = CHUNK, **options: Any) -> list[dict[str, Any]]:
+    """Score on Ray Data: records as JSON strings in blocks, ``map_batches`` over them, order kept.
+
+    Each actor scores its batches with :func:`score_records` (``options`` as there): judge checks go
+    through that actor's own client, cache and concurrency limit.
+    """
     try:
         import ray
         import ray.data
@@ -63,7 +70,7 @@ def run_ray(records: Sequence[dict[str, Any]], checks: list[Check], *, address: 
         context.execution_options.preserve_order = True
         data = ray.data.from_items([{"i": i, "record": json.dumps(r)} for i, r in enumerate(records)],
                                    override_num_blocks=max(1, min(len(records) // chunk + 1, 64)))
-        scored = data.map_batches(_ScoreBatch, fn_constructor_args=(checks, id_field), batch_size=chunk,
+        scored = data.map_batches(_ScoreBatch, fn_constructor_args=(checks, options), batch_size=chunk,
                                   batch_format="pandas", concurrency=workers)
         rows = sorted(scored.take_all(), key=lambda row: row["i"])
         return [json.loads(row["scored"]) for row in rows]
@@ -75,10 +82,10 @@ def run_ray(records: Sequence[dict[str, Any]], checks: list[Check], *, address: 
 class _ScoreBatch:
     """A Ray Data actor: loads the checks' models once, then scores batch after batch."""
 
-    def __init__(self, checks: list[Check], id_field: str) -> None:
-        self.checks, self.id_field = checks, id_field
+    def __init__(self, checks: list[Check], options: dict[str, Any]) -> None:
+        self.checks, self.options = checks, options
 
     def __call__(self, batch: Any) -> Any:
         records = [json.loads(text) for text in batch["record"]]
-        scored = score_records(records, self.checks, id_field=self.id_field)
+        scored = score_records(records, self.checks, **self.options)
         return batch.assign(scored=[json.dumps(item) for item in scored]).drop(columns=["record"])
