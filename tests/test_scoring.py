@@ -172,3 +172,16 @@ def test_judge_checks_keep_the_limit_full_replay_from_the_cache_and_fail_honestl
         assert llmops([*base, "--out", str(tmp_path / "c.jsonl")]) == 0
     rubric = json.loads((tmp_path / "c.summary.json").read_text())["checks"]["rubric"]
     assert rubric["passed"] == 0 and rubric["unmeasured"] == 64  # never a pass on a broken judge
+
+
+def test_a_parquet_output_has_a_column_per_check_and_resumes(tmp_path, capsys):
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow comes with the [ray] extra (a dev dependency)")
+    logs = write_log(tmp_path, log_records(12))
+    out = tmp_path / "scored.parquet"
+    base = ["score", str(logs), "--checks", str(tmp_path / "checks.toml"), "--out", str(out)]
+    assert llmops([*base, "--time-field", "ts", "--until", str(1_764_547_200 + 3600 * 6)]) == 0
+    assert llmops([*base, "--resume"]) == 0
+    assert "scored 6 records (6 already in" in capsys.readouterr().out
+    table = pq.read_table(out)
+    assert table.num_rows == 12 and {"id", "pii.verdict", "injection.value", "toxicity.reason"} <= set(table.column_names)
+    assert table.column("pii.verdict").to_pylist().count("fail") == 3

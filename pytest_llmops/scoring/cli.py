@@ -20,7 +20,7 @@ def add_score_parser(commands: argparse._SubParsersAction) -> None:
     score = commands.add_parser("score", help="score a JSONL log of answers with offline checks (local or Ray)")
     score.add_argument("logs", type=Path, help="JSONL file, one record (an object) a line")
     score.add_argument("--checks", type=Path, required=True, help="TOML file of [[check]] tables")
-    score.add_argument("--out", type=Path, required=True, help="scored records, JSONL")
+    score.add_argument("--out", type=Path, required=True, help="scored records: JSONL, or Parquet for a .parquet name")
     score.add_argument("--summary", type=Path, help="summary JSON (default: OUT with .summary.json)")
     score.add_argument("--engine", choices=("local", "ray"), default="local")
     score.add_argument("--workers", type=int, default=1, help="processes (local) or Ray actors (ray); default 1")
@@ -120,6 +120,8 @@ def score_command(args: argparse.Namespace) -> int:
 
     summary_path = args.summary or args.out.with_suffix(".summary.json")
     try:
+        if args.out.suffix == ".parquet":
+            _need_pyarrow()
         checks = load_checks(args.checks)
         records, problems = read_log(args.logs, args.id_field)
         chosen, left_out = select(records, args)
@@ -141,12 +143,10 @@ def score_command(args: argparse.Namespace) -> int:
         print(f"llmops: {exc}", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.is_file() and args.out.stat().st_size and not args.out.read_bytes().endswith(b"\n"):
-        with args.out.open("a", encoding="utf-8") as out:
-            out.write("\n")  # end the line an interrupted run cut, so the next record starts on its own
-    with args.out.open("a", encoding="utf-8") as out:
-        for item in scored:
-            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    if args.out.suffix == ".parquet":
+        write_parquet(args.out, [*done.values(), *scored])
+    else:
+        _append_jsonl(args.out, scored)
     summary = summarize([*done.values(), *scored])
     summary |= {"engine": args.engine, "scored_now": len(scored), "already_scored": len(done),
                 "left_out": left_out, "problems": problems, "seconds": round(seconds, 3)}
@@ -164,7 +164,56 @@ def score_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _append_jsonl(path: Path, scored: list[dict[str, Any]]) -> None:
+    if path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+        with path.open("a", encoding="utf-8") as out:
+            out.write("\n")  # end the line an interrupted run cut, so the next record starts on its own
+    with path.open("a", encoding="utf-8") as out:
+        for item in scored:
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+
+
+def _need_pyarrow() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        raise _Refused("a .parquet --out needs pyarrow (pip install pyarrow, or 'pytest-llmops[ray]')")
+
+
+def write_parquet(path: Path, scored: list[dict[str, Any]]) -> None:
+    """One row a record: ``id`` and ``<check>.value`` / ``.verdict`` / ``.reason`` columns (pyarrow).
+
+    Parquet files are written whole (to a temporary file, then renamed), so ``--resume`` rewrites it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = []
+    for item in scored:
+        row: dict[str, Any] = {"id": str(item["id"])}
+        for label, score in item["scores"].items():
+            row |= {f"{label}.value": score["value"], f"{label}.verdict": score["verdict"],
+                    f"{label}.reason": score["reason"]}
+        rows.append(row)
+    temporary = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pylist(rows), temporary)
+    temporary.replace(path)
+
+
+def _read_parquet(path: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    items = []
+    for row in pq.read_table(path).to_pylist():
+        labels = sorted({key.rsplit(".", 1)[0] for key in row if key != "id"})
+        items.append({"id": row["id"], "scores": {label: {part: row.get(f"{label}.{part}")
+                                                         for part in ("value", "verdict", "reason")}
+                                                 for label in labels if row.get(f"{label}.verdict") is not None}})
+    return items
+
+
 def _read_scored(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".parquet":
+        return _read_parquet(path)
     items = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
