@@ -1,0 +1,151 @@
+"""Preference pairs for RLHF/DPO training, taken from a run's pairwise judge scores.
+
+A pair is one prompt with a chosen and a rejected answer. It comes from a
+``pairwise`` score (``assert_preferred``) whose judge preferred the same
+response in both orders; ties and pairs where the orders disagree (position
+bias) say nothing reliable about preference and are dropped, and counted.
+The texts come from ``details["judged"]``, which judge scores keep only when
+the case is up for review (``--llmops-review-sample=0`` keeps them on every
+judged case). Standard library only: no pytest, no TRL.
+
+Formats, one JSON object a line:
+
+- ``trl``: ``{"prompt", "chosen", "rejected"}`` (TRL's DPOTrainer);
+- ``openai-dpo``: ``{"input": {"messages": [...]}, "preferred_output": [...],
+  "non_preferred_output": [...]}`` (OpenAI fine-tuning, method ``dpo``);
+- ``kto``: ``{"prompt", "completion", "label"}``, two lines a pair (TRL's KTOTrainer).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_llmops.results.models import RunResult, ScoreResult
+from pytest_llmops.review.items import JUDGED_KEY
+
+FORMATS = ("trl", "openai-dpo", "kto")
+KEEP_TEXTS = "--llmops-review-sample=0"
+
+
+class PreferenceExportError(Exception):
+    """The results hold no pair that can be exported; the message says what to turn on."""
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One prompt, the answer the judge preferred in both orders, and the other one."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    nodeid: str
+
+
+@dataclass
+class PairwiseTally:
+    """How many pairwise scores the run held, and why each one not exported was dropped."""
+
+    seen: int = 0
+    kept: int = 0
+    orders_disagree: int = 0
+    tie: int = 0
+    unmeasured: int = 0
+    no_texts: int = 0
+
+    def notes(self) -> list[str]:
+        """One line per reason a pair was dropped (none when all were kept)."""
+        lines = []
+        if self.orders_disagree:
+            lines.append(f"dropped {self.orders_disagree} pair(s) whose two orders disagreed (position bias or a tie "
+                         "in one order)")
+        if self.tie:
+            lines.append(f"dropped {self.tie} pair(s) the judge called a tie in both orders")
+        if self.unmeasured:
+            lines.append(f"dropped {self.unmeasured} unmeasured pairwise score(s)")
+        if self.no_texts:
+            lines.append(f"dropped {self.no_texts} pair(s) without their texts: run with {KEEP_TEXTS} "
+                         "(or llm_eval(review=...)) so judge scores keep what they judged")
+        return lines
+
+
+def is_pairwise(score: ScoreResult) -> bool:
+    """Whether a score is a both-orders pairwise comparison (``pairwise`` / ``assert_preferred``)."""
+    return "winner" in score.details and "consistent" in score.details
+
+
+def pairwise_pairs(run: RunResult) -> tuple[list[PreferencePair], PairwiseTally]:
+    """The pairs of every pairwise score whose orders agreed on a winner, and the tally of the rest."""
+    pairs: list[PreferencePair] = []
+    tally = PairwiseTally()
+    for case in run.cases:
+        for score in case.scores:
+            if not is_pairwise(score):
+                continue
+            tally.seen += 1
+            pair = _pair_of(case.nodeid, score, tally)
+            if pair is not None:
+                tally.kept += 1
+                pairs.append(pair)
+    return pairs, tally
+
+
+def _pair_of(nodeid: str, score: ScoreResult, tally: PairwiseTally) -> PreferencePair | None:
+    """The pair of one pairwise score, or None (counted in ``tally``) when it shows no reliable preference."""
+    details = score.details
+    if score.verdict == "unmeasured":
+        tally.unmeasured += 1
+        return None
+    if not details.get("consistent"):
+        tally.orders_disagree += 1
+        return None
+    if details.get("winner") not in ("a", "b"):
+        tally.tie += 1
+        return None
+    judged = details.get(JUDGED_KEY) or {}
+    texts = [judged.get(key) for key in ("input", "response_a", "response_b")]
+    if not all(isinstance(text, str) for text in texts):
+        tally.no_texts += 1
+        return None
+    prompt, a, b = texts
+    chosen, rejected = (a, b) if details["winner"] == "a" else (b, a)
+    return PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected, nodeid=nodeid)
+
+
+def rows(pairs: Iterable[PreferencePair], fmt: str) -> Iterator[dict[str, Any]]:
+    """The JSONL rows of ``pairs`` in format ``fmt`` (one of ``FORMATS``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown preference format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    for pair in pairs:
+        if fmt == "trl":
+            yield {"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected}
+        elif fmt == "openai-dpo":
+            yield {
+                "input": {"messages": [{"role": "user", "content": pair.prompt}]},
+                "preferred_output": [{"role": "assistant", "content": pair.chosen}],
+                "non_preferred_output": [{"role": "assistant", "content": pair.rejected}],
+            }
+        else:  # kto: unpaired, one desirable and one undesirable completion per pair
+            yield {"prompt": pair.prompt, "completion": pair.chosen, "label": True}
+            yield {"prompt": pair.prompt, "completion": pair.rejected, "label": False}
+
+
+def export_preferences(run: RunResult, fmt: str, out: Path) -> PairwiseTally:
+    """Write the run's agreed pairs to ``out`` as JSONL in ``fmt``; raises when there is none to write."""
+    pairs, tally = pairwise_pairs(run)
+    if tally.seen == 0:
+        raise PreferenceExportError(
+            "the results hold no pairwise judge score: preference pairs come from pairwise() / assert_preferred()"
+        )
+    if not pairs:
+        raise PreferenceExportError(
+            f"none of the {tally.seen} pairwise score(s) gives a pair: " + "; ".join(tally.notes())
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        for row in rows(pairs, fmt):
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return tally
