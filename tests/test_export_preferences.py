@@ -78,7 +78,8 @@ def read_jsonl(path):
 def test_each_format_holds_only_the_pairs_both_orders_agreed_on(results, tmp_path, capsys):
     code, out, _ = export(results, "trl", tmp_path / "trl.jsonl", capsys)
     assert code == 0
-    assert "wrote 2 preference pair(s) (trl) from 4 pairwise score(s)" in out
+    assert "wrote 2 preference pair(s) (trl) to " in out
+    assert ": 2 of 4 pairwise score(s), 0 of 0 repeated prompt(s)" in out
     assert "dropped 1 pair(s) whose two orders disagreed" in out
     assert "dropped 1 pair(s) the judge called a tie in both orders" in out
     assert sorted(read_jsonl(tmp_path / "trl.jsonl"), key=lambda row: row["prompt"]) == [
@@ -129,7 +130,7 @@ def test_a_run_without_the_judged_texts_says_which_option_keeps_them(pytester, r
     pytester.runpytest(*run_args).assert_outcomes(passed=3, failed=1)
     code, out, err = export(pytester.path / ".llmops" / "results.json", "trl", tmp_path / "none.jsonl", capsys)
     assert code == 2
-    assert "none of the 4 pairwise score(s) gives a pair" in err
+    assert "none of the 4 pairwise score(s) and 0 repeated prompt(s) gives a pair" in err
     assert "dropped 2 pair(s) without their texts: run with --llmops-review-sample=0" in err
     assert not (tmp_path / "none.jsonl").exists()
 
@@ -139,4 +140,42 @@ def test_a_run_without_pairwise_scores_is_an_error(pytester, run_args, tmp_path,
     pytester.runpytest(*run_args).assert_outcomes(passed=1)
     code, _, err = export(pytester.path / ".llmops" / "results.json", "kto", tmp_path / "none.jsonl", capsys)
     assert code == 2
-    assert "no pairwise judge score" in err
+    assert "no pairwise judge score and no repeated case scored by a judge" in err
+
+
+REPEATED_TESTS = """
+import pytest
+from pytest_llmops.assertions import assert_rubric
+from pytest_llmops.case import current_sample
+
+@pytest.mark.llm_eval(repeat=3, min_pass_rate=0.5)
+async def test_sampled_answers(judge):
+    answer = ["Paris.", "Lyon, I think.", "Paris, France."][current_sample()]
+    await assert_rubric(answer, input="Capital of France?", criteria="Names the capital", judge=judge)
+
+@pytest.mark.llm_eval(repeat=2)
+async def test_steady_answers(judge):
+    await assert_rubric("Rome.", input="Capital of Italy?", criteria="Names the capital", judge=judge)
+"""
+
+
+def script_rubric_judge(server):
+    def grade(body):
+        response = body["messages"][-1]["content"].split("<response>")[-1]
+        score = 5 if "Paris, France" in response else 4 if "Paris" in response or "Rome" in response else 1
+        return {"reasoning": f"graded {score}", "score": score, "verdict": "pass" if score >= 3 else "fail"}
+
+    server.script("Evaluation criteria", grade)
+
+
+def test_repeated_samples_give_their_best_against_their_worst(pytester, server, run_args, tmp_path, capsys):
+    script_rubric_judge(server)
+    pytester.makepyfile(REPEATED_TESTS)
+    pytester.runpytest(*run_args, "--llmops-review-sample=0").assert_outcomes(passed=2)
+    code, out, _ = export(pytester.path / ".llmops" / "results.json", "trl", tmp_path / "trl.jsonl", capsys)
+    assert code == 0
+    assert ": 0 of 0 pairwise score(s), 1 of 2 repeated prompt(s)" in out
+    assert "dropped 1 repeated prompt(s) whose samples all scored the same" in out
+    assert read_jsonl(tmp_path / "trl.jsonl") == [
+        {"prompt": "Capital of France?", "chosen": "Paris, France.", "rejected": "Lyon, I think."}
+    ]

@@ -35,7 +35,7 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
     )
     mlflow.set_defaults(handler=export_mlflow_command)
     prefs = targets.add_parser(
-        "preferences", help="write preference pairs (DPO/KTO training data) from pairwise judge scores"
+        "preferences", help="write preference pairs (DPO/KTO training data) from pairwise judge scores and repeated cases"
     )
     prefs.add_argument("results", type=Path, help="a results file (e.g. .llmops/results.json)")
     prefs.add_argument(
@@ -94,12 +94,15 @@ def export_preferences_command(args: argparse.Namespace) -> int:
         print(f"llmops: cannot read {args.results}: {exc}", file=sys.stderr)
         return 2
     try:
-        tally = export_preferences(run, args.format, args.out)
+        summary = export_preferences(run, args.format, args.out)
     except PreferenceExportError as exc:
         print(f"llmops: {args.results}: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {tally.kept} preference pair(s) ({args.format}) from {tally.seen} pairwise score(s) to {args.out}")
-    for note in tally.notes():
+    print(
+        f"wrote {summary.written} preference pair(s) ({args.format}) to {args.out}: {summary.pairwise.kept} of "
+        f"{summary.pairwise.seen} pairwise score(s), {summary.repeats.kept} of {summary.repeats.seen} repeated prompt(s)"
+    )
+    for note in summary.notes():
         print(f"  note: {note}")
     return 0
 

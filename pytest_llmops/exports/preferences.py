@@ -1,9 +1,15 @@
-"""Preference pairs for RLHF/DPO training, taken from a run's pairwise judge scores.
+"""Preference pairs for RLHF/DPO training, taken from a run's judge scores.
 
-A pair is one prompt with a chosen and a rejected answer. It comes from a
-``pairwise`` score (``assert_preferred``) whose judge preferred the same
-response in both orders; ties and pairs where the orders disagree (position
-bias) say nothing reliable about preference and are dropped, and counted.
+A pair is one prompt with a chosen and a rejected answer. Two sources:
+
+- a ``pairwise`` score (``assert_preferred``) whose judge preferred the same
+  response in both orders; ties and pairs where the orders disagree
+  (position bias) say nothing reliable about preference and are dropped, and
+  counted;
+- a repeated case (``llm_eval(repeat=k)``) whose samples of the same prompt a
+  judge scored (``rubric`` and other judge checks that keep ``input`` and
+  ``output``): the best sample against the worst, when their scores differ.
+
 The texts come from ``details["judged"]``, which judge scores keep only when
 the case is up for review (``--llmops-review-sample=0`` keeps them on every
 judged case). Standard library only: no pytest, no TRL.
@@ -115,6 +121,66 @@ def _pair_of(nodeid: str, score: ScoreResult, tally: PairwiseTally) -> Preferenc
     return PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected, nodeid=nodeid)
 
 
+@dataclass
+class RepeatTally:
+    """How many repeated, judge-scored prompts the run held, and why each one not exported was dropped."""
+
+    seen: int = 0
+    kept: int = 0
+    same_score: int = 0
+    no_texts: int = 0
+
+    def notes(self) -> list[str]:
+        """One line per reason a repeated prompt gave no pair."""
+        lines = []
+        if self.same_score:
+            lines.append(f"dropped {self.same_score} repeated prompt(s) whose samples all scored the same")
+        if self.no_texts:
+            lines.append(f"dropped {self.no_texts} repeated prompt(s) without their input and output texts: run with "
+                         f"{KEEP_TEXTS} and give the judge check its input=")
+        return lines
+
+
+def repeat_pairs(run: RunResult) -> tuple[list[PreferencePair], RepeatTally]:
+    """Best vs worst sample of each repeated case's judge check, where their scores differ."""
+    pairs: list[PreferencePair] = []
+    tally = RepeatTally()
+    for case in run.cases:
+        if not any(score.name == "repeat_pass_rate" for score in case.scores):
+            continue
+        groups: dict[tuple[str, str], list[ScoreResult]] = {}
+        for score in case.scores:
+            if score.value is None or is_pairwise(score) or "judge_model" not in score.details:
+                continue
+            judged = score.details.get(JUDGED_KEY) or {}
+            # One group per check and prompt: samples are compared only with samples of the same question.
+            key = (score.name, json.dumps({k: v for k, v in judged.items() if k != "output"}, sort_keys=True))
+            groups.setdefault(key, []).append(score)
+        for scores in groups.values():
+            tally.seen += 1
+            pair = _best_vs_worst(case.nodeid, scores, tally)
+            if pair is not None:
+                tally.kept += 1
+                pairs.append(pair)
+    return pairs, tally
+
+
+def _best_vs_worst(nodeid: str, scores: list[ScoreResult], tally: RepeatTally) -> PreferencePair | None:
+    """The pair of one repeated prompt's samples, or None (counted in ``tally``)."""
+    judged = scores[0].details.get(JUDGED_KEY) or {}
+    outputs = [(score.details.get(JUDGED_KEY) or {}).get("output") for score in scores]
+    if not (isinstance(judged.get("input"), str) and judged["input"]) or not all(isinstance(o, str) for o in outputs):
+        tally.no_texts += 1
+        return None
+    sign = 1.0 if scores[0].higher_is_better else -1.0
+    ranked = sorted(zip(scores, outputs), key=lambda pair: sign * float(pair[0].value))  # type: ignore[arg-type]
+    (worst, rejected), (best, chosen) = ranked[0], ranked[-1]
+    if best.value == worst.value or chosen == rejected:
+        tally.same_score += 1
+        return None
+    return PreferencePair(prompt=judged["input"], chosen=chosen, rejected=rejected, nodeid=nodeid)
+
+
 def rows(pairs: Iterable[PreferencePair], fmt: str) -> Iterator[dict[str, Any]]:
     """The JSONL rows of ``pairs`` in format ``fmt`` (one of ``FORMATS``)."""
     if fmt not in FORMATS:
@@ -133,19 +199,38 @@ def rows(pairs: Iterable[PreferencePair], fmt: str) -> Iterator[dict[str, Any]]:
             yield {"prompt": pair.prompt, "completion": pair.rejected, "label": False}
 
 
-def export_preferences(run: RunResult, fmt: str, out: Path) -> PairwiseTally:
-    """Write the run's agreed pairs to ``out`` as JSONL in ``fmt``; raises when there is none to write."""
-    pairs, tally = pairwise_pairs(run)
-    if tally.seen == 0:
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export wrote and dropped, per source."""
+
+    pairwise: PairwiseTally
+    repeats: RepeatTally
+
+    @property
+    def written(self) -> int:
+        return self.pairwise.kept + self.repeats.kept
+
+    def notes(self) -> list[str]:
+        return self.pairwise.notes() + self.repeats.notes()
+
+
+def export_preferences(run: RunResult, fmt: str, out: Path) -> ExportSummary:
+    """Write the run's pairs to ``out`` as JSONL in ``fmt``; raises when there is none to write."""
+    agreed, by_judge = pairwise_pairs(run)
+    sampled, by_repeat = repeat_pairs(run)
+    summary = ExportSummary(by_judge, by_repeat)
+    if by_judge.seen == 0 and by_repeat.seen == 0:
         raise PreferenceExportError(
-            "the results hold no pairwise judge score: preference pairs come from pairwise() / assert_preferred()"
+            "the results hold no pairwise judge score and no repeated case scored by a judge: preference pairs "
+            "come from pairwise() / assert_preferred() or from llm_eval(repeat=k) with a judge check"
         )
-    if not pairs:
+    if summary.written == 0:
         raise PreferenceExportError(
-            f"none of the {tally.seen} pairwise score(s) gives a pair: " + "; ".join(tally.notes())
+            f"none of the {by_judge.seen} pairwise score(s) and {by_repeat.seen} repeated prompt(s) gives a pair: "
+            + "; ".join(summary.notes())
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
-        for row in rows(pairs, fmt):
+        for row in rows([*agreed, *sampled], fmt):
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return tally
+    return summary
