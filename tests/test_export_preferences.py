@@ -79,7 +79,7 @@ def test_each_format_holds_only_the_pairs_both_orders_agreed_on(results, tmp_pat
     code, out, _ = export(results, "trl", tmp_path / "trl.jsonl", capsys)
     assert code == 0
     assert "wrote 2 preference pair(s) (trl) to " in out
-    assert ": 2 of 4 pairwise score(s), 0 of 0 repeated prompt(s)" in out
+    assert ": 2 of 4 pairwise score(s), 0 of 0 repeated prompt(s), 0 of 0 reviewed prompt(s)" in out
     assert "dropped 1 pair(s) whose two orders disagreed" in out
     assert "dropped 1 pair(s) the judge called a tie in both orders" in out
     assert sorted(read_jsonl(tmp_path / "trl.jsonl"), key=lambda row: row["prompt"]) == [
@@ -130,7 +130,7 @@ def test_a_run_without_the_judged_texts_says_which_option_keeps_them(pytester, r
     pytester.runpytest(*run_args).assert_outcomes(passed=3, failed=1)
     code, out, err = export(pytester.path / ".llmops" / "results.json", "trl", tmp_path / "none.jsonl", capsys)
     assert code == 2
-    assert "none of the 4 pairwise score(s) and 0 repeated prompt(s) gives a pair" in err
+    assert "none of the 4 pairwise score(s), 0 repeated prompt(s) and 0 reviewed prompt(s) gives a pair" in err
     assert "dropped 2 pair(s) without their texts: run with --llmops-review-sample=0" in err
     assert not (tmp_path / "none.jsonl").exists()
 
@@ -140,7 +140,7 @@ def test_a_run_without_pairwise_scores_is_an_error(pytester, run_args, tmp_path,
     pytester.runpytest(*run_args).assert_outcomes(passed=1)
     code, _, err = export(pytester.path / ".llmops" / "results.json", "kto", tmp_path / "none.jsonl", capsys)
     assert code == 2
-    assert "no pairwise judge score and no repeated case scored by a judge" in err
+    assert "no pairwise judge score and no repeated case scored by a judge, and no review labels" in err
 
 
 REPEATED_TESTS = """
@@ -174,8 +174,52 @@ def test_repeated_samples_give_their_best_against_their_worst(pytester, server, 
     pytester.runpytest(*run_args, "--llmops-review-sample=0").assert_outcomes(passed=2)
     code, out, _ = export(pytester.path / ".llmops" / "results.json", "trl", tmp_path / "trl.jsonl", capsys)
     assert code == 0
-    assert ": 0 of 0 pairwise score(s), 1 of 2 repeated prompt(s)" in out
+    assert ": 0 of 0 pairwise score(s), 1 of 2 repeated prompt(s), 0 of 0 reviewed prompt(s)" in out
     assert "dropped 1 repeated prompt(s) whose samples all scored the same" in out
     assert read_jsonl(tmp_path / "trl.jsonl") == [
         {"prompt": "Capital of France?", "chosen": "Paris, France.", "rejected": "Lyon, I think."}
+    ]
+
+
+REVIEWED_TESTS = """
+import pytest
+from pytest_llmops.assertions import assert_rubric
+
+@pytest.mark.llm_eval
+@pytest.mark.parametrize("answer", ["Paris.", "Lyon, I think.", "Marseille."])
+async def test_capital(answer, judge):
+    await assert_rubric(answer, input="Capital of France?", criteria="Names the capital", judge=judge)
+"""
+
+
+def test_review_labels_pair_an_answer_reviewers_passed_with_one_they_failed(
+    pytester, server, run_args, tmp_path, capsys, monkeypatch
+):
+    script_rubric_judge(server)
+    pytester.makepyfile(REVIEWED_TESTS)
+    pytester.runpytest(*run_args, "--llmops-review-sample=1").assert_outcomes(passed=1, failed=2)
+    results = pytester.path / ".llmops" / "results.json"
+    monkeypatch.chdir(pytester.path)
+    assert main(["review", "export", str(results), "--format", "jsonl", "-o", str(tmp_path / "tasks.jsonl")]) == 0
+    tasks = read_jsonl(tmp_path / "tasks.jsonl")
+    # Two reviewers: Paris passes, Lyon fails; on Marseille they split, so it has no majority.
+    verdicts = {"Paris.": ("pass", "pass"), "Lyon, I think.": ("fail", "fail"), "Marseille.": ("pass", "fail")}
+    lines = [{"item_id": task["item_id"], "reviewer": reviewer, "label": label, "at": "2026-12-03T10:00:00Z"}
+             for task in tasks
+             for reviewer, label in zip(("ann", "bob"), verdicts[task["judged"]["output"]])]
+    (tmp_path / "labels-in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    store = tmp_path / "labels.jsonl"
+    assert main(["review", "import", str(tmp_path / "labels-in.jsonl"), "--results", str(results),
+                 "--into", str(store)]) == 0
+    capsys.readouterr()
+
+    assert export(results, "trl", tmp_path / "reviewed.jsonl", capsys)[0] == 2, "without --labels: no pair"
+    code = main(["export", "preferences", str(results), "--format", "trl", "--out", str(tmp_path / "reviewed.jsonl"),
+                 "--labels", str(store)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "1 of 1 reviewed prompt(s)" in out
+    assert "dropped 1 reviewed item(s) whose reviewers tied" in out
+    assert read_jsonl(tmp_path / "reviewed.jsonl") == [
+        {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon, I think."}
     ]

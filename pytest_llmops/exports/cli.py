@@ -1,7 +1,7 @@
 """``llmops export TARGET``: send a run's results to another tool.
 
     llmops export mlflow .llmops/results.json [--tracking-uri URI] [--experiment NAME]
-    llmops export preferences .llmops/results.json --format trl|openai-dpo|kto --out FILE.jsonl
+    llmops export preferences .llmops/results.json --format trl|openai-dpo|kto --out FILE.jsonl [--labels STORE]
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
         "kto: {prompt, completion, label}",
     )
     prefs.add_argument("--out", type=Path, required=True, help="the JSONL file to write")
+    prefs.add_argument(
+        "--labels", type=Path, default=None,
+        help="a review label store (llmops review import): also pair answers reviewers passed with ones they failed",
+    )
     prefs.set_defaults(handler=export_preferences_command)
 
 
@@ -87,6 +91,7 @@ def export_mlflow_command(args: argparse.Namespace) -> int:
 def export_preferences_command(args: argparse.Namespace) -> int:
     from pytest_llmops.exports.preferences import PreferenceExportError, export_preferences
     from pytest_llmops.results.models import read_results
+    from pytest_llmops.review.labels import LabelError, read_store
 
     try:
         run = read_results(args.results)
@@ -94,13 +99,15 @@ def export_preferences_command(args: argparse.Namespace) -> int:
         print(f"llmops: cannot read {args.results}: {exc}", file=sys.stderr)
         return 2
     try:
-        summary = export_preferences(run, args.format, args.out)
-    except PreferenceExportError as exc:
+        labels = read_store(args.labels) if args.labels is not None else []
+        summary = export_preferences(run, args.format, args.out, labels)
+    except (PreferenceExportError, LabelError) as exc:
         print(f"llmops: {args.results}: {exc}", file=sys.stderr)
         return 2
     print(
         f"wrote {summary.written} preference pair(s) ({args.format}) to {args.out}: {summary.pairwise.kept} of "
-        f"{summary.pairwise.seen} pairwise score(s), {summary.repeats.kept} of {summary.repeats.seen} repeated prompt(s)"
+        f"{summary.pairwise.seen} pairwise score(s), {summary.repeats.kept} of {summary.repeats.seen} repeated "
+        f"prompt(s), {summary.reviews.kept} of {summary.reviews.seen} reviewed prompt(s)"
     )
     for note in summary.notes():
         print(f"  note: {note}")

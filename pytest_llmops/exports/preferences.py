@@ -181,6 +181,61 @@ def _best_vs_worst(nodeid: str, scores: list[ScoreResult], tally: RepeatTally) -
     return PreferencePair(prompt=judged["input"], chosen=chosen, rejected=rejected, nodeid=nodeid)
 
 
+@dataclass
+class ReviewTally:
+    """How many reviewed prompts the label store held, and why each one not exported was dropped."""
+
+    seen: int = 0
+    kept: int = 0
+    one_sided: int = 0
+    no_majority: int = 0
+    no_texts: int = 0
+
+    def notes(self) -> list[str]:
+        """One line per reason reviewed items gave no pair."""
+        lines = []
+        if self.one_sided:
+            lines.append(f"dropped {self.one_sided} reviewed prompt(s) whose answers all got the same verdict")
+        if self.no_majority:
+            lines.append(f"dropped {self.no_majority} reviewed item(s) whose reviewers tied")
+        if self.no_texts:
+            lines.append(f"dropped {self.no_texts} reviewed item(s) without an input and an output (pairwise items, "
+                         "or a check given no input=)")
+        return lines
+
+
+def review_pairs(labels: Iterable[dict[str, Any]]) -> tuple[list[PreferencePair], ReviewTally]:
+    """Every (passed, failed) pair of answers the reviewers' majority judged for the same prompt and check."""
+    from pytest_llmops.review.labels import by_item, majority
+
+    tally = ReviewTally()
+    groups: dict[tuple[str, str], dict[str, list[tuple[str, str]]]] = {}
+    for group in by_item(labels).values():
+        verdict, _ = majority(group)
+        judged = group[0].get("judged") or {}
+        prompt, output = judged.get("input"), judged.get("output")
+        if not (isinstance(prompt, str) and prompt and isinstance(output, str)):
+            tally.no_texts += 1
+            continue
+        if verdict is None:
+            tally.no_majority += 1
+            continue
+        key = (str(group[0]["score"]), json.dumps({k: v for k, v in judged.items() if k != "output"}, sort_keys=True))
+        groups.setdefault(key, {"pass": [], "fail": []})[verdict].append((output, str(group[0]["nodeid"])))
+    pairs: list[PreferencePair] = []
+    for key, verdicts in groups.items():
+        tally.seen += 1
+        found = [(good, bad, nodeid) for good, nodeid in verdicts["pass"] for bad, _ in verdicts["fail"] if good != bad]
+        if not found:
+            tally.one_sided += 1
+            continue
+        tally.kept += 1
+        prompt = json.loads(key[1])["input"]
+        pairs.extend(PreferencePair(prompt=prompt, chosen=good, rejected=bad, nodeid=nodeid)
+                     for good, bad, nodeid in found)
+    return pairs, tally
+
+
 def rows(pairs: Iterable[PreferencePair], fmt: str) -> Iterator[dict[str, Any]]:
     """The JSONL rows of ``pairs`` in format ``fmt`` (one of ``FORMATS``)."""
     if fmt not in FORMATS:
@@ -205,32 +260,35 @@ class ExportSummary:
 
     pairwise: PairwiseTally
     repeats: RepeatTally
-
-    @property
-    def written(self) -> int:
-        return self.pairwise.kept + self.repeats.kept
+    reviews: ReviewTally
+    written: int
 
     def notes(self) -> list[str]:
-        return self.pairwise.notes() + self.repeats.notes()
+        return self.pairwise.notes() + self.repeats.notes() + self.reviews.notes()
 
 
-def export_preferences(run: RunResult, fmt: str, out: Path) -> ExportSummary:
-    """Write the run's pairs to ``out`` as JSONL in ``fmt``; raises when there is none to write."""
+def export_preferences(
+    run: RunResult, fmt: str, out: Path, labels: Iterable[dict[str, Any]] = ()
+) -> ExportSummary:
+    """Write the pairs of the run (and of its review ``labels``) to ``out`` as JSONL; raises when there is none."""
     agreed, by_judge = pairwise_pairs(run)
     sampled, by_repeat = repeat_pairs(run)
-    summary = ExportSummary(by_judge, by_repeat)
-    if by_judge.seen == 0 and by_repeat.seen == 0:
+    reviewed, by_review = review_pairs(labels)
+    pairs = [*agreed, *sampled, *reviewed]
+    summary = ExportSummary(by_judge, by_repeat, by_review, len(pairs))
+    if by_judge.seen == 0 and by_repeat.seen == 0 and by_review.seen == 0:
         raise PreferenceExportError(
-            "the results hold no pairwise judge score and no repeated case scored by a judge: preference pairs "
-            "come from pairwise() / assert_preferred() or from llm_eval(repeat=k) with a judge check"
+            "the results hold no pairwise judge score and no repeated case scored by a judge, and no review labels "
+            "were given: preference pairs come from pairwise() / assert_preferred(), from llm_eval(repeat=k) with a "
+            "judge check, or from --labels .llmops/review/labels.jsonl"
         )
-    if summary.written == 0:
+    if not pairs:
         raise PreferenceExportError(
-            f"none of the {by_judge.seen} pairwise score(s) and {by_repeat.seen} repeated prompt(s) gives a pair: "
-            + "; ".join(summary.notes())
+            f"none of the {by_judge.seen} pairwise score(s), {by_repeat.seen} repeated prompt(s) and "
+            f"{by_review.seen} reviewed prompt(s) gives a pair: " + "; ".join(summary.notes())
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
-        for row in rows([*agreed, *sampled], fmt):
+        for row in rows(pairs, fmt):
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return summary
