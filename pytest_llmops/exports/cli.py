@@ -35,7 +35,7 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
     )
     mlflow.set_defaults(handler=export_mlflow_command)
     prefs = targets.add_parser(
-        "preferences", help="write preference pairs (DPO/KTO training data) from pairwise judge scores and repeated cases"
+        "preferences", help="write preference pairs (DPO/KTO training data) from judge scores and review labels"
     )
     prefs.add_argument("results", type=Path, help="a results file (e.g. .llmops/results.json)")
     prefs.add_argument(
