@@ -71,3 +71,10 @@ def test_the_review_modules_the_plugin_and_the_cli_load_are_light():
         "import pytest_llmops.review.select, pytest_llmops.review.overrides, pytest_llmops.review.cli"
     )
     assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_the_preference_export_needs_neither_pytest_nor_trl():
+    # Training pipelines import it outside pytest; TRL and datasets are only the test's check of its files.
+    loaded = modules_after("import pytest_llmops.exports.preferences, pytest_llmops.exports.cli")
+    assert "pytest_llmops.exports.preferences" in loaded
+    assert sorted(m for m in ("pytest", "_pytest", "trl", "datasets", "torch", "mlflow") if m in loaded) == []

@@ -1,6 +1,7 @@
 """``llmops export TARGET``: send a run's results to another tool.
 
     llmops export mlflow .llmops/results.json [--tracking-uri URI] [--experiment NAME]
+    llmops export preferences .llmops/results.json --format trl|openai-dpo|kto --out FILE.jsonl [--labels STORE]
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 
 def add_export_parser(commands: argparse._SubParsersAction) -> None:
-    export = commands.add_parser("export", help="send a run's results to another tool (mlflow)")
+    export = commands.add_parser("export", help="send a run's results to another tool (mlflow, preferences)")
     targets = export.add_subparsers(dest="target", required=True)
     mlflow = targets.add_parser(
         "mlflow", help="log a results file as one MLflow run: params, metrics, tags, artifacts, prompts"
@@ -33,6 +34,21 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
         help="folders of the prompt templates the run used (default: the run's llmops_prompts setting)",
     )
     mlflow.set_defaults(handler=export_mlflow_command)
+    prefs = targets.add_parser(
+        "preferences", help="write preference pairs (DPO/KTO training data) from judge scores and review labels"
+    )
+    prefs.add_argument("results", type=Path, help="a results file (e.g. .llmops/results.json)")
+    prefs.add_argument(
+        "--format", required=True, choices=["trl", "openai-dpo", "kto"],
+        help="trl: {prompt, chosen, rejected}; openai-dpo: {input, preferred_output, non_preferred_output}; "
+        "kto: {prompt, completion, label}",
+    )
+    prefs.add_argument("--out", type=Path, required=True, help="the JSONL file to write")
+    prefs.add_argument(
+        "--labels", type=Path, default=None,
+        help="a review label store (llmops review import): also pair answers reviewers passed with ones they failed",
+    )
+    prefs.set_defaults(handler=export_preferences_command)
 
 
 def resolve_tracking_uri(given: str | None) -> str | None:
@@ -68,6 +84,32 @@ def export_mlflow_command(args: argparse.Namespace) -> int:
     verb = "logged as" if done.created else "already exported as"
     print(f"{args.results}: {verb} MLflow run {done.mlflow_run_id} (experiment {done.experiment_id}) at {uri}")
     for note in done.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def export_preferences_command(args: argparse.Namespace) -> int:
+    from pytest_llmops.exports.preferences import PreferenceExportError, export_preferences
+    from pytest_llmops.results.models import read_results
+    from pytest_llmops.review.labels import LabelError, read_store
+
+    try:
+        run = read_results(args.results)
+    except (OSError, ValueError) as exc:
+        print(f"llmops: cannot read {args.results}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        labels = read_store(args.labels) if args.labels is not None else []
+        summary = export_preferences(run, args.format, args.out, labels)
+    except (PreferenceExportError, LabelError) as exc:
+        print(f"llmops: {args.results}: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {summary.written} preference pair(s) ({args.format}) to {args.out}: {summary.pairwise.kept} of "
+        f"{summary.pairwise.seen} pairwise score(s), {summary.repeats.kept} of {summary.repeats.seen} repeated "
+        f"prompt(s), {summary.reviews.kept} of {summary.reviews.seen} reviewed prompt(s)"
+    )
+    for note in summary.notes():
         print(f"  note: {note}")
     return 0
 
