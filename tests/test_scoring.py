@@ -154,7 +154,7 @@ def test_judge_checks_keep_the_limit_full_replay_from_the_cache_and_fail_honestl
     base = ["score", str(logs), "--checks", str(tmp_path / "checks.toml"), "--concurrency", "32", "--cache", cache]
 
     assert llmops([*base, "--out", str(tmp_path / "a.jsonl")]) == 0
-    assert server.max_in_flight == 32  # 64 judge calls at 32 in flight: the limit stayed full
+    assert server.max_in_flight == 32, (tmp_path / "a.jsonl").read_text()[:600]  # 64 judge calls at 32 in flight
     summary = json.loads((tmp_path / "a.summary.json").read_text())
     assert summary["checks"]["rubric"]["failed"] == 16 and summary["checks"]["rubric"]["passed"] == 48
     sent = server.requests_by_path.get("/v1/chat/completions", 0)
