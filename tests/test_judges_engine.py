@@ -335,3 +335,19 @@ def test_rubric_rejects_bad_settings(make_client):
         judge.runtime.run(rubric("x", criteria=" ", judge=judge))
     with pytest.raises(ValueError, match="outside score_range"):
         judge.runtime.run(rubric("x", criteria="c", judge=judge, threshold=7))
+
+
+def test_the_judge_functions_stay_functions_after_their_modules_are_imported():
+    # A submodule named like the function it defines would replace it on the package once imported.
+    import subprocess
+    import sys
+
+    probe = (
+        "import inspect, pytest_llmops.assertions.judged as a\n"
+        "from pytest_llmops.judges._rubric import rubric as _r\n"
+        "from pytest_llmops.judges._pairwise import pairwise as _p\n"
+        "from pytest_llmops.judges import ground_truth, pairwise, rubric\n"
+        "print(all(inspect.iscoroutinefunction(f) for f in (ground_truth, pairwise, rubric)))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "True"

@@ -29,8 +29,8 @@ __all__ = [
 
 
 async def assert_rubric(response: str, *, criteria: str, judge: Any, **options: Any) -> Score:
-    """Fail if the judge scores ``response`` below ``threshold`` on ``criteria`` (see ``judges.rubric``)."""
-    from pytest_llmops.judges.rubric import rubric
+    """Fail if the judge scores ``response`` below ``threshold`` on ``criteria`` (see ``judges.rubric``, the function)."""
+    from pytest_llmops.judges._rubric import rubric
 
     score = await rubric(response, criteria=criteria, judge=judge, **options)
     return case.require(score, response=response, criteria=criteria)
@@ -108,7 +108,7 @@ async def assert_preferred(
     **options: Any,
 ) -> Score:
     """Fail unless the judge prefers ``response`` over ``baseline`` in both orders (or ties, with ``allow_tie``)."""
-    from pytest_llmops.judges.pairwise import pairwise
+    from pytest_llmops.judges._pairwise import pairwise
 
     score = await pairwise(
         input,
@@ -125,7 +125,7 @@ async def assert_matches_judge_reference(
     input: str, response: str, *, judge: Any, threshold: float = 0.5, **options: Any
 ) -> Score:
     """Fail if ``response`` is far from the judge's own answer to ``input`` (ROUGE-L by default)."""
-    from pytest_llmops.judges.ground_truth import ground_truth
+    from pytest_llmops.judges._ground_truth import ground_truth
 
     score = await ground_truth(input, response, judge=judge, threshold=threshold, **options)
     return case.require(

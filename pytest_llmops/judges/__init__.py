@@ -9,10 +9,10 @@ module                 what
 ``engine.py``          render, ask (JSON), validate, one re-ask, else unmeasured
 ``guard.py``           escaping the text under evaluation; flagging judge-addressing
 ``scoring.py``         probability-weighted scores from logprobs (G-Eval)
-``rubric.py``          rubric / G-Eval
+``_rubric.py``         rubric / G-Eval
 ``rag.py``             faithfulness, answer relevancy, context precision and recall
-``pairwise.py``        A vs B in both orders
-``ground_truth.py``    the judge writes a reference; ROUGE-L or similarity compares
+``_pairwise.py``       A vs B in both orders
+``_ground_truth.py``   the judge writes a reference; ROUGE-L or similarity compares
 ``calibration.py``     agreement with human labels; ``llmops calibrate``
 =====================  ==========================================================
 
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING
 from pytest_llmops._lazy import lazy_exports
 
 _EXPORTS = {
-    "rubric": "rubric",
+    "rubric": "_rubric",
     "faithfulness": "rag",
     "answer_relevancy": "rag",
     "context_precision": "rag",
     "context_recall": "rag",
-    "pairwise": "pairwise",
-    "ground_truth": "ground_truth",
+    "pairwise": "_pairwise",
+    "ground_truth": "_ground_truth",
     "ask": "engine",
     "JudgeReply": "engine",
     "JudgeTemplate": "templates",
@@ -85,16 +85,16 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         require_calibrated,
     )
     from pytest_llmops.judges.engine import JudgeReply, ask
-    from pytest_llmops.judges.ground_truth import ground_truth
+    from pytest_llmops.judges._ground_truth import ground_truth
     from pytest_llmops.judges.guard import escape_block, scan_for_judge_address
-    from pytest_llmops.judges.pairwise import pairwise
+    from pytest_llmops.judges._pairwise import pairwise
     from pytest_llmops.judges.rag import (
         answer_relevancy,
         context_precision,
         context_recall,
         faithfulness,
     )
-    from pytest_llmops.judges.rubric import rubric
+    from pytest_llmops.judges._rubric import rubric
     from pytest_llmops.judges.scoring import weighted_score
     from pytest_llmops.judges.templates import (
         JudgeTemplate,

@@ -271,7 +271,7 @@ async def _score(
         from pytest_llmops.judges.rag import answer_relevancy
 
         return await answer_relevancy(item.output, input=item.input, judge=judge, params=params, **options)
-    from pytest_llmops.judges.rubric import rubric
+    from pytest_llmops.judges._rubric import rubric
 
     return await rubric(
         item.output,

@@ -18,7 +18,7 @@ from pytest_llmops.verdict import Score
 
 
 async def _judge_one(check: Check, record: Mapping[str, Any], client: Any) -> Score:
-    from pytest_llmops.judges.rubric import rubric  # the function: the package attribute can be the submodule
+    from pytest_llmops.judges._rubric import rubric
     from pytest_llmops.judges.rag import faithfulness
 
     text = record.get(check.field)
