@@ -245,6 +245,16 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(option.ini, f"{option.help} (default: {default_text})", type=ini_type, default=None)
 
 
+def add_string_options(parser: pytest.Parser, options: tuple[Option, ...]) -> None:
+    """Register a feature's own string settings (flag and ini value) in the ``llmops`` help group."""
+    group = parser.getgroup("llmops", "LLM evaluation (pytest-llmops)")
+    for option in options:
+        default_text = "none" if option.default is None else option.default
+        group.addoption(option.flag, dest=option.dest, default=None, metavar=option.name.upper(),
+                        help=f"{option.help} (default: {default_text}; ini: {option.ini})")
+        parser.addini(option.ini, f"{option.help} (default: {default_text})", type="string", default=None)
+
+
 def _convert(option: Option, value: Any, source: str) -> Any:
     """Check and convert one raw value; a bad one is a UsageError naming ``source``."""
     def bad(expected: str) -> pytest.UsageError:

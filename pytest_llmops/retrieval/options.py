@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmops.settings import Option, _convert
+from pytest_llmops.settings import Option, _convert, add_string_options
 
 STORE_KINDS = ("numpy", "faiss", "faiss-hnsw", "chroma")
 
@@ -50,12 +50,7 @@ _options_key = pytest.StashKey[RetrievalOptions]()
 
 def add_options(parser: pytest.Parser) -> None:
     """Register the retrieval flags in the ``llmops`` group and their ini values."""
-    group = parser.getgroup("llmops", "LLM evaluation (pytest-llmops)")
-    for option in OPTIONS:
-        default_text = "none" if option.default is None else option.default
-        group.addoption(option.flag, dest=option.dest, default=None, metavar=option.name.upper(),
-                        help=f"{option.help} (default: {default_text}; ini: {option.ini})")
-        parser.addini(option.ini, f"{option.help} (default: {default_text})", type="string", default=None)
+    add_string_options(parser, OPTIONS)
 
 
 def _check_store(value: str, where: str, option: Option) -> str:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pytest_llmops import redact
-from pytest_llmops.settings import Option, _convert
+from pytest_llmops.settings import Option, _convert, add_string_options
 from pytest_llmops.tracing.spans import is_content
 
 OPTIONS: tuple[Option, ...] = (
@@ -39,12 +39,7 @@ _key = pytest.StashKey[ExportOptions]()
 
 
 def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("llmops", "LLM evaluation (pytest-llmops)")
-    for option in OPTIONS:
-        default_text = "none" if option.default is None else option.default
-        group.addoption(option.flag, dest=option.dest, default=None, metavar=option.name.upper(),
-                        help=f"{option.help} (default: {default_text}; ini: {option.ini})")
-        parser.addini(option.ini, f"{option.help} (default: {default_text})", type="string", default=None)
+    add_string_options(parser, OPTIONS)
 
 
 def resolve(config: pytest.Config) -> ExportOptions:
