@@ -11,7 +11,6 @@ import hashlib
 import json
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +42,19 @@ class _Refused(ValueError):
     pass
 
 
-def _moment(text: str, what: str) -> float:
+def _moment(value: Any, what: str) -> float:
+    """Epoch seconds from Unix seconds (a number, or its text) or ISO 8601 (no zone = UTC)."""
+    from pytest_llmops.drift.logs import parse_time
+
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise _Refused(f"{what}: {text!r} is neither epoch seconds nor ISO 8601 (e.g. 2026-11-01T00:00:00Z)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+        return parse_time(value).timestamp()
+    except ValueError as exc:
+        raise _Refused(f"{what}: {exc}") from None
 
 
 def read_log(path: Path, id_field: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -95,7 +95,7 @@ def select(records: list[dict[str, Any]], args: argparse.Namespace) -> tuple[lis
         if args.time_field and (since is not None or until is not None):
             raw = record.get(args.time_field)
             try:
-                moment = _moment(str(raw), "time") if raw is not None else None
+                moment = _moment(raw, "time") if raw is not None else None
             except _Refused:
                 moment = None
             if moment is None:
