@@ -27,12 +27,15 @@ def settings_for(request: pytest.FixtureRequest) -> Settings:
 
 
 def model_client(request: pytest.FixtureRequest, role: str, *, model: str | None = None,
-                 api_base: str | None = None) -> Any:
+                 api_base: str | None = None, cache_endpoint: str | None = None) -> Any:
     """A client for ``role`` ("llm" or "judge") with the run's settings, as the fixtures build it.
 
     ``model`` and ``api_base`` replace the configured ones: a suite's conftest
     can point its ``judge`` fixture at a server it starts itself. The client
-    shares the run's cache, limits, budgets and records.
+    shares the run's cache, limits, budgets and records. ``cache_endpoint``
+    names that server in cache keys instead of its URL, so answers of a server
+    on a random port replay in the next run; give it a version of the server's
+    script, so a changed script is asked again.
     """
     from pytest_llmops.models.client import LLMClient, ModelConfig, UnconfiguredModel
     from pytest_llmops.models.retry import RetryPolicy
@@ -51,6 +54,7 @@ def model_client(request: pytest.FixtureRequest, role: str, *, model: str | None
         params={"temperature": 0.0} if role == "judge" else {},
         timeout_s=settings.timeout,
         retry=RetryPolicy(retries=settings.retries, deadline_s=settings.deadline),
+        cache_endpoint=cache_endpoint,
     )
     state = get_state(request.config)
     if state.dry_run:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmops import redact
+from pytest_llmops import memo, redact
 from pytest_llmops.case import CaseRecord, case_scope
 from pytest_llmops.matrix import collect as matrix_collect
 from pytest_llmops.results.collect import INTERRUPTED_REASON, CaseOutcome, case_payload
@@ -75,6 +75,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_CaseCollector(state), "llmops-cases")
     # Drift baselines and other stored state live beside the cache.
     set_state_dir(config.rootpath / ".llmops")
+    # Local metric values and vectors too: a warm run reads them back instead of loading models.
+    mode = state.settings.record_mode
+    state.memo_before = memo.configure(
+        None if mode == "off" else state.settings.cache_path.with_name("computed.sqlite"), replay=mode != "all"
+    )
     if state.settings.review_labels is not None:
         from pytest_llmops.review.overrides import use_labels
 
@@ -97,6 +102,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(state_key, None)
     if state is not None:
         state.close()
+        path, replay = state.memo_before
+        memo.configure(path, replay=replay)
         if state.settings.review_labels is not None:
             from pytest_llmops.review.overrides import use_labels
 

@@ -43,6 +43,8 @@ class LLMOpsState:
         #: ``--llmops-dry-run``: no call is sent; each planned call is appended to ``dry_plan``.
         self.dry_run = False
         self.dry_plan: list[dict[str, Any]] = []
+        #: The store of computed values before this run set its own (``pytest_llmops.memo``), put back at the end.
+        self.memo_before: tuple[Any, bool] = (None, True)
         #: Pass counts per matrix cell, for early stopping of repetitions (``pytest_llmops.matrix.early_stop``).
         self.matrix_tracker: Any = None
         #: The cells of each matrix collected, by matrix name.

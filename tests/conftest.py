@@ -16,6 +16,17 @@ from pytest_llmops.models.client import LLMClient, ModelConfig, ModelRuntime
 from pytest_llmops.models.retry import RetryPolicy
 from pytest_llmops.testing import LLMTestServer
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _metrics_computed_afresh() -> Iterator[None]:
+    """The project's own tests check computations, so they never read values kept by an earlier run."""
+    from pytest_llmops import memo
+
+    path, replay = memo.configure(None)
+    yield
+    memo.configure(path, replay=replay)
+
+
 # litellm insists on a key for openai/ models; the test server ignores it.
 TEST_API_KEY = "sk-test-key-never-stored"
 

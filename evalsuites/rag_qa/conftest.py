@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import html
+import inspect
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +107,14 @@ def answer_from_retrieval(retriever: Any, prompt: Any, llm: Any) -> Any:
     return answer
 
 
+@functools.cache
+def scripted_judge_version() -> str:
+    """A digest of the scripted rule: the cache replays its verdicts until the rule changes."""
+    parts = [inspect.getsource(f) for f in (_content_words, _between, _split_claims, _verify, scripted_reply)]
+    parts += [repr(SUPPORTED_SHARE), repr(sorted(_STOPWORDS)), _WORD.pattern]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def scripted_judge_server() -> Iterator[Any]:
     """The test server on 127.0.0.1 that plays the judge (see the module docstring)."""
@@ -120,7 +131,9 @@ def judge(request: pytest.FixtureRequest) -> Any:
     if settings_for(request).judge is not None:
         return model_client(request, "judge")
     server = request.getfixturevalue("scripted_judge_server")
-    return model_client(request, "judge", model=SCRIPTED_JUDGE_MODEL, api_base=server.url)
+    # Named by its rule, not its random port, so a warm run replays the verdicts.
+    return model_client(request, "judge", model=SCRIPTED_JUDGE_MODEL, api_base=server.url,
+                        cache_endpoint=f"scripted-judge:{scripted_judge_version()}")
 
 
 # Release gates of this suite (README, "Release gates"). A gate applies when a test in its scope

