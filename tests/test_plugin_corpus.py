@@ -53,3 +53,28 @@ def test_a_failing_corpus_group_fails_the_run_even_when_every_case_passed(pytest
     result.assert_outcomes(passed=4)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["group score: corpus_bleu[[]demo] = * (needs >= 90: fail)*"])
+
+
+def test_llmops_gate_refuses_a_run_whose_corpus_score_failed(pytester, capsys):
+    from pytest_llmops.cli import main
+
+    pytester.makepyfile(CORPUS_TESTS.format(min_score=90))
+    pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    results = str(pytester.path / ".llmops" / "results.json")
+    capsys.readouterr()
+
+    # Every case passed, so the pass-rate gate passes; the corpus score still decides, as in the run.
+    assert main(["gate", results, "--gate", "pass_rate>=1"]) == 1
+    out = capsys.readouterr().out
+    assert "PASS       pass_rate>=1" in out
+    assert "REFUSED    corpus score corpus_bleu[demo] = " in out and ": fail (" in out
+
+
+def test_llmops_gate_passes_a_run_whose_corpus_score_passed(pytester, capsys):
+    from pytest_llmops.cli import main
+
+    pytester.makepyfile(CORPUS_TESTS.format(min_score=10))
+    pytester.runpytest_subprocess("-p", "no:cacheprovider")
+
+    assert main(["gate", str(pytester.path / ".llmops" / "results.json"), "--gate", "pass_rate>=1"]) == 0
+    assert "REFUSED" not in capsys.readouterr().out

@@ -6,7 +6,8 @@
     llmops baseline list
 
 Exit codes: 0 every gate passed (and no regression), 1 a gate failed or was
-unmeasured or a regression was found, 2 bad usage or unreadable input.
+unmeasured, a regression was found, a case ended on an error of the suite or a
+corpus score failed (as in the run itself), 2 bad usage or unreadable input.
 """
 
 from __future__ import annotations
@@ -102,7 +103,12 @@ def gate_command(args: argparse.Namespace) -> int:
     errors = suite_errors_problem(run.cases)
     if errors:
         print(f"REFUSED    {errors}")  # no gate excuses an error of the suite
-    return 1 if refused or errors else 0
+    # As in the run itself: a failing or unmeasured corpus score fails it, whatever the gates say.
+    bad_groups = [score for score in run.group_scores if score.verdict != "pass"]
+    for score in bad_groups:
+        value = "unmeasured" if score.value is None else f"{score.value:.4g}"
+        print(f"REFUSED    corpus score {score.name} = {value}: {score.verdict} ({score.reason})")
+    return 1 if refused or errors or bad_groups else 0
 
 
 def baseline_command(args: argparse.Namespace) -> int:
