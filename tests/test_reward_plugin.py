@@ -141,3 +141,13 @@ def test_a_bad_reward_api_is_a_usage_error_before_any_call(pytester, server, run
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--llmops-reward-api*invalid choice: 'rerank'*"])
     assert server.requests == 0
+
+
+def test_a_dry_run_plans_reward_requests_and_sends_none(pytester, server, run_args):
+    pytester.makepyfile(EVAL_TESTS)
+
+    dry = pytester.runpytest(*run_args, "--llmops-dry-run")
+
+    assert server.requests == 0
+    dry.assert_outcomes(skipped=5)
+    dry.stdout.fnmatch_lines(["dry run: no call was sent. 6 calls planned*"])
