@@ -221,3 +221,18 @@ def test_a_model_litellm_would_serve_is_a_configuration_error_naming_the_alterna
 )
 def test_reward_routes_go_to_the_server_root(api_base, root):
     assert reward_root(api_base) == root
+
+
+def test_identical_reward_requests_in_flight_are_sent_once(server, reward_client):
+    server.reward_script(politeness)
+    server.latency = 0.2
+    client = reward_client()
+
+    async def both():
+        return await asyncio.gather(client.reward(PROMPT, GOOD), client.reward(PROMPT, GOOD))
+
+    first, second = run(both())
+
+    assert server.requests == 1
+    assert first.values == second.values == (0.9,)
+    assert sorted(bool(r.call.extra.get("coalesced")) for r in (first, second)) == [False, True]

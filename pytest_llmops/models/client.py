@@ -891,14 +891,26 @@ class LLMClient:
             )
             raise self._fail(unsupported, request, "reward", key, started)
 
+        leader = self.runtime.in_flight(key)
+        if leader is not None:
+            return await self._follow_reward(leader, request, key)
+
         async def attempt(timeout: float) -> RewardResponse:
             return await backend.reward(replace(request, timeout=timeout))  # type: ignore[attr-defined]
 
+        # The same answer scored by several cases at once (a shared baseline) goes out once.
+        shared = self.runtime.lead(key)
         log: list[dict[str, Any]] = []
         try:
             response, latency, attempts, backoff = await self._with_retries(attempt, log, backend)
         except (ProviderError, ModelConfigError) as error:
+            shared.set_exception(error)
             raise self._fail(error, request, "reward", key, started) from None
+        except BaseException:
+            shared.set_exception(ProviderError(f"{request.model}: the identical request in flight did not finish", retryable=False))
+            raise
+        finally:
+            self.runtime.release(key, shared)
         call = self.runtime.record(
             self._call_record(
                 request,
@@ -914,6 +926,23 @@ class LLMClient:
             )
         )
         self._store(key, "reward", request, {"values": list(response.values), "label": response.label}, call)
+        shared.set_result((response, call))
+        return RewardResult(response.values, response.label, call)
+
+    async def _follow_reward(self, leader: asyncio.Future[Any], request: RewardRequest, key: str) -> RewardResult:
+        """Share the answer of an identical reward request in flight (as ``_follow`` does for chat)."""
+        started = time.time()
+        try:
+            response, original = await asyncio.shield(leader)
+        except (ProviderError, ModelConfigError) as error:
+            shared_error = ProviderError(f"{error} (shared with an identical request in flight)", retryable=False,
+                                         status=getattr(error, "status", None), error_type=error.error_type)
+            shared_error.attempts, shared_error.backoff_s = 0, 0.0  # type: ignore[attr-defined]
+            raise self._fail(shared_error, request, "reward", key, started) from None
+        call = self.runtime.record(
+            self._call_record(request, "reward", key, started_at=started, latency_s=original.latency_s,
+                              tokens_in=original.tokens_in, tokens_out=0, attempts=0, extra={"coalesced": True})
+        )
         return RewardResult(response.values, response.label, call)
 
     def _reward_backend(self) -> Backend | None:
