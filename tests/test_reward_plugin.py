@@ -151,3 +151,31 @@ def test_a_dry_run_plans_reward_requests_and_sends_none(pytester, server, run_ar
     assert server.requests == 0
     dry.assert_outcomes(skipped=5)
     dry.stdout.fnmatch_lines(["dry run: no call was sent. 6 calls planned*"])
+
+
+def test_reward_comparisons_become_preference_pairs(pytester, server, run_args, tmp_path, capsys):
+    from pytest_llmops.cli import main
+
+    pytester.makepyfile("""
+        import pytest
+        from pytest_llmops.assertions import assert_reward_preferred
+
+        @pytest.mark.llm_eval
+        @pytest.mark.parametrize("new, old", [("Paris.", "Lyon."), ("Lyon.", "Paris."), ("Paris!", "Paris.")])
+        async def test_new_answer(new, old, reward_model):
+            await assert_reward_preferred("What is the capital of France?", new, old, model=reward_model)
+    """)
+    pytester.runpytest(*run_args, "--llmops-review-sample=0").assert_outcomes(passed=2, failed=1)
+    out = tmp_path / "prefs.jsonl"
+
+    code = main(["export", "preferences", str(pytester.path / ".llmops" / "results.json"), "--format", "trl",
+                 "--out", str(out)])
+
+    assert code == 0, capsys.readouterr()
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    # Both decided comparisons give a pair, whichever side won; the tie (0.9 vs 0.9) gives none.
+    assert rows == [
+        {"prompt": "What is the capital of France?", "chosen": "Paris.", "rejected": "Lyon."},
+        {"prompt": "What is the capital of France?", "chosen": "Paris.", "rejected": "Lyon."},
+    ]
+    assert "dropped 1 pair(s) the judge called a tie in both orders" in capsys.readouterr().out

@@ -9,7 +9,8 @@ retries, ``Call`` records) and turn the number into a ``Score`` that gates
 * ``reward_score``: one answer; ``min_score`` makes it a check.
 * ``reward_compare``: two answers to one prompt, the pairwise value the judges
   use (1.0 when A's reward is higher by more than ``margin``, 0.5 a tie, 0.0 when
-  B's is).
+  B's is). With review on (``--llmops-review-sample``) it keeps the texts, so
+  ``llmops export preferences`` turns its decided pairs into training pairs.
 
 A reward server that is down, answers something that is not a reward, or gives
 several class probabilities without ``label=`` saying which is the reward, ends
@@ -66,6 +67,15 @@ async def _reward(model: Any, prompt: str, answer: str, api: str | None, label: 
     if isinstance(picked, str):
         return None, picked, details
     return picked, "", details
+
+
+def _review_on() -> bool:
+    """Whether the running case is up for human review (``--llmops-review-sample``), so scores keep their texts."""
+    from pytest_llmops.case import current_case
+    from pytest_llmops.review.select import PLAN_KEY
+
+    case = current_case()
+    return case is not None and PLAN_KEY in case.metadata
 
 
 async def reward_score(
@@ -126,6 +136,10 @@ async def reward_compare(
     if reward_a is None or reward_b is None:
         reason = "; ".join(f"answer {which}: {why}" for which, why in (("A", reason_a), ("B", reason_b)) if why)
         return Score.unmeasured(name, reason, signature=signature, details=details)
+    details["consistent"] = True  # one reward per answer: no order to disagree (``llmops export preferences`` reads it)
+    if _review_on():
+        # As judge scores do: the texts stay with the score for review and preference export.
+        details["judged"] = {"input": prompt, "response_a": answer_a, "response_b": answer_b}
     difference = reward_a - reward_b
     if difference > margin:
         value, winner = 1.0, "a"
