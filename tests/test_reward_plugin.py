@@ -51,7 +51,12 @@ def test_gates_over_reward_mean_pass_and_fail(pytester, server, run_args):
     passing = pytester.runpytest(*run_args, "--llmops-gate", "reward.mean>=0.6", "--llmops-gate", "reward.min>=0.3")
     passing.assert_outcomes(passed=5)
     assert passing.ret == 0
-    passing.stdout.fnmatch_lines(["gates: 2 passed", "*PASS*reward.mean>=0.6*0.75  mean over 4 scores"])
+    passing.stdout.fnmatch_lines([
+        "model: local/smollm2   judge: none   reward: hosted_vllm/reward-model   cache: new (.llmops/cache.sqlite)",
+        "*",
+        "gates: 2 passed",
+        "*PASS*reward.mean>=0.6*0.75  mean over 4 scores",
+    ])
 
     failing = pytester.runpytest(*run_args, "--llmops-gate", "reward.mean>=0.8")
     assert failing.ret == 6
