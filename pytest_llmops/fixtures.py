@@ -47,7 +47,8 @@ def model_client(request: pytest.FixtureRequest, role: str, *, model: str | None
         api_base = api_base or configured_base
     if model is None:
         setting = "reward_model" if role == "reward" else "judge"
-        return UnconfiguredModel(role, f"llmops_{setting}", f"--llmops-{setting.replace('_', '-')}")  # type: ignore[arg-type]
+        flag = "--llmops-" + setting.replace("_", "-")
+        return UnconfiguredModel(role, f"llmops_{setting}", flag)  # type: ignore[arg-type]
     config = ModelConfig(
         model=model,
         role=role,  # type: ignore[arg-type]

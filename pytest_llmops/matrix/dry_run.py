@@ -78,7 +78,8 @@ class DryRunClient(LLMClient):
             "model": request.model,
             "role": self.config.role,
             "key": key,
-            "cached": bool(runtime.cache is not None and runtime.record_mode.reads and runtime.cache.get(key) is not None),
+            "cached": bool(runtime.cache is not None and runtime.record_mode.reads
+                           and runtime.cache.get(key) is not None),
             "tokens_in": math.ceil((len(prompt) + len(answer)) / 4),
             "max_tokens": 0,
         })

@@ -117,7 +117,8 @@ async def reward_compare(
     name: str = "reward_pairwise",
     params: dict[str, Any] | None = None,
 ) -> Score:
-    """Compare two answers to ``prompt`` by reward: 1.0 when A's is higher by more than ``margin``, 0.5 a tie, 0.0 when B's is.
+    """Compare two answers to ``prompt`` by reward: 1.0 when A's is higher by more than ``margin``,
+    0.5 a tie, 0.0 when B's is.
 
     Both answers are scored concurrently (two requests, each cached on its own).
     ``threshold=0.5`` (default) passes when A is at least as good as B, ``1.0`` when A must win.

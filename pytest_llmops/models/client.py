@@ -253,6 +253,10 @@ class ModelRuntime:
             name = "openai-http"
         else:
             name = "litellm"
+        return self.backend_named(name)
+
+    def backend_named(self, name: str) -> Backend:
+        """The session's backend ``name`` ("local", "openai-http" or "litellm"), made on first use."""
         backend = self._backends.get(name)
         if backend is None:
             if name == "local":
@@ -683,7 +687,9 @@ class LLMClient:
             raise self._fail(error, request, "chat", key, started) from None
         except BaseException:
             if shared is not None:  # cancelled or broken: the followers must not hang
-                shared.set_exception(ProviderError(f"{request.model}: the identical request in flight did not finish", retryable=False))
+                shared.set_exception(
+                ProviderError(f"{request.model}: the identical request in flight did not finish", retryable=False)
+            )
             raise
         finally:
             self.runtime.release(key, shared)
@@ -843,7 +849,8 @@ class LLMClient:
     def _reward_request(self, prompt: str, answer: str, api: str | None, params: Mapping[str, Any]) -> RewardRequest:
         if not isinstance(prompt, str) or not isinstance(answer, str):
             raise TypeError(
-                f"reward() scores a text answer to a text prompt, got {type(prompt).__name__} and {type(answer).__name__}"
+                f"reward() scores a text answer to a text prompt, "
+                f"got {type(prompt).__name__} and {type(answer).__name__}"
             )
         merged = {**self.config.params, **params}
         redact.remember_request(params=merged)
@@ -907,7 +914,9 @@ class LLMClient:
             shared.set_exception(error)
             raise self._fail(error, request, "reward", key, started) from None
         except BaseException:
-            shared.set_exception(ProviderError(f"{request.model}: the identical request in flight did not finish", retryable=False))
+            shared.set_exception(
+                ProviderError(f"{request.model}: the identical request in flight did not finish", retryable=False)
+            )
             raise
         finally:
             self.runtime.release(key, shared)
@@ -948,14 +957,11 @@ class LLMClient:
     def _reward_backend(self) -> Backend | None:
         """The direct HTTP backend when the model is OpenAI-compatible with an api_base (whatever ``client`` says:
         litellm has no reward route), else None."""
-        from pytest_llmops.models.openai_http import OpenAIHTTPBackend, handles
+        from pytest_llmops.models.openai_http import handles
 
         if self.config.model.startswith(LOCAL_PREFIX) or not handles(self.config.model, self.config.api_base):
             return None
-        backend = self.runtime._backends.get("openai-http")
-        if backend is None:
-            backend = self.runtime._backends["openai-http"] = OpenAIHTTPBackend()
-        return backend
+        return self.runtime.backend_named("openai-http")
 
 
 class UnconfiguredModel:
