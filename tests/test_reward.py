@@ -9,6 +9,9 @@ a server error) runs over real sockets through the real model client.
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.error
+import urllib.request
 from dataclasses import replace
 
 import pytest
@@ -236,3 +239,24 @@ def test_identical_reward_requests_in_flight_are_sent_once(server, reward_client
     assert server.requests == 1
     assert first.values == second.values == (0.9,)
     assert sorted(bool(r.call.extra.get("coalesced")) for r in (first, second)) == [False, True]
+
+
+def test_the_key_goes_out_as_a_header_and_into_no_record(server, reward_client, tmp_path, api_key):
+    cache = tmp_path / "rewards.sqlite"
+    result = run(reward_client(cache_path=cache).reward(PROMPT, GOOD))
+
+    assert server.received[-1].headers["authorization"] == f"Bearer {api_key}"
+    assert api_key not in json.dumps(result.call.to_dict())
+    assert api_key.encode() not in cache.read_bytes()
+
+
+def test_the_test_server_refuses_a_reward_request_it_cannot_read(server):
+    request = urllib.request.Request(
+        server.root + "/score", data=json.dumps({"text_1": PROMPT, "text_2": [GOOD, BAD]}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+
+    assert refused.value.code == 400
+    assert "'text_1' and 'text_2' must be strings" in json.loads(refused.value.read())["error"]["message"]
