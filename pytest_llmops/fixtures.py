@@ -1,4 +1,4 @@
-"""The fixtures eval tests use: ``llm``, ``judge``, ``prompt``, ``llmops_case``.
+"""The fixtures eval tests use: ``llm``, ``judge``, ``reward_model``, ``prompt``, ``llmops_case``.
 
 This module is registered by the plugin at start-up, so it imports nothing
 heavy: the model client, the cache and the prompt library load inside the
@@ -28,7 +28,7 @@ def settings_for(request: pytest.FixtureRequest) -> Settings:
 
 def model_client(request: pytest.FixtureRequest, role: str, *, model: str | None = None,
                  api_base: str | None = None, cache_endpoint: str | None = None) -> Any:
-    """A client for ``role`` ("llm" or "judge") with the run's settings, as the fixtures build it.
+    """A client for ``role`` ("llm", "judge" or "reward") with the run's settings, as the fixtures build it.
 
     ``model`` and ``api_base`` replace the configured ones: a suite's conftest
     can point its ``judge`` fixture at a server it starts itself. The client
@@ -42,10 +42,16 @@ def model_client(request: pytest.FixtureRequest, role: str, *, model: str | None
 
     settings = settings_for(request)
     if model is None:
-        model = settings.model if role == "llm" else settings.judge
-        api_base = api_base or (settings.api_base if role == "llm" else settings.judge_api_base)
+        model, configured_base = {
+            "llm": (settings.model, settings.api_base),
+            "judge": (settings.judge, settings.judge_api_base),
+            "reward": (settings.reward_model, settings.reward_api_base),
+        }[role]
+        api_base = api_base or configured_base
     if model is None:
-        return UnconfiguredModel(role, "llmops_judge", "--llmops-judge")  # type: ignore[arg-type]
+        setting = "reward_model" if role == "reward" else "judge"
+        flag = "--llmops-" + setting.replace("_", "-")
+        return UnconfiguredModel(role, f"llmops_{setting}", flag)  # type: ignore[arg-type]
     config = ModelConfig(
         model=model,
         role=role,  # type: ignore[arg-type]
@@ -55,6 +61,7 @@ def model_client(request: pytest.FixtureRequest, role: str, *, model: str | None
         timeout_s=settings.timeout,
         retry=RetryPolicy(retries=settings.retries, deadline_s=settings.deadline),
         cache_endpoint=cache_endpoint,
+        reward_api=settings.reward_api,
     )
     state = get_state(request.config)
     if state.dry_run:
@@ -85,6 +92,13 @@ def judge(request: pytest.FixtureRequest) -> Any:
     """The judge model (``llmops_judge``). There is no default judge: unconfigured,
     every use ends the check unmeasured with a reason naming the setting."""
     return model_client(request, "judge")
+
+
+@pytest.fixture
+def reward_model(request: pytest.FixtureRequest) -> Any:
+    """The reward model (``llmops_reward_model``, on ``llmops_reward_api_base``) for ``reward_score`` and
+    ``assert_reward``. There is no default: unconfigured, every use ends the check unmeasured naming the setting."""
+    return model_client(request, "reward")
 
 
 @pytest.fixture

@@ -30,10 +30,11 @@ from pytest_llmops.tracing import otlp, spans
 from pytest_llmops.verdict import UnmeasuredError
 
 #: Tests that use one of these fixtures are eval cases even without the marker.
-LLMOPS_FIXTURES = frozenset({"llm", "judge", "prompt", "llmops_case", "llmops_trace", "llmops_otlp_receiver"})
+LLMOPS_FIXTURES = frozenset({"llm", "judge", "reward_model", "prompt", "llmops_case", "llmops_trace", "llmops_otlp_receiver"})
 
 MARKER_HELP = (
     "llm_eval(repeat=1, min_pass_rate=None, model=None, api_base=None, judge=None, judge_api_base=None, "
+    "reward_model=None, reward_api_base=None, reward_api=None, "
     "timeout=None, deadline=None, retries=None, review=None): an LLM evaluation case. Keyword arguments override the "
     "run's settings for this test (marker > command line > ini > default)."
 )

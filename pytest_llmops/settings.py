@@ -29,6 +29,8 @@ import pytest
 #: The embedded local model: SmolLM2-135M-Instruct on llama.cpp, no API key needed.
 DEFAULT_MODEL = "local/smollm2"
 RECORD_MODES = ("off", "new", "none", "all")
+#: vLLM's reward-server routes (``models/backend.py`` keeps the same list; this module stays import-light).
+REWARD_APIS = ("classify", "score", "pooling")
 #: Retries beyond this only stretch a failing run: the deadline bounds the call anyway.
 MAX_RETRIES = 20
 #: A provider call that may take longer than a day is a typo, not a setting.
@@ -79,6 +81,15 @@ OPTIONS: tuple[Option, ...] = (
            None, example="anthropic/claude-3-5-haiku-latest", marker=True),
     Option("judge_api_base", "base URL for the judge model", None, kind="url", example="http://127.0.0.1:8000/v1",
            marker=True),
+    Option("reward_model", "reward model for reward_score / assert_reward (a vLLM reward server: "
+           "hosted_vllm/<name> with --llmops-reward-api-base); none by default, so reward checks end unmeasured",
+           None, example="hosted_vllm/Skywork/Skywork-Reward-V2-Qwen3-0.6B", marker=True),
+    Option("reward_api_base", "base URL of the reward model's server (with or without /v1: its /classify, /score "
+           "and /pooling routes are at the root)", None, kind="url", example="http://127.0.0.1:8000/v1", marker=True),
+    Option("reward_api", "which reward-server API scores an answer: classify (sequence-classification reward "
+           "models: chat messages -> class probabilities), score (cross-encoders: text_1/text_2 -> score) or "
+           "pooling (chat messages -> the last token's pooled output)", "classify", kind="choice",
+           choices=REWARD_APIS, example="score", marker=True),
     Option("cache_path", "SQLite cache of provider calls (relative paths are under the rootdir)",
            ".llmops/cache.sqlite", kind="path", example=".llmops/cache.sqlite"),
     Option("record_mode", "cache mode: off (no cache), new (replay hits, record misses), "
@@ -166,6 +177,9 @@ class Settings:
     api_base: str | None = None
     judge: str | None = None
     judge_api_base: str | None = None
+    reward_model: str | None = None
+    reward_api_base: str | None = None
+    reward_api: str = "classify"
     cache_path: Path = Path(".llmops/cache.sqlite")
     record_mode: str = "new"
     client: str = "direct"

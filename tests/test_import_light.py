@@ -78,3 +78,10 @@ def test_the_preference_export_needs_neither_pytest_nor_trl():
     loaded = modules_after("import pytest_llmops.exports.preferences, pytest_llmops.exports.cli")
     assert "pytest_llmops.exports.preferences" in loaded
     assert sorted(m for m in ("pytest", "_pytest", "trl", "datasets", "torch", "mlflow") if m in loaded) == []
+
+
+def test_the_reward_metric_and_assertions_import_nothing_heavy():
+    # A suite imports these at collection; the model client loads only when a reward is asked for.
+    loaded = modules_after("import pytest_llmops.metrics._reward, pytest_llmops.assertions.reward")
+    assert sorted(m for m in HEAVY if m in loaded) == []
+    assert "pytest_llmops.models.client" not in loaded

@@ -27,6 +27,7 @@ _MODULES = {
     "pytest_llmops.assertions.retrieval": ("assert_retrieval", "assert_mean_retrieval"),
     "pytest_llmops.assertions.drift": ("assert_no_drift", "assert_centroid_within", "assert_log_no_drift"),
     "pytest_llmops.assertions.grounded": ("assert_grounded",),
+    "pytest_llmops.assertions.reward": ("assert_reward", "assert_reward_preferred"),
     "pytest_llmops.assertions.judged": (
         "assert_rubric", "assert_faithful", "assert_no_hallucination", "assert_answer_relevant",
         "assert_context_precision", "assert_context_recall", "assert_preferred", "assert_matches_judge_reference",

@@ -5,7 +5,9 @@ The ``llm`` and ``judge`` fixtures hand out a ``DryRunClient``: each
 included), notes it in the run's plan and answers ``""`` without reaching
 the provider. The test bodies run on those empty answers, so the checks
 after a call fail; in a dry run every case ends skipped with the number of
-calls it planned, and the terminal shows the plan per matrix cell.
+calls it planned, and the terminal shows the plan per matrix cell. A
+``reward()`` request is planned the same way (no output tokens) and ends its
+check unmeasured, since no reward came back.
 
 Limits: a test that decides its next call from the answer's content plans
 the calls the empty answer leads to; embeddings are not counted. Input
@@ -61,6 +63,27 @@ class DryRunClient(LLMClient):
 
     async def complete(self, prompt: Any, *, stream: bool = False, **params: Any) -> Completion:
         return self._planned(prompt, params)
+
+    async def reward(self, prompt: str, answer: str, *, api: str | None = None, **params: Any) -> Any:
+        from pytest_llmops.verdict import UnmeasuredError
+
+        request = self._reward_request(prompt, answer, api, params)
+        key = self._reward_key(request)
+        runtime = self.runtime
+        case = current_case()
+        self.plan.append({
+            "nodeid": case.nodeid if case is not None else None,
+            "cell": (case.metadata.get("matrix") or {}).get("cell") if case is not None else None,
+            "matrix": (case.metadata.get("matrix") or {}).get("matrix") if case is not None else None,
+            "model": request.model,
+            "role": self.config.role,
+            "key": key,
+            "cached": bool(runtime.cache is not None and runtime.record_mode.reads
+                           and runtime.cache.get(key) is not None),
+            "tokens_in": math.ceil((len(prompt) + len(answer)) / 4),
+            "max_tokens": 0,
+        })
+        raise UnmeasuredError("dry run (--llmops-dry-run): the reward request was planned, not sent")
 
     async def stream(self, prompt: Any, **params: Any) -> AsyncIterator[str]:
         self._planned(prompt, params)

@@ -15,6 +15,7 @@ private module      what
 ``_similarity``     embedding cosine similarity (MiniLM by default)
 ``_strings``        exact, contains, regex, edit distance (rapidfuzz)
 ``_structured``     JSON, JSON Schema (jsonschema), pydantic
+``_reward``         reward-model scores and pairwise comparison (a reward server)
 ==================  ====================================================
 """
 
@@ -61,6 +62,8 @@ _EXPORTS = {
     "validate_json_schema": "_structured",
     "validate_pydantic": "_structured",
     "MissingDependencyError": "_deps",
+    "reward_score": "_reward",
+    "reward_compare": "_reward",
 }
 
 __all__ = [
@@ -91,6 +94,8 @@ __all__ = [
     "prefetch_embeddings",
     "pydantic_valid",
     "regex_match",
+    "reward_compare",
+    "reward_score",
     "rouge",
     "rouge_scores",
     "semantic_similarity",
@@ -122,6 +127,7 @@ if TYPE_CHECKING:
     )
     from pytest_llmops.metrics._deps import MissingDependencyError
     from pytest_llmops.metrics._meteor import meteor
+    from pytest_llmops.metrics._reward import reward_compare, reward_score
     from pytest_llmops.metrics._rouge import rouge, rouge_scores
     from pytest_llmops.metrics._similarity import (
         embedding_batch_sizes,

@@ -137,6 +137,46 @@ class EmbeddingResponse:
     cost_usd: float | None = None
 
 
+#: The reward-server APIs vLLM exposes for pooling models (see ``models/openai_http.py``).
+REWARD_APIS = ("classify", "score", "pooling")
+
+
+@dataclass(frozen=True)
+class RewardRequest:
+    """One reward-model request: score ``answer`` as a reply to ``prompt`` through ``api``.
+
+    ``params`` are extra JSON body fields (e.g. vLLM's ``use_activation``) and
+    the ``headers`` / ``extra_headers`` parameters; ``api_key`` is never recorded.
+    """
+
+    model: str
+    api: str
+    prompt: str
+    answer: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.api not in REWARD_APIS:
+            raise ValueError(f"reward api must be one of {', '.join(REWARD_APIS)}, got {self.api!r}")
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+
+@dataclass(frozen=True)
+class RewardResponse:
+    """What a reward server said about one answer: its output vector, finite numbers only.
+
+    ``values`` holds the class probabilities (``/classify``), the one score
+    (``/score``) or the pooled output of the last token (``/pooling``).
+    """
+
+    values: tuple[float, ...]
+    label: str | None = None
+    tokens_in: int | None = None
+
+
 @dataclass(frozen=True)
 class StreamChunk:
     """A piece of a streamed answer: a text delta, or (last) the full response."""
@@ -165,3 +205,6 @@ class Backend(Protocol):
         ...
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse: ...
+
+    # A backend that can call reward servers also defines
+    # ``async def reward(self, request: RewardRequest) -> RewardResponse``.

@@ -1,6 +1,6 @@
 """The immutable record of one provider call.
 
-Every request the model layer makes (chat, streamed chat, embeddings), served
+Every request the model layer makes (chat, streamed chat, embeddings, reward scores), served
 by the provider or by the cache, becomes one ``Call``. Budgets, the terminal
 summary and the results file are all computed from these records. API keys
 are never part of a record.
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
-CallKind = Literal["chat", "embedding"]
+CallKind = Literal["chat", "embedding", "reward"]
 #: Which fixture the call was made through; budgets keep the model under test apart from the judge.
-CallRole = Literal["llm", "judge", "embedder", "other"]
+CallRole = Literal["llm", "judge", "embedder", "reward", "other"]
 
 
 @dataclass(frozen=True)

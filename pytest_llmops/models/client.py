@@ -1,4 +1,4 @@
-"""The one model client: chat, streamed chat and embeddings, async first.
+"""The one model client: chat, streamed chat, embeddings and reward scores, async first.
 
 Every request goes through the same steps, whatever the provider:
 
@@ -39,6 +39,8 @@ from pytest_llmops.models.backend import (
     ModelConfigError,
     ProviderError,
     ProviderTimeout,
+    RewardRequest,
+    RewardResponse,
     StreamChunk,
     TokenLogprob,
 )
@@ -136,6 +138,8 @@ class ModelConfig:
     #: The name the call cache knows this endpoint by, in place of ``api_base``: a
     #: scripted server on a random local port keeps its entries from run to run.
     cache_endpoint: str | None = None
+    #: Which reward-server API ``reward()`` calls by default: classify, score or pooling.
+    reward_api: str = "classify"
 
     @property
     def provider(self) -> str:
@@ -252,6 +256,10 @@ class ModelRuntime:
             name = "openai-http"
         else:
             name = "litellm"
+        return self.backend_named(name)
+
+    def backend_named(self, name: str) -> Backend:
+        """The session's backend ``name`` ("local", "openai-http" or "litellm"), made on first use."""
         backend = self._backends.get(name)
         if backend is None:
             if name == "local":
@@ -386,12 +394,15 @@ class LLMClient:
             payload = {**payload, "llmops_sample": sample}
         return cache_key(kind, self.config.model, self.config.cache_endpoint or self.config.api_base, payload)
 
-    def _call_record(self, request: ChatRequest | EmbeddingRequest, kind: str, key: str, **fields: Any) -> Call:
+    def _call_record(self, request: AnyRequest, kind: str, key: str, **fields: Any) -> Call:
         case = current_case()
         if isinstance(request, ChatRequest):
             # Records are written (results, cache, reports): no header or key in them.
             params = redact.scrub(dict(request.params), redact.remembered())
             phash = prompt_hash(request.messages)
+        elif isinstance(request, RewardRequest):
+            params = {"api": request.api, **redact.scrub(dict(request.params), redact.remembered())}
+            phash = hashlib.sha256(_canonical([request.prompt, request.answer]).encode()).hexdigest()
         else:
             params = {"n_texts": len(request.texts)}
             phash = hashlib.sha256(_canonical(list(request.texts)).encode()).hexdigest()
@@ -407,7 +418,7 @@ class LLMClient:
             **fields,
         )
 
-    def _replay(self, request: ChatRequest | EmbeddingRequest, kind: str, key: str) -> tuple[dict, Call] | None:
+    def _replay(self, request: AnyRequest, kind: str, key: str) -> tuple[dict, Call] | None:
         runtime = self.runtime
         if runtime.cache is None or not runtime.record_mode.reads:
             return None
@@ -440,18 +451,24 @@ class LLMClient:
         )
         return entry.response, runtime.record(call)
 
-    def _store(self, key: str, kind: str, request: ChatRequest | EmbeddingRequest, response: dict, call: Call) -> None:
+    def _store(self, key: str, kind: str, request: AnyRequest, response: dict, call: Call) -> None:
         runtime = self.runtime
         if runtime.cache is None or not runtime.record_mode.writes:
             return
         if isinstance(request, ChatRequest):
             stored_request = {"messages": [dict(m) for m in request.messages], "params": dict(request.params)}
+        elif isinstance(request, RewardRequest):
+            stored_request = {"api": request.api, "prompt": request.prompt, "answer": request.answer,
+                              "params": redact.scrub(dict(request.params), redact.remembered())}
         else:
             stored_request = {"texts": list(request.texts)}
         runtime.cache.put(key, kind=kind, model=self.config.model, request=stored_request, response=response, call=call.to_dict())
 
     async def _with_retries(
-        self, attempt: Callable[[float], Awaitable[T]], log: list[dict[str, Any]] | None = None
+        self,
+        attempt: Callable[[float], Awaitable[T]],
+        log: list[dict[str, Any]] | None = None,
+        backend: Backend | None = None,
     ) -> tuple[T, float, int, float]:
         """Run ``attempt(timeout)`` under the retry policy and deadline.
 
@@ -466,7 +483,8 @@ class LLMClient:
         failed one its error type and HTTP status.
         """
         policy = self.config.retry
-        backend = self.runtime.backend_for(self.config.model, self.config.api_base)
+        if backend is None:
+            backend = self.runtime.backend_for(self.config.model, self.config.api_base)
         try:
             await self.runtime.prepare(backend, self.config.model)
         except ProviderError as error:
@@ -561,9 +579,7 @@ class LLMClient:
             f"(attempt {attempts}; raise --llmops-deadline to allow more)"
         )
 
-    def _fail(
-        self, error: E, request: ChatRequest | EmbeddingRequest, kind: str, key: str, started: float
-    ) -> E:
+    def _fail(self, error: E, request: AnyRequest, kind: str, key: str, started: float) -> E:
         """Record the failed call (a configuration error is recorded too: one attempt, never retried)."""
         message = redact.redact_text(str(error))
         if message != str(error):
@@ -674,7 +690,9 @@ class LLMClient:
             raise self._fail(error, request, "chat", key, started) from None
         except BaseException:
             if shared is not None:  # cancelled or broken: the followers must not hang
-                shared.set_exception(ProviderError(f"{request.model}: the identical request in flight did not finish", retryable=False))
+                shared.set_exception(
+                ProviderError(f"{request.model}: the identical request in flight did not finish", retryable=False)
+            )
             raise
         finally:
             self.runtime.release(key, shared)
@@ -830,6 +848,124 @@ class LLMClient:
     def embed_sync(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
         return self.runtime.run(self.embed(texts))
 
+    # -- reward scores ------------------------------------------------------------
+    def _reward_request(self, prompt: str, answer: str, api: str | None, params: Mapping[str, Any]) -> RewardRequest:
+        if not isinstance(prompt, str) or not isinstance(answer, str):
+            raise TypeError(
+                f"reward() scores a text answer to a text prompt, "
+                f"got {type(prompt).__name__} and {type(answer).__name__}"
+            )
+        merged = {**self.config.params, **params}
+        redact.remember_request(params=merged)
+        return RewardRequest(
+            model=self.config.model,
+            api=api or self.config.reward_api,
+            prompt=prompt,
+            answer=answer,
+            params=merged,
+            api_base=self.config.api_base,
+            api_key=self.config.api_key,
+            timeout=self.config.timeout_s,
+        )
+
+    def _reward_key(self, request: RewardRequest) -> str:
+        return self._key("reward", {"api": request.api, "prompt": request.prompt, "answer": request.answer,
+                                    "params": dict(request.params)})
+
+    async def reward(self, prompt: str, answer: str, *, api: str | None = None, **params: Any) -> RewardResult:
+        """Score ``answer`` as a reply to ``prompt`` with the reward model; one request, one ``Call``.
+
+        ``api`` is the reward server's route (``classify``, ``score`` or ``pooling``;
+        by default the client's ``reward_api``); extra keyword arguments go into the
+        JSON body. Cached, limited, retried and recorded like a chat call; a failed or
+        malformed answer raises ``ProviderError`` (the check ends unmeasured). Only
+        OpenAI-compatible models with an api_base (``hosted_vllm/``, ``openai/``) can be
+        asked, since litellm has no route for vLLM's reward APIs.
+        """
+        request = self._reward_request(prompt, answer, api, params)
+        key = self._reward_key(request)
+        replayed = self._replay(request, "reward", key)
+        if replayed is not None:
+            data, call = replayed
+            return RewardResult(tuple(float(v) for v in data["values"]), data.get("label"), call)
+        self.runtime.budget.check(request.model)
+        started = time.time()
+        backend = self._reward_backend()
+        if backend is None:
+            unsupported = ModelConfigError(
+                f"{request.model}: reward scores come from an OpenAI-compatible reward server (vLLM's /classify, "
+                f"/score, /pooling), which litellm and the local model do not offer; give the reward model as "
+                f"hosted_vllm/<name> (or openai/<name>) with an api_base, e.g. --llmops-reward-model="
+                f"hosted_vllm/Skywork/Skywork-Reward-V2-Qwen3-0.6B --llmops-reward-api-base=http://127.0.0.1:8000/v1",
+                error_type="RewardUnsupported",
+            )
+            raise self._fail(unsupported, request, "reward", key, started)
+
+        leader = self.runtime.in_flight(key)
+        if leader is not None:
+            return await self._follow_reward(leader, request, key)
+
+        async def attempt(timeout: float) -> RewardResponse:
+            return await backend.reward(replace(request, timeout=timeout))  # type: ignore[attr-defined]
+
+        # The same answer scored by several cases at once (a shared baseline) goes out once.
+        shared = self.runtime.lead(key)
+        log: list[dict[str, Any]] = []
+        try:
+            response, latency, attempts, backoff = await self._with_retries(attempt, log, backend)
+        except (ProviderError, ModelConfigError) as error:
+            shared.set_exception(error)
+            raise self._fail(error, request, "reward", key, started) from None
+        except BaseException:
+            shared.set_exception(
+                ProviderError(f"{request.model}: the identical request in flight did not finish", retryable=False)
+            )
+            raise
+        finally:
+            self.runtime.release(key, shared)
+        call = self.runtime.record(
+            self._call_record(
+                request,
+                "reward",
+                key,
+                started_at=started,
+                latency_s=latency,
+                tokens_in=response.tokens_in,
+                tokens_out=0,
+                attempts=attempts,
+                backoff_s=backoff,
+                attempt_log=_retried(log),
+            )
+        )
+        self._store(key, "reward", request, {"values": list(response.values), "label": response.label}, call)
+        shared.set_result((response, call))
+        return RewardResult(response.values, response.label, call)
+
+    async def _follow_reward(self, leader: asyncio.Future[Any], request: RewardRequest, key: str) -> RewardResult:
+        """Share the answer of an identical reward request in flight (as ``_follow`` does for chat)."""
+        started = time.time()
+        try:
+            response, original = await asyncio.shield(leader)
+        except (ProviderError, ModelConfigError) as error:
+            shared_error = ProviderError(f"{error} (shared with an identical request in flight)", retryable=False,
+                                         status=getattr(error, "status", None), error_type=error.error_type)
+            shared_error.attempts, shared_error.backoff_s = 0, 0.0  # type: ignore[attr-defined]
+            raise self._fail(shared_error, request, "reward", key, started) from None
+        call = self.runtime.record(
+            self._call_record(request, "reward", key, started_at=started, latency_s=original.latency_s,
+                              tokens_in=original.tokens_in, tokens_out=0, attempts=0, extra={"coalesced": True})
+        )
+        return RewardResult(response.values, response.label, call)
+
+    def _reward_backend(self) -> Backend | None:
+        """The direct HTTP backend when the model is OpenAI-compatible with an api_base (whatever ``client`` says:
+        litellm has no reward route), else None."""
+        from pytest_llmops.models.openai_http import handles
+
+        if self.config.model.startswith(LOCAL_PREFIX) or not handles(self.config.model, self.config.api_base):
+            return None
+        return self.runtime.backend_named("openai-http")
+
 
 class UnconfiguredModel:
     """Stands in for a model the user has not configured (there is no default judge).
@@ -873,8 +1009,24 @@ class UnconfiguredModel:
     def embed_sync(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
         raise self._refuse()
 
+    async def reward(self, prompt: str, answer: str, **params: Any) -> RewardResult:
+        raise self._refuse()
+
     def with_params(self, **params: Any) -> UnconfiguredModel:
         return self
+
+
+@dataclass(frozen=True)
+class RewardResult:
+    """What a reward model said about one answer: its output vector (class probabilities, the score,
+    or the last token's pooled output), the label the server named, and the ``Call`` record."""
+
+    values: tuple[float, ...]
+    label: str | None
+    call: Call
+
+
+AnyRequest = ChatRequest | EmbeddingRequest | RewardRequest
 
 
 def _attempt_entry(number: int, t0: float | None, error_type: str, status: int | None) -> dict[str, Any]:

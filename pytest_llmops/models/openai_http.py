@@ -3,7 +3,9 @@
 For a model served behind an explicit ``api_base`` that speaks the OpenAI API
 (vLLM, llama.cpp server, LM Studio, Ollama's ``/v1``, a gateway, the local test
 server) this backend sends the requests itself: ``{api_base}/chat/completions``
-(streamed or not) and ``{api_base}/embeddings``, with the model name after its
+(streamed or not), ``{api_base}/embeddings`` and the reward-server routes vLLM
+serves at the server's root (``/classify``, ``/score``, ``/pooling``; see
+``reward``), with the model name after its
 provider prefix (``openai/gpt-4o-mini`` -> ``gpt-4o-mini``). A query string or
 credentials in the ``api_base``, and ``headers`` / ``extra_headers`` request
 parameters, are handled as ``models/endpoints.py`` says.
@@ -47,6 +49,8 @@ from pytest_llmops.models.backend import (
     EmbeddingRequest,
     EmbeddingResponse,
     ProviderError,
+    RewardRequest,
+    RewardResponse,
     ProviderTimeout,
     StreamChunk,
     TokenLogprob,
@@ -384,3 +388,88 @@ class OpenAIHTTPBackend:
             tokens_in=(data.get("usage") or {}).get("prompt_tokens"),
             cost_usd=prices.embedding_cost(request.model, data),
         )
+
+    async def reward(self, request: RewardRequest) -> RewardResponse:
+        """Score one answer with a reward model behind vLLM's pooling routes (one request).
+
+        The request and answer shapes are vLLM's (``vllm/entrypoints/pooling``):
+
+        * ``POST /classify`` with chat ``messages`` (the server applies the model's
+          chat template, as sequence-classification reward models need) ->
+          ``data[0].probs`` (one per class) and ``data[0].label``;
+          https://docs.vllm.ai/en/latest/models/pooling_models/reward/
+        * ``POST /score`` with ``text_1`` (the prompt) and ``text_2`` (the answer) ->
+          ``data[0].score``; https://docs.vllm.ai/en/latest/models/pooling_models/scoring/
+        * ``POST /pooling`` with chat ``messages`` -> ``data[0].data``: a vector, or one
+          row per token (token reward models), of which the last token's row is kept;
+          https://docs.vllm.ai/en/latest/examples/pooling/pooling/
+
+        A body that is JSON but not of that shape, or holds a number that is not
+        finite, is a ``ProviderError`` that is not retried (the server would say it again).
+        """
+        messages = [{"role": "user", "content": request.prompt}, {"role": "assistant", "content": request.answer}]
+        payload: dict[str, Any] = {**body_params(request.params), "model": wire_model(request.model)}
+        if request.api == "score":
+            payload.update(text_1=request.prompt, text_2=request.answer)
+        else:
+            payload["messages"] = messages
+        target = endpoint(reward_root(request.api_base), "/" + request.api, request.model, request.api_key, request.params)
+        data = await self._post(target, payload, request.timeout, request.model)
+        values, label = _reward_values(request.api, data, request.model)
+        usage = data.get("usage") if isinstance(data.get("usage"), Mapping) else {}
+        tokens = usage.get("prompt_tokens")
+        return RewardResponse(values=values, label=label, tokens_in=tokens if isinstance(tokens, int) else None)
+
+
+def reward_root(api_base: str | None) -> str | None:
+    """The server root of an ``api_base``: vLLM serves ``/classify``, ``/score`` and ``/pooling`` beside ``/v1``.
+
+    A trailing ``/v1`` leaves the path; a query string and credentials stay.
+    """
+    if not api_base:
+        return api_base
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(api_base.strip())
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def _malformed(model: str, api: str, problem: str) -> ProviderError:
+    return ProviderError(
+        f"{model}: the /{api} answer is malformed: {problem}", retryable=False, error_type="MalformedReward"
+    )
+
+
+def _finite_numbers(raw: Any, model: str, api: str, what: str) -> tuple[float, ...]:
+    import math
+
+    if isinstance(raw, bool) or isinstance(raw, (int, float)):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise _malformed(model, api, f"{what} is {json.dumps(raw)[:80]}, expected a non-empty list of numbers")
+    values = []
+    for item in raw:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+            raise _malformed(model, api, f"{what} holds {item!r}, not a finite number")
+        values.append(float(item))
+    return tuple(values)
+
+
+def _reward_values(api: str, data: Any, model: str) -> tuple[tuple[float, ...], str | None]:
+    """The output vector and label of the first (only) result of a reward answer."""
+    rows = data.get("data") if isinstance(data, Mapping) else None
+    if not isinstance(rows, list) or not rows or not isinstance(rows[0], Mapping):
+        raise _malformed(model, api, "no 'data' list of results")
+    row = rows[0]
+    if api == "classify":
+        label = row.get("label")
+        return _finite_numbers(row.get("probs"), model, api, "'probs'"), label if isinstance(label, str) else None
+    if api == "score":
+        return _finite_numbers(row.get("score"), model, api, "'score'"), None
+    pooled = row.get("data")
+    if isinstance(pooled, list) and pooled and all(isinstance(r, list) for r in pooled):
+        pooled = pooled[-1]  # one row per token: the last token's output scores the whole answer
+    return _finite_numbers(pooled, model, api, "'data'"), None

@@ -70,7 +70,8 @@ def write_summary(terminal: pytest.TerminalReporter, settings: Settings, end: Ru
     _write_known_failures(terminal, summary.get("known_failures") or {})
     terminal.write_line(
         f"model: {settings.model}   judge: {settings.judge or 'none'}   "
-        f"cache: {settings.record_mode} ({_relative(settings.cache_path, root)})"
+        + (f"reward: {settings.reward_model}   " if settings.reward_model else "")
+        + f"cache: {settings.record_mode} ({_relative(settings.cache_path, root)})"
     )
     _write_calls(terminal, summary)
     if verbose:

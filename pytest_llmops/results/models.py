@@ -63,7 +63,7 @@ class ScoreResult(_Frozen):
 
 class CallResult(_Frozen):
     model: str
-    kind: Literal["chat", "embedding"]
+    kind: Literal["chat", "embedding", "reward"]
     role: str
     api_base: str | None
     params: dict[str, Any]

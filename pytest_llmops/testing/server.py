@@ -2,7 +2,8 @@
 
 ``LLMTestServer`` speaks enough of the OpenAI API (chat completions, streamed
 or not, with logprobs; embeddings; the model list) for litellm's ``openai/``
-models, the ``openai`` SDK and raw HTTP clients. Replies are deterministic in
+models, the ``openai`` SDK and raw HTTP clients, and plays a reward model on
+vLLM's ``/classify``, ``/score`` and ``/pooling`` routes (see ``reward_script``). Replies are deterministic in
 the request, can be scripted per prompt, and faults (rate limits, 5xx, hangs,
 broken bodies, dropped connections, answers that stop half-way) can be injected, so retry, timeout and
 "unmeasured" paths are tested against real sockets instead of mocks.
@@ -35,12 +36,17 @@ __all__ = ["Fault", "LLMTestServer", "ReceivedRequest"]
 
 #: A scripted reply: text, a dict sent as JSON text, or a function of the request body.
 Reply = str | Mapping[str, Any] | Callable[[dict[str, Any]], "str | Mapping[str, Any]"]
+#: A scripted reward: a function of (prompt, answer) giving a number, a list of class
+#: probabilities, or a dict sent as the whole JSON answer (to play a malformed one).
+RewardFunction = Callable[[str, str], "float | Sequence[float] | Mapping[str, Any]"]
 
 _CHAT_PATH = "/v1/chat/completions"
 _EMBEDDINGS_PATH = "/v1/embeddings"
 _MODELS_PATH = "/v1/models"
-_ROUTES = {_CHAT_PATH: "POST", _EMBEDDINGS_PATH: "POST", _MODELS_PATH: "GET"}
-_FAULTABLE = frozenset({_CHAT_PATH, _EMBEDDINGS_PATH})
+#: vLLM serves its pooling-model routes at the root, beside /v1.
+_REWARD_PATHS = ("/classify", "/score", "/pooling")
+_ROUTES = {_CHAT_PATH: "POST", _EMBEDDINGS_PATH: "POST", _MODELS_PATH: "GET", **dict.fromkeys(_REWARD_PATHS, "POST")}
+_FAULTABLE = frozenset({_CHAT_PATH, _EMBEDDINGS_PATH, *_REWARD_PATHS})
 
 # OpenAI's error "type" for the common statuses, so SDKs map them as they would in production.
 _ERROR_TYPES = {
@@ -286,8 +292,10 @@ def _messages_text(messages: Any) -> str:
 
 def _request_text(path: str, body: Mapping[str, Any]) -> str:
     """The text that scripts and fault ``match`` patterns are searched in."""
-    if path == _CHAT_PATH:
+    if path == _CHAT_PATH or "messages" in body:
         return _messages_text(body.get("messages"))
+    if path == "/score":
+        return "\n".join(str(body.get(k, "")) for k in ("text_1", "text_2"))
     inp = body.get("input")
     if isinstance(inp, list):
         return "\n".join(t for t in inp if isinstance(t, str))
@@ -305,6 +313,30 @@ def _default_reply(messages: list[Any]) -> str:
     words = _content_text(last_user.get("content")).split() if last_user else []
     echo = " ".join(words[:_ECHO_WORDS]) + (" ..." if len(words) > _ECHO_WORDS else "")
     return f"Reply {_digest(messages)[:8]}: {echo}".rstrip()
+
+
+def _default_reward(prompt: str, answer: str) -> float:
+    """Share of the answer's words that occur in the prompt: an answer on topic scores higher."""
+    words = [w.lower() for w in _WORD_RE.findall(answer)]
+    if not words:
+        return 0.0
+    asked = {w.lower() for w in _WORD_RE.findall(prompt)}
+    return sum(w in asked for w in words) / len(words)
+
+
+def _reward_texts(path: str, body: Mapping[str, Any]) -> tuple[str, str] | str:
+    """(prompt, answer) of a reward request, or what is wrong with the request."""
+    if path == "/score":
+        first, second = body.get("text_1"), body.get("text_2")
+        if not isinstance(first, str) or not isinstance(second, str):
+            return "'text_1' and 'text_2' must be strings (lists are not supported here)"
+        return first, second
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        return "'messages' must be a list of {role, content} objects (plain 'input' is not supported here)"
+    prompt = "\n".join(_content_text(m.get("content")) for m in messages if m.get("role") != "assistant")
+    answers = [m for m in messages if m.get("role") == "assistant"]
+    return prompt, _content_text(answers[-1].get("content")) if answers else ""
 
 
 def _hash_vector(seed: str, dim: int) -> list[float]:
@@ -485,6 +517,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, _error_body(400, "The request body must be a JSON object"))
         elif path == _CHAT_PATH:
             self._chat(app, body)
+        elif path in _REWARD_PATHS:
+            self._reward(app, path, body)
         else:
             self._embeddings(app, body)
 
@@ -634,6 +668,36 @@ class _Handler(BaseHTTPRequestHandler):
             answer["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
         self._send_json(200, answer)
 
+    def _reward(self, app: LLMTestServer, path: str, body: dict[str, Any]) -> None:
+        """Answer like vLLM's pooling routes, with the scripted reward of (prompt, answer)."""
+        texts = _reward_texts(path, body)
+        if isinstance(texts, str):
+            self._send_json(400, _error_body(400, texts))
+            return
+        prompt, answer = texts
+        function = app._reward_function or _default_reward
+        try:
+            given = function(prompt, answer)
+        except Exception as exc:
+            raise _ScriptError(f"the reward function raised {exc!r}") from exc
+        if isinstance(given, Mapping):
+            self._send_json(200, dict(given))  # scripted as the whole answer
+            return
+        values = [given] if isinstance(given, (int, float)) else list(given)
+        if path == "/classify":
+            row: dict[str, Any] = {"index": 0, "label": f"LABEL_{values.index(max(values))}", "probs": values,
+                                   "num_classes": len(values)}
+        elif path == "/score":
+            row = {"index": 0, "object": "score", "score": values[0]}
+        else:
+            row = {"index": 0, "object": "pooling", "data": values}
+        tokens = len(_tokenize(prompt)) + len(_tokenize(answer))
+        self._send_json(200, {
+            "id": f"{path.strip('/')}-{app._next_id()}", "object": "list", "created": int(time.time()),
+            "model": body.get("model") or app.model, "data": [row],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0},
+        })
+
     # -- writing ------------------------------------------------------------
 
     def _send_fault(self, fault: Fault) -> None:
@@ -755,6 +819,7 @@ class LLMTestServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._rules: list[_Rule] = []
+        self._reward_function: RewardFunction | None = None
         self._faults: list[_Injected] = []
         self._sockets: set[socket.socket] = set()
         self._ids = 0
@@ -892,13 +957,27 @@ class LLMTestServer:
         with self._lock:
             self._rules.append(rule)
 
+    def reward_script(self, function: RewardFunction | None) -> None:
+        """Play a reward model: ``function(prompt, answer)`` answers ``/classify``, ``/score`` and ``/pooling``.
+
+        It returns a number (the one class's probability, the score, the pooled value),
+        a list (class probabilities; the pooled vector) or a dict sent as the whole JSON
+        answer. ``None`` goes back to the default: the share of the answer's words found
+        in the prompt. The prompt is the non-assistant messages' text (``text_1`` for
+        ``/score``), the answer the last assistant message (``text_2``).
+        """
+        if function is not None and not callable(function):
+            raise TypeError(f"reward_script(function=...): expected a callable or None, got {type(function).__name__}")
+        with self._lock:
+            self._reward_function = function
+
     def clear_script(self) -> None:
         """Forget all scripted replies; answers go back to the deterministic default."""
         with self._lock:
             self._rules.clear()
 
     def inject(self, fault: Fault, *, times: int | None = 1, match: str | re.Pattern[str] | None = None) -> None:
-        """Answer the next ``times`` matching chat/embeddings requests with ``fault``.
+        """Answer the next ``times`` matching chat/embeddings/reward requests with ``fault``.
 
         Faults are used in the order they were injected, before any normal
         answer; ``match`` is searched in the request's text (messages or
