@@ -188,3 +188,16 @@ def test_an_unmeasured_score_is_named_unmeasured_never_given_a_number():
 
     assert cells(row)[1:3] == ["unmeasured", "faithfulness unmeasured (threshold 0.8)"]
     assert cells(row)[3] == "faithfulness: judge did not answer after 3 attempts (timeout)"
+
+
+def test_a_gate_label_shows_its_scope_once():
+    from pytest_llmops.reporting._common import gate_label
+    from pytest_llmops.results.models import GateResult
+
+    def gate(expression: str, scope: str | None) -> GateResult:
+        return GateResult(expression=expression, scope=scope, metric="pass_rate", op=">=", threshold=0.5,
+                          value=0.6, verdict="pass")
+
+    assert gate_label(gate("[test=test_qa] pass_rate>=0.5", "test=test_qa")) == "[test=test_qa] pass_rate>=0.5"
+    assert gate_label(gate("pass_rate>=0.5", "suite=evalsuites/qa")) == "pass_rate>=0.5 [suite=evalsuites/qa]"
+    assert gate_label(gate("pass_rate>=0.5", None)) == "pass_rate>=0.5"

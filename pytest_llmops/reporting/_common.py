@@ -236,4 +236,7 @@ def case_reason(case: CaseResult) -> str:
 
 
 def gate_label(gate: GateResult) -> str:
-    return f"{gate.expression} [{gate.scope}]" if gate.scope else gate.expression
+    """The gate as written, with its scope once (a scoped expression already starts with it)."""
+    if not gate.scope or gate.expression.lstrip().startswith("["):
+        return gate.expression
+    return f"{gate.expression} [{gate.scope}]"
