@@ -194,6 +194,36 @@ def test_a_suite_declares_its_gates_in_its_conftest_scoped_to_its_folder(pyteste
     assert "gates:" not in other.stdout.str()
 
 
+def test_a_test_scoped_gate_of_one_suite_ignores_a_same_named_test_in_another(pytester):
+    # Both suites name their test test_quality; suite_a's gate is about suite_a's test only.
+    pytester.mkpydir("suite_a")
+    pytester.path.joinpath("suite_a", "conftest.py").write_text('llmops_gates = ["[test=test_quality] quality.min>=0.5"]\n')
+    pytester.path.joinpath("suite_a", "test_a.py").write_text(SCORED.format(values=[0.9, 0.8]))
+    pytester.mkpydir("suite_b")
+    pytester.path.joinpath("suite_b", "test_b.py").write_text(SCORED.format(values=[0.9, 0.1]))
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "suite_a/test_a.py::test_quality",
+                                           "suite_b/test_b.py::test_quality[0.9]")
+    assert result.ret == 0
+    [gate] = results_of(pytester)["gates"]
+    assert (gate["value"], gate["n"], gate["within"]) == (0.8, 2, "suite_a")
+
+
+def test_llmops_gate_on_a_stored_run_decides_as_the_run_did(pytester, capsys):
+    from pytest_llmops.cli import main
+
+    suite_with_gates(pytester)  # suite_a: quality.min>=0.5 (fails: 0.3) and pass_rate>=1, scoped to its folder
+    pytester.path.joinpath("suite_a", "conftest.py").write_text('llmops_gates = ["pass_rate>=0.5"]\n')
+    pytester.path.joinpath("suite_b", "test_b.py").write_text(SCORED.format(values=[0.1, 0.2, 0.3]))
+    # suite_a passes 1 of 2 (gate passes); over every case it would be 1 of 5 and fail.
+    run = pytester.runpytest_subprocess("-p", "no:cacheprovider", "suite_a")
+    assert run.ret == 0
+    capsys.readouterr()
+
+    assert main(["gate", str(pytester.path / ".llmops" / "results.json")]) == 0
+    assert "PASS       pass_rate>=0.5  = 0.5  (1/2 passed" in capsys.readouterr().out
+
+
 def test_a_malformed_suite_gate_names_its_conftest(pytester):
     pytester.makeconftest('llmops_gates = ["quality.mean>>0.5"]\n')
     scored(pytester, [0.9])

@@ -59,6 +59,7 @@ def _read(path: Path):  # type: ignore[no-untyped-def]
 def gate_command(args: argparse.Namespace) -> int:
     from pytest_llmops.gates.evaluate import evaluate_gates
     from pytest_llmops.gates.parse import GateSyntaxError, parse_gates
+    from pytest_llmops.gates.suites import from_results
     from pytest_llmops.results.baseline import BaselineError, compare_runs, load_baseline
 
     run = _read(Path(args.file))
@@ -70,7 +71,10 @@ def gate_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        gates = parse_gates(expressions, source="--gate" if args.gate else f"gates stored in {args.file}")
+        if args.gate:
+            gates = parse_gates(expressions, source="--gate")
+        else:
+            gates = from_results(list(run.gates), source=f"gates stored in {args.file}")
     except GateSyntaxError as exc:
         print(f"llmops: {exc}", file=sys.stderr)
         return 2

@@ -74,6 +74,7 @@ def evaluate_gate(gate: Gate, cases: Sequence[CaseResult], *, confidence: float 
     return GateResult(
         expression=gate.expression,
         scope=gate.scope,
+        within=gate.within,
         metric=gate.name,
         op=gate.op,  # type: ignore[arg-type]
         threshold=gate.threshold,

@@ -101,6 +101,9 @@ class Gate:
     best: bool = False
     #: For ``span[kind=tool, name=search].latency.p95``: the (key, value) pairs a span must match.
     span_filter: tuple[tuple[str, str], ...] = ()
+    #: The folder of the suite whose conftest declared the gate: it looks at no case outside it,
+    #: whatever its own scope (a ``[test=NAME]`` gate of one suite ignores same-named tests of another).
+    within: str | None = None
 
     @property
     def scope(self) -> str | None:

@@ -17,6 +17,8 @@ def scope_holds(gate: Gate, nodeid: str, markers: Sequence[str], matrix: Any = _
     ``matrix`` is the case's cell (a ``MatrixCellRef`` or None); at collection, before
     cases ran, a matrix scope holds for any test marked ``llm_matrix``.
     """
+    if gate.within is not None and not _under(nodeid, gate.within):
+        return False
     if gate.scope_kind is None:
         return True
     value = gate.scope_value or ""
@@ -27,13 +29,17 @@ def scope_holds(gate: Gate, nodeid: str, markers: Sequence[str], matrix: Any = _
             _axis_matches(matrix, key, wanted) for key, wanted in gate.filters
         )
     if gate.scope_kind == "suite":
-        path = nodeid.split("::", 1)[0]
-        prefix = value.rstrip("/")
-        return path == prefix or path.startswith(prefix + "/")
+        return _under(nodeid, value)
     if gate.scope_kind == "test":
         function = nodeid.split("::")[-1].split("[", 1)[0]
         return function == value or nodeid == value or nodeid.startswith(value + "[")
     return value in markers
+
+
+def _under(nodeid: str, folder: str) -> bool:
+    path = nodeid.split("::", 1)[0]
+    prefix = folder.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def applies_to(gate: Gate, cases: Sequence[tuple[str, Sequence[str]]]) -> bool:

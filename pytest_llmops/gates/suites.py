@@ -44,23 +44,39 @@ def suite_gates(plugins: list[Any], rootpath: Path) -> list[Gate]:
             raise GateSyntaxError(str(expressions), 0, "llmops_gates must be a list of strings", source)
         for expression in expressions:
             gate = parse_gate(expression, source=source)
-            if gate.scope_kind is None and relative != ".":
-                gate = replace(gate, scope_kind="suite", scope_value=relative)
+            if relative != ".":
+                gate = replace(gate, within=relative)
+                if gate.scope_kind is None:
+                    gate = replace(gate, scope_kind="suite", scope_value=relative)
             gates.append(gate)
     return gates
 
 
 def to_wire(gates: list[Gate]) -> list[dict[str, Any]]:
     """Plain dicts, to travel from an xdist worker to the controller."""
-    return [{"expression": g.expression, "scope_kind": g.scope_kind, "scope_value": g.scope_value, "source": g.source}
-            for g in gates]
+    return [{"expression": g.expression, "scope_kind": g.scope_kind, "scope_value": g.scope_value, "source": g.source,
+             "within": g.within} for g in gates]
 
 
 def from_wire(items: list[dict[str, Any]]) -> list[Gate]:
     gates = []
     for item in items:
         gate = parse_gate(item["expression"], source=item["source"])
-        gates.append(replace(gate, scope_kind=item["scope_kind"], scope_value=item["scope_value"]))
+        gates.append(replace(gate, scope_kind=item["scope_kind"], scope_value=item["scope_value"],
+                             within=item.get("within")))
+    return gates
+
+
+def from_results(results: list[Any], *, source: str) -> list[Gate]:
+    """The gates a results file recorded (``GateResult``s), parsed again with the scope and folder they had."""
+    gates = []
+    for result in results:
+        gate = parse_gate(result.expression, source=source)
+        if gate.scope_kind is None and result.scope:
+            # A suite gate written without a scope took its conftest's folder, which the expression does not say.
+            kind, _, value = result.scope.partition("=")
+            gate = replace(gate, scope_kind=kind, scope_value=value)
+        gates.append(replace(gate, within=getattr(result, "within", None)))
     return gates
 
 

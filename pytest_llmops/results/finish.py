@@ -148,7 +148,8 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
     updates: dict = {}
     if state.shard is not None:
         # A shard's gates are deferred: only the merge of every shard has the numbers to decide them.
-        updates["shard"] = ShardRecord(**state.shard, gates=[_scoped_expression(g) for g in gates])
+        updates["shard"] = ShardRecord(**state.shard, gates=[_scoped_expression(g) for g in gates],
+                                       gates_within={_scoped_expression(g): g.within for g in gates if g.within})
         updates["corpus_state"] = state.corpus_state
     elif gates:
         updates["gates"] = evaluate_gates(gates, run.cases, confidence=settings.gate_confidence)

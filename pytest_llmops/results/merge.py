@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,8 @@ def merge_shards(paths: Sequence[Path]) -> RunResult:
     first = runs[0]
     assert first.shard is not None
     cases = sorted((case for run in runs for case in run.cases), key=lambda case: case.nodeid)
-    gates = parse_gates(first.shard.gates, source=f"gates stored in {shards[0][0]}")
+    gates = [replace(gate, within=first.shard.gates_within.get(text))
+             for text, gate in zip(first.shard.gates, parse_gates(first.shard.gates, source=f"gates stored in {shards[0][0]}"))]
     confidence = float(first.settings.get("gate_confidence") or 0.95)
     settings: dict[str, Any] = {k: v for k, v in first.settings.items() if k != "shard"}
     settings["shard"] = None

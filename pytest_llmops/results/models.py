@@ -161,6 +161,8 @@ class GateResult(_Frozen):
     expression: str
     #: ``suite=PATH``, ``test=NAME`` or ``marker=NAME``; None for the whole run.
     scope: str | None = None
+    #: The folder of the suite that declared it; no case outside it counts (None: ini / command line).
+    within: str | None = None
     #: What was measured, e.g. ``pass_rate.lower``, ``faithfulness.mean``, ``latency.p95``.
     metric: str
     op: Literal[">=", "<=", ">", "<", "=="]
@@ -331,6 +333,8 @@ class ShardRecord(_Frozen):
     durations_hash: str | None = None
     #: The gates the run was asked for, recorded, not decided: the merged run is gated on them.
     gates: list[str] = Field(default_factory=list)
+    #: The folder each of ``gates`` was confined to (a suite's conftest gates), by gate text.
+    gates_within: dict[str, str] = Field(default_factory=dict)
 
 
 class RunResult(_Frozen):
