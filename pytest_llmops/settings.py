@@ -79,6 +79,11 @@ OPTIONS: tuple[Option, ...] = (
            None, example="anthropic/claude-3-5-haiku-latest", marker=True),
     Option("judge_api_base", "base URL for the judge model", None, kind="url", example="http://127.0.0.1:8000/v1",
            marker=True),
+    Option("paraphraser", "model that writes the paraphrases and translations of the robustness strategies "
+           "(perturbations(kinds=['paraphrase']), injections(encodings=['translation'])); none by default, so such "
+           "examples end unmeasured", None, example="local/smollm2", marker=True),
+    Option("paraphraser_api_base", "base URL for the paraphraser model", None, kind="url",
+           example="http://127.0.0.1:8000/v1", marker=True),
     Option("cache_path", "SQLite cache of provider calls (relative paths are under the rootdir)",
            ".llmops/cache.sqlite", kind="path", example=".llmops/cache.sqlite"),
     Option("record_mode", "cache mode: off (no cache), new (replay hits, record misses), "
@@ -166,6 +171,8 @@ class Settings:
     api_base: str | None = None
     judge: str | None = None
     judge_api_base: str | None = None
+    paraphraser: str | None = None
+    paraphraser_api_base: str | None = None
     cache_path: Path = Path(".llmops/cache.sqlite")
     record_mode: str = "new"
     client: str = "direct"

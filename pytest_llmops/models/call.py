@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 CallKind = Literal["chat", "embedding"]
 #: Which fixture the call was made through; budgets keep the model under test apart from the judge.
-CallRole = Literal["llm", "judge", "embedder", "other"]
+CallRole = Literal["llm", "judge", "paraphraser", "embedder", "other"]
 
 
 @dataclass(frozen=True)
