@@ -39,6 +39,8 @@ LANGUAGES = {**LANGUAGE_NAMES, **{code: name for code, (name, _) in SCRIPT_LANGU
 DEFAULT_LANGUAGES = ("fr", "de", "es")
 
 _NUMBERING = re.compile(r"^\s*(?:\(?\d{1,2}[.):]|[-*\u2022])\s*")
+_NUMBERED = re.compile(r"^\s*\(?\d{1,2}[.):]\s")
+_LABEL = re.compile(r"^(?:paraphrase|version|option|rewrite)\s*\d*\s*[:.-]\s*", re.IGNORECASE)
 _QUOTES = "\"'\u201c\u201d\u2018\u2019`"
 
 
@@ -65,13 +67,21 @@ def _clean(line: str) -> str:
 def parse_paraphrases(answer: str, original: str) -> tuple[str, ...]:
     """The paraphrases in a numbered answer: no blank, repeated or unchanged one, shortest first.
 
-    Shortest first so that hypothesis, shrinking the drawn index toward 0,
-    reports the shortest paraphrase that still breaks the model.
+    When some lines are numbered only those count; a "Paraphrase 2:" label is
+    dropped, and so are lines about the task rather than paraphrases of the
+    text ("Here are five paraphrases:"). Shortest first so that hypothesis,
+    shrinking the drawn index toward 0, reports the shortest paraphrase that
+    still breaks the model.
     """
+    lines = [line for line in str(answer).splitlines() if line.strip()]
+    numbered = [line for line in lines if _NUMBERED.match(line)]
+    about_task = "paraphrase" not in original.casefold()
     found: dict[str, None] = {}
-    for line in str(answer).splitlines():
-        text = _clean(line)
-        if text and not _same(text, original) and not any(_same(text, seen) for seen in found):
+    for line in numbered or lines:
+        text = _clean(_LABEL.sub("", _clean(line)))
+        if not text or text.endswith(":") or (about_task and "paraphrase" in text.casefold()):
+            continue
+        if not _same(text, original) and not any(_same(text, seen) for seen in found):
             found[text] = None
     return tuple(sorted(found, key=lambda text: (len(text), text)))
 
