@@ -181,7 +181,7 @@ def test_a_translation_in_the_wrong_language_is_unmeasured_not_a_pass(pytester, 
 
 
 def test_parsing_drops_numbering_quotes_repeats_and_the_unchanged_text():
-    answer = f'1. "{PARAPHRASES[0]}"\n2) {ORIGINAL.upper()}\n\n- {PARAPHRASES[1]}\n3. {PARAPHRASES[0].lower()}'
+    answer = f'1. "{PARAPHRASES[0]}"\n2) {ORIGINAL.upper()}\n\n3: {PARAPHRASES[1]}\n4. {PARAPHRASES[0].lower()}'
     assert parse_paraphrases(answer, ORIGINAL) == ("Name the capital of France.", PARAPHRASES[0])
 
 
