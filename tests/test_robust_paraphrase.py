@@ -89,6 +89,21 @@ def test_hypothesis_finds_the_one_breaking_paraphrase_and_shrinks_the_other_edit
     assert any(prompt["name"] == "paraphrase" and prompt["version"] == "1" for prompt in case["prompts"])
 
 
+def test_of_two_breaking_paraphrases_the_shorter_one_is_reported(pytester, server, eval_args):
+    script_paraphraser(server)
+    longer, shorter = "Tell me the capital city of France, please.", "Name the capital of France."
+    server.script(re.compile(f"{re.escape(longer)}|{re.escape(shorter)}"), "I do not know.")
+    server.script(None, "Paris.")
+    pytester.makepyfile(PROPERTY.replace("MAX", "20").replace("KINDS", '["paraphrase"]'))
+
+    result = pytester.runpytest(*eval_args)
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*2 of 6 distinct examples broke the model*",
+                                 f"*question breaking: '{shorter}'",
+                                 "*question edits:    paraphrase: #1 of 5 (shortest first)*"])
+
+
 def test_a_rerun_replays_the_paraphrases_and_answers_from_the_cache(pytester, server, eval_args):
     script_paraphraser(server)
     server.script(None, "Paris.")

@@ -181,6 +181,37 @@ def test_jailbreaks_compose_with_perturbations(attack, data):
     assert perturbed.original == attack.text
 
 
+@FAST
+@given(perturbations(QUESTION, kinds=["paraphrase", "typo"]))
+def test_a_paraphrase_is_drawn_as_a_pending_index_the_runner_resolves(text):
+    from pytest_llmops.strategies import PendingParaphrase
+
+    # Index 0 is no paraphrase: an ordinary Perturbed, no model needed; the others wait for the paraphraser.
+    if isinstance(text, PendingParaphrase):
+        assert 1 <= text.variant <= 5 and text.text == QUESTION and text.strategy.startswith("paraphrase")
+        assert all(kind == "typo" for kind, _ in text.plan)
+    else:
+        assert isinstance(text, Perturbed) and text.original == QUESTION
+        assert all(edit.kind == "typo" for edit in text.edits)
+
+
+def test_translation_is_drawn_only_when_asked_and_in_the_given_languages():
+    from pytest_llmops.strategies import PendingTranslation
+
+    seen = []
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(injections("Summarise.", encodings=["plain", "translation"], languages=["de", "ru"]))
+    def collect(attack):
+        seen.append(attack)
+
+    collect()
+    pending = [a for a in seen if isinstance(a, PendingTranslation)]
+    assert pending and {a.language for a in pending} <= {"de", "ru"}
+    assert {a.strategy.split("@")[0] for a in pending} <= {"translation-de", "translation-ru"}
+    assert all(isinstance(a, Injection) and a.encoding == "plain" for a in seen if a not in pending)
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
@@ -190,6 +221,8 @@ def test_jailbreaks_compose_with_perturbations(attack, data):
         (lambda: injections("Task", encodings=["morse"]), "unknown or empty choice ['morse']"),
         (lambda: injections("Task", positions=[]), "unknown or empty choice []"),
         (lambda: jailbreaks(techniques=["nope"]), "unknown or empty choice ['nope']"),
+        (lambda: injections("Task", encodings=["translation"], languages=["xx"]), "unknown or empty choice ['xx']"),
+        (lambda: perturbations("Hi", kinds=["paraphrase", "typos"]), "unknown or empty choice ['typos']"),
     ],
 )
 def test_bad_arguments_say_what_is_allowed(build, message):
