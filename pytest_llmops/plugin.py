@@ -34,8 +34,9 @@ LLMOPS_FIXTURES = frozenset({"llm", "judge", "prompt", "llmops_case", "llmops_tr
 
 MARKER_HELP = (
     "llm_eval(repeat=1, min_pass_rate=None, model=None, api_base=None, judge=None, judge_api_base=None, "
-    "paraphraser=None, paraphraser_api_base=None, timeout=None, deadline=None, retries=None, review=None): an LLM evaluation case. Keyword arguments override the "
-    "run's settings for this test (marker > command line > ini > default)."
+    "paraphraser=None, paraphraser_api_base=None, timeout=None, deadline=None, retries=None, review=None): "
+    "an LLM evaluation case. Keyword arguments override the run's settings for this test "
+    "(marker > command line > ini > default)."
 )
 
 KNOWN_FAILURE_HELP = (
