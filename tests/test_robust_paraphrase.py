@@ -242,3 +242,17 @@ async def test_capital_survives_casing(llm, question):
     assert (asr["test_capital_survives_paraphrase"]["successes"], asr["test_capital_survives_paraphrase"]["trials"]) \
         == (1, 6)
     assert asr["test_capital_survives_casing"]["successes"] == 0 < asr["test_capital_survives_casing"]["trials"]
+
+
+def test_a_paraphraser_that_stays_down_leaves_the_case_unmeasured(pytester, server, eval_args):
+    from pytest_llmops.testing import Fault
+
+    server.inject(Fault.server_error(), times=None, match=re.compile("different paraphrases"))
+    server.script(None, "Paris.")
+    pytester.makepyfile(PROPERTY.replace("MAX", "10").replace("KINDS", '["paraphrase"]'))
+
+    result = pytester.runpytest(*eval_args, "--llmops-retries=0")
+
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*UNMEASURED*llm_robust: the paraphraser could not make 5 example(s)*"
+                                 "first: paraphrase: *500*"])

@@ -93,10 +93,8 @@ def _model_of(client: Any) -> str:
 async def _ask(client: Any, what: str, prompt: Any) -> str:
     try:
         return str(await client.complete(prompt))
-    except UnmeasuredError as exc:  # unconfigured, over budget, replay-only miss: the reason says which
+    except UnmeasuredError as exc:  # unconfigured, over budget, a provider error after retries: the reason says which
         raise UnmeasuredError(f"{what}: {exc}") from None
-    except Exception as exc:  # a provider error after retries: this example cannot be measured
-        raise UnmeasuredError(f"{what}: the call to {_model_of(client)} failed ({type(exc).__name__}: {exc})") from None
 
 
 async def paraphrases_of(client: Any, text: str) -> tuple[str, ...]:
