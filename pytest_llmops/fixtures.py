@@ -17,18 +17,29 @@ from pytest_llmops.session import get_state
 from pytest_llmops.settings import Settings
 
 
+#: For each client role: the settings naming its model and its api_base.
+ROLE_SETTINGS = {"llm": ("model", "api_base"), "judge": ("judge", "judge_api_base"),
+                 "reward": ("reward_model", "reward_api_base"),
+                 "paraphraser": ("paraphraser", "paraphraser_api_base")}
+
+
 def settings_for(request: pytest.FixtureRequest) -> Settings:
     """The run's settings with the test's ``llm_eval`` marker applied (marker wins)."""
-    settings = get_state(request.config).settings
-    marker = request.node.get_closest_marker("llm_eval")
+    return node_settings(request.config, request.node)
+
+
+def node_settings(config: pytest.Config, node: pytest.Item) -> Settings:
+    """The run's settings with ``node``'s ``llm_eval`` marker applied (marker wins)."""
+    settings = get_state(config).settings
+    marker = node.get_closest_marker("llm_eval")
     if marker is not None and marker.kwargs:
-        settings = settings.with_marker(marker.kwargs, request.node.nodeid)
+        settings = settings.with_marker(marker.kwargs, node.nodeid)
     return settings
 
 
 def model_client(request: pytest.FixtureRequest, role: str, *, model: str | None = None,
                  api_base: str | None = None, cache_endpoint: str | None = None) -> Any:
-    """A client for ``role`` ("llm", "judge" or "reward") with the run's settings, as the fixtures build it.
+    """A client for ``role`` ("llm", "judge", "reward", "paraphraser") with the run's settings, as fixtures build it.
 
     ``model`` and ``api_base`` replace the configured ones: a suite's conftest
     can point its ``judge`` fixture at a server it starts itself. The client
@@ -37,38 +48,41 @@ def model_client(request: pytest.FixtureRequest, role: str, *, model: str | None
     on a random port replay in the next run; give it a version of the server's
     script, so a changed script is asked again.
     """
+    return role_client(request.config, request.node, role, model=model, api_base=api_base,
+                       cache_endpoint=cache_endpoint)
+
+
+def role_client(config: pytest.Config, node: pytest.Item, role: str, *, model: str | None = None,
+                api_base: str | None = None, cache_endpoint: str | None = None) -> Any:
+    """:func:`model_client` for a test item (the ``llm_robust`` runner builds the paraphraser with it)."""
     from pytest_llmops.models.client import LLMClient, ModelConfig, UnconfiguredModel
     from pytest_llmops.models.retry import RetryPolicy
 
-    settings = settings_for(request)
+    settings = node_settings(config, node)
+    model_setting, api_base_setting = ROLE_SETTINGS[role]
     if model is None:
-        model, configured_base = {
-            "llm": (settings.model, settings.api_base),
-            "judge": (settings.judge, settings.judge_api_base),
-            "reward": (settings.reward_model, settings.reward_api_base),
-        }[role]
-        api_base = api_base or configured_base
+        model = getattr(settings, model_setting)
+        api_base = api_base or getattr(settings, api_base_setting)
     if model is None:
-        setting = "reward_model" if role == "reward" else "judge"
-        flag = "--llmops-" + setting.replace("_", "-")
-        return UnconfiguredModel(role, f"llmops_{setting}", flag)  # type: ignore[arg-type]
-    config = ModelConfig(
+        flag = "--llmops-" + model_setting.replace("_", "-")
+        return UnconfiguredModel(role, f"llmops_{model_setting}", flag)  # type: ignore[arg-type]
+    config_ = ModelConfig(
         model=model,
         role=role,  # type: ignore[arg-type]
         api_base=api_base,
-        # A judge should be as repeatable as it can be.
-        params={"temperature": 0.0} if role == "judge" else {},
+        # A judge (and a paraphraser) should be as repeatable as it can be.
+        params={"temperature": 0.0} if role != "llm" else {},
         timeout_s=settings.timeout,
         retry=RetryPolicy(retries=settings.retries, deadline_s=settings.deadline),
         cache_endpoint=cache_endpoint,
         reward_api=settings.reward_api,
     )
-    state = get_state(request.config)
+    state = get_state(config)
     if state.dry_run:
         from pytest_llmops.matrix.dry_run import DryRunClient
 
-        return DryRunClient(config, state.runtime(), plan=state.dry_plan)
-    return LLMClient(config, state.runtime())
+        return DryRunClient(config_, state.runtime(), plan=state.dry_plan)
+    return LLMClient(config_, state.runtime())
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ LLMOPS_FIXTURES = frozenset({"llm", "judge", "reward_model", "prompt", "llmops_c
 
 MARKER_HELP = (
     "llm_eval(repeat=1, min_pass_rate=None, model=None, api_base=None, judge=None, judge_api_base=None, "
-    "reward_model=None, reward_api_base=None, reward_api=None, "
+    "reward_model=None, reward_api_base=None, reward_api=None, paraphraser=None, paraphraser_api_base=None, "
     "timeout=None, deadline=None, retries=None, review=None): an LLM evaluation case. Keyword arguments override the "
     "run's settings for this test (marker > command line > ini > default)."
 )

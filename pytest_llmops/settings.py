@@ -90,6 +90,11 @@ OPTIONS: tuple[Option, ...] = (
            "models: chat messages -> class probabilities), score (cross-encoders: text_1/text_2 -> score) or "
            "pooling (chat messages -> the last token's pooled output)", "classify", kind="choice",
            choices=REWARD_APIS, example="score", marker=True),
+    Option("paraphraser", "model that writes the paraphrases and translations of the robustness strategies "
+           "(perturbations(kinds=['paraphrase']), injections(encodings=['translation'])); none by default, so such "
+           "examples end unmeasured", None, example="local/smollm2", marker=True),
+    Option("paraphraser_api_base", "base URL for the paraphraser model", None, kind="url",
+           example="http://127.0.0.1:8000/v1", marker=True),
     Option("cache_path", "SQLite cache of provider calls (relative paths are under the rootdir)",
            ".llmops/cache.sqlite", kind="path", example=".llmops/cache.sqlite"),
     Option("record_mode", "cache mode: off (no cache), new (replay hits, record misses), "
@@ -180,6 +185,8 @@ class Settings:
     reward_model: str | None = None
     reward_api_base: str | None = None
     reward_api: str = "classify"
+    paraphraser: str | None = None
+    paraphraser_api_base: str | None = None
     cache_path: Path = Path(".llmops/cache.sqlite")
     record_mode: str = "new"
     client: str = "direct"

@@ -143,6 +143,8 @@ def test_a_gate_that_can_never_pass_in_the_ini_names_the_ini(pytester):
         ("--llmops-api-base=not-a-url", "*--llmops-api-base: expected an http:// or https:// URL with a host, "
                                         "got 'not-a-url'. Example: --llmops-api-base=http://127.0.0.1:8000/v1"),
         ("--llmops-judge-api-base=127.0.0.1:8000/v1", "*--llmops-judge-api-base: expected an http:// or https:// URL*"),
+        ("--llmops-paraphraser-api-base=localhost:8000", "*--llmops-paraphraser-api-base: expected an http:// or "
+                                                        "https:// URL*"),
         ("--llmops-results=", "*--llmops-results: expected a file path, got ''. Example: --llmops-results=reports/llmops.json"),
         ("--llmops-cache-path=", "*--llmops-cache-path: expected a file path, got ''*"),
     ],

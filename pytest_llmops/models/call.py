@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 CallKind = Literal["chat", "embedding", "reward"]
 #: Which fixture the call was made through; budgets keep the model under test apart from the judge.
-CallRole = Literal["llm", "judge", "embedder", "reward", "other"]
+CallRole = Literal["llm", "judge", "paraphraser", "embedder", "reward", "other"]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -17,6 +18,8 @@ class Probe:
     targets: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
+    #: The example's arguments once model-written values (paraphrases, translations) are resolved.
+    resolved: dict[str, Any] | None = None
 
 
 _current: contextvars.ContextVar[Probe | None] = contextvars.ContextVar("llmops_robust_probe", default=None)

@@ -16,6 +16,11 @@ keep running there meanwhile. Two passes:
 
 The failure message shows the original input, the minimal breaking one, the
 edits between them, the answers and the failed check.
+
+A drawn value that only a model can finish (a paraphrase, a translation: it
+has an ``llmops_resolve(client)`` coroutine) is resolved in the example's task
+on the loop, by the ``llmops_paraphraser`` client, before the body runs; a
+failed or invalid answer makes the example unmeasured.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import pytest
 from pytest_llmops.case import current_case, record_score
 from pytest_llmops.robust import _probe
 from pytest_llmops.robust.asr import ASR, Tally
-from pytest_llmops.verdict import UnmeasuredError, hide_check_frames
+from pytest_llmops.verdict import Score, UnmeasuredError, hide_check_frames
 
 __tracebackhide__ = hide_check_frames
 
@@ -162,10 +167,30 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
     tally = Tally()
     failures: list[tuple[dict[str, Any], _probe.Probe, BaseException]] = []
     unmeasured: list[UnmeasuredError] = []
+    unmade: list[UnmeasuredError] = []  # examples whose paraphrase or translation the model could not make
+
+    paraphraser: list[Any] = []  # built on first use, for the tests that draw model-written values
+
+    def paraphraser_client() -> Any:
+        if not paraphraser:
+            from pytest_llmops.fixtures import role_client
+
+            paraphraser.append(role_client(item.config, item, "paraphraser"))
+        return paraphraser[0]
 
     async def example(args: tuple[Any, ...], kwargs: dict[str, Any], probe: _probe.Probe) -> None:
         _probe.bind(probe)  # the task has its own context: this binding ends with it
-        await inner(*args, **kwargs)
+        resolved = dict(kwargs)
+        for name, value in kwargs.items():
+            resolve = getattr(value, "llmops_resolve", None)
+            if name not in arguments and resolve is not None:
+                try:
+                    resolved[name] = await resolve(paraphraser_client())
+                except UnmeasuredError as exc:
+                    unmade.append(exc)
+                    raise
+        probe.resolved = resolved
+        await inner(*args, **resolved)
 
     def make_inner(counting: bool, tallied: bool = True) -> Any:
         def sync_inner(*args: Any, **kwargs: Any) -> None:
@@ -178,7 +203,8 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
                 error = exc
             except UnmeasuredError as exc:
                 if not counting:
-                    raise
+                    # Neither a break nor a pass: shrinking must not move toward it, nor stop on it.
+                    hypothesis.reject()
                 unmeasured.append(exc)
                 return
             finally:
@@ -187,7 +213,8 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
                     hypothesis.target(value, label=label)
                 for text in probe.notes:
                     hypothesis.note(text)
-            drawn = {name: value for name, value in kwargs.items() if name not in arguments}  # not the fixtures
+            shown = probe.resolved if probe.resolved is not None else kwargs
+            drawn = {name: value for name, value in shown.items() if name not in arguments}  # not the fixtures
             if counting and tallied:
                 tally.add(_strategy_of(drawn), repr(sorted(drawn.items())), error is not None)
             if error is not None:
@@ -249,12 +276,18 @@ async def run_robust(item: pytest.Function, plan: RobustPlan, arguments: dict[st
             raise AssertionError(f"llm_robust: an example ran past deadline={plan.deadline:g}s: {exc}") from None
         broken, trials = tally.total()
         drop_example_scores()
+        failing = trials > 0 and (broken + replayed > 0 if plan.max_asr is None else broken / trials > plan.max_asr)
+        if unmade and not failing:
+            # The strategy asked for model-written inputs: passing on the others alone would be a silent pass.
+            reason = (f"llm_robust: the paraphraser could not make {len(unmade)} example(s) (their model-written "
+                      f"paraphrase or translation); first: {unmade[0]}")
+            record_score(Score.unmeasured(ASR, reason))
+            raise UnmeasuredError(reason)
         for score in tally.scores(plan.max_asr):
             record_score(score)
         if trials == 0:
             first = unmeasured[0] if unmeasured else "no example ran"
             raise UnmeasuredError(f"llm_robust: every example was unmeasured; first: {first}")
-        failing = broken + replayed > 0 if plan.max_asr is None else broken / trials > plan.max_asr
         if not failing:
             return
         first = failures[0]

@@ -15,7 +15,7 @@ from pytest_llmops.safety.leak import find_leaks, leak_coverage
 from pytest_llmops.verdict import Score
 
 PII_SIGNATURE = "pii|patterns:v2"
-LEAK_SIGNATURE = "leak|methods:verbatim,normalised,spaced,reversed,base64,hex,partial|v1"
+LEAK_SIGNATURE = "leak|methods:verbatim,normalised,spaced,reversed,leetspeak,rot13,base64,hex,partial|v2"
 
 
 def pii_check(text: str, *, allow: Sequence[str] = (), types: Iterable[str] | None = None) -> Score:
