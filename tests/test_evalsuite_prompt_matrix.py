@@ -32,8 +32,11 @@ def test_the_suite_plans_eight_cells_of_six_distinct_calls(tmp_path):
     assert result.returncode == 0, out
     assert "48 calls planned" in out and "48 skipped" in out
     rows = {m["cell"]: m for m in re.finditer(
-        r"trivia / (?P<cell>\S+)\s+(?P<calls>\d+)\s+(?P<send>\d+)\s+(?P<cached>\d+)\s+(?P<tokens>\d+)", out)}
+        r"trivia / (?P<cell>\S+)\s+(?P<calls>\d+)\s+(?P<send>\d+)\s+(?P<cached>\d+)\s+(?P<tokens>\d+)\s+"
+        r"(?P<cost>.+)", out)}
     assert sorted(rows) == sorted(CELLS), out
+    # The embedded model is free, as its call records say: the plan prices it at $0, not "unknown".
+    assert {r["cost"].strip() for r in rows.values()} == {"$0.000000"}, out
     # Six calls a cell, all to send: no two cells build the same request (the 0.7 cells differ from the greedy ones).
     assert {(r["calls"], r["send"]) for r in rows.values()} == {("6", "6")}
     for version in (1, 2):
