@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pytest_llmops.matrix.cells import Cell, MatrixError, build_cells, case_key, parse_ini
@@ -82,3 +84,26 @@ def test_each_score_mean_gets_a_bootstrap_interval():
     assert rouge.value == pytest.approx(0.5) and rouge.n == 4
     assert 0.2 <= rouge.low < 0.5 < rouge.high <= 0.8
     assert summary.verdict == "only one cell"
+
+
+def _pareto_chart(cases: list[CaseResult]) -> str:
+    from reporting_runs import make_run
+
+    from pytest_llmops.reporting.html import render_html
+
+    run = make_run("passing").model_copy(update={"matrices": summarize_matrices(cases)})
+    html = render_html(run)
+    chart = html[html.index('<svg class="chart pareto"'):]
+    return chart[:chart.index("</svg>")]
+
+
+def test_the_report_plots_cost_when_it_differs_and_latency_when_every_cell_costs_the_same():
+    priced = [case("cheap", i, i < 5, cost=0.001, latency=0.3) for i in range(10)] + [
+        case("good", i, i < 9, cost=0.01, latency=0.1) for i in range(10)]
+    assert "pass rate against cost" in _pareto_chart(priced)
+    # A local model's cells all cost $0: a cost axis would stack every cell on one line.
+    free = [case("slow", i, i < 9, cost=0.0, latency=0.5) for i in range(10)] + [
+        case("fast", i, i < 5, cost=0.0, latency=0.1) for i in range(10)]
+    chart = _pareto_chart(free)
+    assert "pass rate against latency p50" in chart
+    assert re.search(r'<title>fast: pass rate 0\.500, latency p50 \(s\) 0\.1', chart)

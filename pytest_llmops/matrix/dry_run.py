@@ -113,9 +113,12 @@ def summarize_plan(plan: Sequence[Mapping[str, Any]], price: Any = None) -> list
     price table litellm ships, through ``pytest_llmops.models.prices``).
     """
     if price is None:
+        from pytest_llmops.models.local import MODELS as LOCAL_MODELS
         from pytest_llmops.models.prices import may_be_priced, token_cost
 
         def price(model: str, tokens_in: int, tokens_out: int) -> float | None:
+            if model in LOCAL_MODELS:
+                return 0.0  # the embedded model runs in this process: its calls record cost 0, a measured fact
             return token_cost(model, tokens_in, tokens_out) if may_be_priced(model) else None
 
     rows: dict[str, PlanRow] = {}

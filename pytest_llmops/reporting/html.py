@@ -243,7 +243,9 @@ def _matrices(run: RunResult) -> str:
         table = _table(f"Cells of matrix {summary.name}", headers, [[_e(v) for v in row] for row in rows[1:]],
                        ["best" if cell.cell == summary.best else "" for cell in summary.cells])
         measured = [cell for cell in summary.cells if cell.pass_rate is not None]
-        by_cost = measured and all(cell.cost_usd is not None for cell in measured)
+        # Cost is the x axis only when it tells the cells apart: a local model's cells all cost 0.
+        costs = {cell.cost_usd for cell in measured}
+        by_cost = measured and None not in costs and len(costs) > 1
         by_latency = measured and all(cell.latency_p50_s is not None for cell in measured)
         chart = ""
         if by_cost or by_latency:
