@@ -12,7 +12,7 @@ import base64
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from pytest_llmops.reporting import _svg
 from pytest_llmops.reporting._waterfall import waterfall
 
 if TYPE_CHECKING:
+    from pytest_llmops.history.drift_trend import DriftPoint
     from pytest_llmops.history.store import SuiteRun
     from pytest_llmops.results.models import CallResult, CaseResult, Comparison, LatencyGroup, RunResult, ScoreResult
 
@@ -466,19 +467,51 @@ def _history(history: Sequence[SuiteRun]) -> str:
             "this run is the newest. `llmops history trend SCORE` prints any score's trend.</p></section>")
 
 
+def _drift_over_time(drift: Mapping[str, Sequence[DriftPoint]]) -> str:
+    """Each drift check's p-value run by run against the first of the suite's recent runs."""
+    charts = []
+    for name, points in drift.items():
+        if len(points) < 2:
+            continue
+        chart = _svg.trend(
+            [(f"{p.run_ids[0][:8]} ({_when(p.finished_at)})", 1.0 if p.is_reference else p.p_value) for p in points],
+            title=f"{name}: p-value against the first of the last {len(points)} runs, oldest first",
+            y_label="p-value",
+        )
+        headers = [("run", False), ("finished (UTC)", False), ("revision", False), ("n", True),
+                   ("statistic", True), ("p-value", True), ("drifted", False), ("centroid shift", True)]
+        rows = [
+            (_e(p.run_ids[0][:8]), _e(_when(p.finished_at)), _e((p.git_revision or "-")[:12]), _e(str(p.n)),
+             _e("reference" if p.is_reference else p.note or f"{p.statistic_name} {c.number(p.statistic)}"),
+             _e(c.number(p.p_value)), _e("-" if p.drifted is None else ("yes" if p.drifted else "no")),
+             _e(c.number(p.centroid_shift)))
+            for p in reversed(points)
+        ]
+        charts.append(f"<h3>{_e(name)}</h3>{chart}{_table(f'{name}, newest first', headers, rows)}")
+    if not charts:
+        return ""
+    return ('<section id="drift-over-time"><h2>Drift over time</h2>' + "".join(charts)
+            + '<p class="note">Recomputed from the embedding summaries the runs kept (at most 128 answers each, '
+            "seeded): each run against the first of these runs; an unmeasured mark is a run that could not be "
+            "compared (another embedder). `llmops history trend drift --against previous` prints more.</p></section>")
+
+
 def _when(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(timestamp))
 
 
-def render_html(run: RunResult, history: Sequence[SuiteRun] = ()) -> str:
+def render_html(
+    run: RunResult, history: Sequence[SuiteRun] = (), drift: Mapping[str, Sequence[DriftPoint]] | None = None
+) -> str:
     """The whole report as one HTML document that needs nothing but a browser to view.
 
-    ``history``: the suite's earlier runs (oldest first, this one last) for the history chart.
+    ``history``: the suite's earlier runs (oldest first, this one last) for the history chart;
+    ``drift``: each drift check's points over those runs (``pytest_llmops.history.drift_trend``).
     """
     verdict = c.run_verdict(run)
     model = run.settings.get("model") or "-"
     body = "".join((_gates(run), _counts(run), _robust(run), _matrices(run), _comparison(run.comparison),
-                    _history(history), _score_charts(run), _latency(run), _cases(run)))
+                    _history(history), _drift_over_time(drift or {}), _score_charts(run), _latency(run), _cases(run)))
     version = run.environment.packages.get("pytest-llmops", "")
     return (
         "<!DOCTYPE html>\n"
