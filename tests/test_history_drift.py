@@ -91,14 +91,18 @@ def test_trend_drift_shows_the_drift_appearing_at_the_run_it_began(pytester, cap
     assert [p["n"] for p in windows] == [120, 120, 60]
     assert [p["drifted"] for p in windows] == [None, True, True]
 
-    # The table a user reads.
-    assert llmops(["history", "--path", history_path(pytester), "trend", "drift"]) == 0
+    # The table a user reads, and the same as a page of charts.
+    page = pytester.path / "drift.html"
+    assert llmops(["history", "--path", history_path(pytester), "trend", "drift", "--html", str(page)]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == ("test_answers.py::test_answers_look_like_last_release drift.mmd: drift against the first "
                         "window, run by run, oldest first")
     assert "reference" in lines[2]
     assert [line.split()[-2] for line in lines[3:]] == ["no", "no", "YES", "YES"]
+    html = page.read_text()
+    assert "drift.mmd: p-value against the first window, oldest first" in html
+    assert html.count('<circle class="dot"') == 5 and html.count(">yes<") == 2 and "<script src" not in html
 
 
 def test_a_run_by_another_embedder_is_not_compared_and_a_run_can_be_the_reference(pytester, capsys):

@@ -42,6 +42,7 @@ def add_history_parser(commands: argparse._SubParsersAction) -> None:
     drift.add_argument("--window", type=int, default=1, metavar="N", help="pool N consecutive runs per window (default 1)")
     drift.add_argument("--check", metavar="TEXT", help="only drift checks whose test id or score name contains TEXT")
     drift.add_argument("--method", help="re-test with this drift method (default: the one each check used)")
+    drift.add_argument("--html", type=Path, metavar="PATH", help="also write the drift-over-time charts to this page")
     actions.add_parser("models", help="each model and prompt version evaluated, when, with which verdict")
     importing = actions.add_parser("import", help="add existing results files to the history")
     importing.add_argument("files", nargs="+", type=Path)
@@ -109,7 +110,7 @@ def _trend(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
     if args.score == "drift" and args.by is None and store.drift_summaries(limit=1):
         return _drift_trend(store, args, since)
     drift_flags = [f"--{name}" for name, default in (("against", "first"), ("window", 1), ("check", None),
-                                                     ("method", None)) if getattr(args, name) != default]
+                                                     ("method", None), ("html", None)) if getattr(args, name) != default]
     if drift_flags:
         print(f"llmops: {', '.join(drift_flags)} only apply to `trend drift` over stored embedding summaries "
               f"(none in {store.path}: drift checks keep one since pytest-llmops stores them)", file=sys.stderr)
@@ -139,13 +140,25 @@ def _drift_trend(store, args: argparse.Namespace, since: float | None) -> int:  
 
     checks = drift_over_time(store, against=args.against, window=args.window, check=args.check,
                              method=args.method, since=since)
+    reference = {"first": "the first window", "previous": "the window before"}.get(args.against, f"run {args.against}")
+    if args.html is not None:
+        from pytest_llmops.redact import redact_text
+        from pytest_llmops.reporting.html import render_drift_page
+        from pytest_llmops.reporting.outputs import write_atomic
+
+        try:
+            write_atomic(args.html, redact_text(render_drift_page(checks, against=reference, source=str(store.path))))
+        except OSError as exc:
+            print(f"llmops: cannot write {args.html} (--html): {exc.strerror or exc}; choose a writable path",
+                  file=sys.stderr)
+            return 2
+        print(f"drift over time: {args.html}", file=sys.stderr)
     if args.json:
         print(json.dumps({name: [p.to_dict() for p in points] for name, points in checks.items()}, indent=2))
         return 0
     if not checks:
         print(f"no drift check matching {args.check!r} in {store.path}")
         return 1
-    reference = {"first": "the first window", "previous": "the window before"}.get(args.against, f"run {args.against}")
     span = f"windows of {args.window} runs" if args.window > 1 else "run by run"
     for name, points in checks.items():
         print(f"{name}: drift against {reference}, {span}, oldest first")
