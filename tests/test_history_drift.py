@@ -136,6 +136,18 @@ def test_a_run_by_another_embedder_is_not_compared_and_a_run_can_be_the_referenc
     assert "unknown drift method 'nope'" in capsys.readouterr().err
 
 
+def test_under_xdist_the_summary_reaches_the_history_from_the_worker(pytester):
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_answers=ANSWERS.format(topic="legal", seed=1, features=256))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LLMOPS_GIT_BRANCH", "main")
+        pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2").assert_outcomes(failed=1)
+    with HistoryStore(pytester.path / ".llmops" / "history.sqlite") as store:
+        (row,) = store.drift_summaries()
+    assert (row["n"], row["rows"], row["dim"], row["dtype"]) == (60, 60, 256, "float16")
+    assert len(row["sample"]) == 60 * 256 * 2
+
+
 def test_the_html_report_charts_drift_over_the_suites_runs(pytester):
     for seed, topic in enumerate(["billing", "billing", "legal"], start=1):
         run_suite(pytester, topic, seed, "--llmops-html=.llmops/report.html")

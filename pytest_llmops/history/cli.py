@@ -137,9 +137,14 @@ def _trend(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
 
 def _drift_trend(store, args: argparse.Namespace, since: float | None) -> int:  # type: ignore[no-untyped-def]
     from pytest_llmops.history.drift_trend import drift_over_time
+    from pytest_llmops.metrics._deps import MissingDependencyError
 
-    checks = drift_over_time(store, against=args.against, window=args.window, check=args.check,
-                             method=args.method, since=since)
+    try:
+        checks = drift_over_time(store, against=args.against, window=args.window, check=args.check,
+                                 method=args.method, since=since)
+    except MissingDependencyError as exc:  # a history copied to a machine without the [drift] extra
+        print(f"llmops: trend drift: {exc}", file=sys.stderr)
+        return 2
     reference = {"first": "the first window", "previous": "the window before"}.get(args.against, f"run {args.against}")
     if args.html is not None:
         from pytest_llmops.redact import redact_text

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmops.history.store import HistoryError, HistoryStore
+
+if TYPE_CHECKING:
+    from pytest_llmops.drift.result import DriftResult
 
 
 @dataclass(frozen=True)
@@ -174,10 +177,13 @@ def _compare(
     )
 
 
-def _test(current: Sequence[dict[str, Any]], reference: Sequence[dict[str, Any]], method: str, last: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _test(
+    current: Sequence[dict[str, Any]], reference: Sequence[dict[str, Any]], method: str, last: dict[str, Any]
+) -> tuple[DriftResult, float | None]:
     """The drift test on the pooled samples, and the cosine distance between the full means."""
     from pytest_llmops.drift._deps import need
     from pytest_llmops.drift.methods import drift_test
+    from pytest_llmops.drift.result import DriftInputError
     from pytest_llmops.drift.samples import EmbeddingSample, as_sample
     from pytest_llmops.drift.summary import EmbeddingSummary
 
@@ -193,8 +199,6 @@ def _test(current: Sequence[dict[str, Any]], reference: Sequence[dict[str, Any]]
         ]
         dims = {s.dim for s in summaries}
         if len(dims) > 1:
-            from pytest_llmops.drift.result import DriftInputError
-
             raise DriftInputError(f"the {label} runs' vectors have different dimensions ({sorted(dims)})")
         sample = as_sample(np.vstack([s.sample for s in summaries]), role=label)
         # The mean of all the answers: each run's mean weighted by how many it had.
@@ -204,8 +208,6 @@ def _test(current: Sequence[dict[str, Any]], reference: Sequence[dict[str, Any]]
     cur, cur_mean = pooled(current, "current")
     ref, ref_mean = pooled(reference, "reference")
     if cur.dim != ref.dim:
-        from pytest_llmops.drift.result import DriftInputError
-
         raise DriftInputError(f"{cur.dim} dimensions here, {ref.dim} in the reference")
     # The check's own permutations when it is re-tested with its own method; else the method's default.
     permutations = last["n_permutations"] if method == last["method"] else None
