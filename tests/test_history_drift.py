@@ -240,3 +240,31 @@ def test_a_version_2_history_is_migrated_and_its_drift_summaries_read_out(tmp_pa
         assert point.is_reference and point.check == "t.py::test_x drift.mmd"
         with pytest.raises(HistoryError, match="at least 1 run"):
             drift_over_time(store, window=0)
+
+
+def _store_run(store: HistoryStore, run_id: str, finished_at: float, suite: str, vectors: np.ndarray) -> None:
+    """A run of ``suite`` whose one drift check saw ``vectors`` (as the plugin's append stores it)."""
+    score = {"name": "drift.mmd", "details": {
+        "method": "mmd", "alpha": 0.05, "seed": 0, "n_permutations": 100,
+        "embedding_summary": summarize(vectors, embedder="e", rows=32).to_dict(),
+    }}
+    with store._write() as db:
+        db.execute("INSERT INTO runs (run_id, started_at, finished_at, n_cases, counts, results, suite) "
+                   "VALUES (?,?,?,1,'{}','{}',?)", (run_id, finished_at, finished_at, suite))
+        history_store._insert_summaries(db, run_id, history_store._summaries_in([(f"{suite}/t.py::x", score)]))
+
+
+def test_the_reports_last_runs_are_the_suites_even_when_another_suite_ran_since(tmp_path):
+    rng = np.random.default_rng(2)
+    with HistoryStore(tmp_path / "history.sqlite") as store:
+        for i in range(3):
+            _store_run(store, f"a{i}", 10.0 + i, "evals/a", rng.normal(size=(40, 8)) + (3.0 if i == 2 else 0.0))
+        for i in range(5):
+            _store_run(store, f"b{i}", 20.0 + i, "evals/b", rng.normal(size=(40, 8)))
+        checks = drift_over_time(store, suite="evals/a", limit=2)
+        ((name, points),) = checks.items()
+        assert name == "evals/a/t.py::x drift.mmd"
+        assert [p.run_ids for p in points] == [("a1",), ("a2",)] and points[1].drifted is True
+        # A reference run older than the window is fetched on its own.
+        against = drift_over_time(store, suite="evals/a", limit=1, against="a0")
+        assert [(p.run_ids, p.reference) for p in against["evals/a/t.py::x drift.mmd"]] == [(("a2",), ("a0",))]

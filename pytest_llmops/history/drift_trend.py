@@ -110,11 +110,10 @@ def drift_over_time(
             by_check.setdefault(name, []).append(row)
     if reference_run is not None and by_check:
         # The reference run may be older than --since or the limit: fetch its summaries on their own.
-        for row in store.drift_summaries():
-            if row["run_id"] == reference_run:
-                name = check_name(row["nodeid"], row["name"])
-                if name in by_check and all(r["run_id"] != reference_run for r in by_check[name]):
-                    by_check[name].insert(0, row)
+        for row in store.drift_summaries(run_id=reference_run):
+            name = check_name(row["nodeid"], row["name"])
+            if name in by_check and all(r["run_id"] != reference_run for r in by_check[name]):
+                by_check[name].insert(0, row)
     return {
         name: _points(name, rows, against=against, reference_run=reference_run, size=window, method=method)
         for name, rows in sorted(by_check.items())

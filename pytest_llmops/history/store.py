@@ -1,7 +1,8 @@
 """The run history: every finished run appended to one SQLite file.
 
 One row per run (who, when, what was evaluated, the verdict), one per case, one
-per score and gate, and the whole redacted results file as JSON text (plain, so
+per score and gate, one per drift check with the embedding summary it kept
+(``pytest_llmops.drift.summary``: for drift over time), and the whole redacted results file as JSON text (plain, so
 that a secrets scan of the file sees it as it sees results.json), so that an old
 run can be read back exactly, e.g. as the baseline of a comparison.
 
@@ -383,7 +384,7 @@ class HistoryStore:
         ]
 
     def drift_summaries(
-        self, *, nodeid: str | None = None, name: str | None = None, suite: str | None = None,
+        self, *, run_id: str | None = None, nodeid: str | None = None, name: str | None = None, suite: str | None = None,
         branch: str | None = None, since: float | None = None, limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Each stored drift-check summary with its run's time and revision, oldest run first.
@@ -391,20 +392,32 @@ class HistoryStore:
         ``limit`` keeps the runs of the newest ``limit`` runs that have a summary. The bytes
         (``mean``, ``sample``) are as :meth:`EmbeddingSummary.from_bytes` takes them.
         """
-        where, args = ["1=1"], []
-        for column, value in (("d.nodeid", nodeid), ("d.name", name), ("r.suite", suite), ("r.git_branch", branch)):
+        def runs_where(r: str) -> tuple[list[str], list[Any]]:
+            # The run filters, on the runs table under the alias ``r`` (the limit's subquery uses its own).
+            where, args = [], []
+            for column, value in (("suite", suite), ("git_branch", branch)):
+                if value is not None:
+                    where.append(f"{r}.{column} = ?")
+                    args.append(value)
+            if since is not None:
+                where.append(f"{r}.finished_at >= ?")
+                args.append(since)
+            return where, args
+
+        where, args = runs_where("r")
+        for column, value in (("d.run_id", run_id), ("d.nodeid", nodeid), ("d.name", name)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        if since is not None:
-            where.append("r.finished_at >= ?")
-            args.append(since)
         if limit is not None:
+            inner, inner_args = runs_where("r2")
             where.append(
                 "r.run_id IN (SELECT r2.run_id FROM runs r2 WHERE r2.run_id IN (SELECT run_id FROM drift_summaries)"
-                " ORDER BY r2.finished_at DESC, r2.run_id LIMIT ?)"
+                + "".join(f" AND {condition}" for condition in inner)
+                + " ORDER BY r2.finished_at DESC, r2.run_id LIMIT ?)"
             )
-            args.append(limit)
+            args += [*inner_args, limit]
+        where = where or ["1=1"]
         sql = (
             "SELECT d.run_id, r.finished_at, r.git_revision, d.nodeid, d.name, d.embedder, d.method, d.alpha, d.seed,"
             " d.n_permutations, d.n, d.dim, d.rows, d.sample_seed, d.dtype, d.mean, d.sample"
