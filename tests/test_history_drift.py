@@ -134,6 +134,8 @@ def test_a_run_by_another_embedder_is_not_compared_and_a_run_can_be_the_referenc
     assert "a window holds at least 1 run" in capsys.readouterr().err
     assert llmops(["history", "--path", history_path(pytester), "trend", "drift", "--method", "nope"]) == 2
     assert "unknown drift method 'nope'" in capsys.readouterr().err
+    assert llmops(["history", "--path", history_path(pytester), "trend", "quality", "--window", "3"]) == 2
+    assert "--window: only for `trend drift` (without --by)" in capsys.readouterr().err
 
 
 def test_under_xdist_the_summary_reaches_the_history_from_the_worker(pytester):
@@ -195,7 +197,7 @@ def test_the_summary_is_seeded_capped_and_read_back_as_stored():
         EmbeddingSummary.from_bytes(embedder="e", n=500, dim=16, rows=100, dtype="float16", mean=b"", sample=b"")
 
 
-def test_keep_sample_zero_keeps_no_summary(pytester):
+def test_keep_sample_zero_keeps_no_summary(pytester, capsys):
     pytester.makepyfile(test_off="""
         import pytest
         from pytest_llmops.assertions.drift import assert_no_drift
@@ -209,6 +211,12 @@ def test_keep_sample_zero_keeps_no_summary(pytester):
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
     with HistoryStore(pytester.path / ".llmops" / "history.sqlite") as store:
         assert len(store.runs()) == 1 and store.drift_summaries() == []
+    # `trend drift` then shows the statistic the check computed, and says why.
+    capsys.readouterr()
+    assert llmops(["history", "--path", history_path(pytester), "trend", "drift"]) == 0
+    assert capsys.readouterr().out.startswith("no run stored an embedding summary of its drift checks")
+    assert llmops(["history", "--path", history_path(pytester), "trend", "drift", "--against", "previous"]) == 2
+    assert "no run in " in capsys.readouterr().err
 
 
 def test_a_version_2_history_is_migrated_and_its_drift_summaries_read_out(tmp_path):

@@ -112,8 +112,13 @@ def _trend(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
     drift_flags = [f"--{name}" for name, default in (("against", "first"), ("window", 1), ("check", None),
                                                      ("method", None), ("html", None)) if getattr(args, name) != default]
     if drift_flags:
-        print(f"llmops: {', '.join(drift_flags)} only apply to `trend drift` over stored embedding summaries "
-              f"(none in {store.path}: drift checks keep one since pytest-llmops stores them)", file=sys.stderr)
+        flags = ", ".join(drift_flags)
+        if args.score != "drift" or args.by is not None:
+            why = f"{flags}: only for `trend drift` (without --by)"
+        else:
+            why = (f"{flags}: no run in {store.path} kept an embedding summary of a drift check (runs stored before "
+                   "this version, or assert_no_drift(..., keep_sample=0)), so there is no drift to recompute")
+        print(f"llmops: {why}", file=sys.stderr)
         return 2
     points = store.trend(args.score, by=args.by, since=since)
     if args.json:
