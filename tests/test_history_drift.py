@@ -276,3 +276,12 @@ def test_the_reports_last_runs_are_the_suites_even_when_another_suite_ran_since(
         # A reference run older than the window is fetched on its own.
         against = drift_over_time(store, suite="evals/a", limit=1, against="a0")
         assert [(p.run_ids, p.reference) for p in against["evals/a/t.py::x drift.mmd"]] == [(("a2",), ("a0",))]
+
+
+def test_the_history_store_appends_drift_summaries_without_numpy():
+    # Every run is appended at its end: reading a drift check's summary out of it must not load numpy.
+    from tests.test_import_light import modules_after
+
+    loaded = modules_after("import pytest_llmops.history.store, pytest_llmops.history.drift_trend")
+    assert "pytest_llmops.history.drift_trend" in loaded
+    assert sorted(m for m in ("numpy", "scipy", "sklearn", "torch") if m in loaded) == []

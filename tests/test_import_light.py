@@ -78,10 +78,3 @@ def test_the_preference_export_needs_neither_pytest_nor_trl():
     loaded = modules_after("import pytest_llmops.exports.preferences, pytest_llmops.exports.cli")
     assert "pytest_llmops.exports.preferences" in loaded
     assert sorted(m for m in ("pytest", "_pytest", "trl", "datasets", "torch", "mlflow") if m in loaded) == []
-
-
-def test_the_history_store_appends_drift_summaries_without_numpy():
-    # Every run is appended at its end: reading a drift check's summary out of it must not load numpy.
-    loaded = modules_after("import pytest_llmops.history.store, pytest_llmops.history.drift_trend")
-    assert "pytest_llmops.history.drift_trend" in loaded
-    assert sorted(m for m in ("numpy", "scipy", "sklearn", "torch") if m in loaded) == []
