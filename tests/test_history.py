@@ -134,7 +134,7 @@ def test_an_older_history_file_is_migrated_in_place(tmp_path):
     db.commit()
     db.close()
     with HistoryStore(path) as store:
-        assert store.schema_version == history_store.SCHEMA_VERSION == 2
+        assert store.schema_version == history_store.SCHEMA_VERSION == 3
         (old,) = store.runs()
         assert old.run_id == "old" and old.git_branch is None  # kept, with the new column empty
 

@@ -78,6 +78,7 @@ def assert_no_drift(
     judge: Any = None,
     n_clusters: int | None = None,
     root: str | os.PathLike[str] | None = None,
+    keep_sample: int | None = None,
     **options: Any,
 ) -> Score:
     """Fail when ``current`` and ``baseline`` differ in distribution (drift test p-value below ``alpha``).
@@ -91,10 +92,15 @@ def assert_no_drift(
     clustered and the message lists the clusters whose share moved most;
     ``judge`` (a model client or ``callable(prompt) -> str``) names them.
 
-    The score's value is the p-value, its threshold ``alpha``.
+    The score's value is the p-value, its threshold ``alpha``. Its details
+    also keep an embedding summary of ``current`` (the mean and a seeded
+    sample of at most ``keep_sample`` rows, 128 by default; 0 keeps none), so
+    the run history can recompute drift between any two runs later
+    (``llmops history trend drift``).
     """
     from pytest_llmops.drift.methods import drift_test
     from pytest_llmops.drift.samples import prepare
+    from pytest_llmops.drift.summary import SUMMARY_KEY, SUMMARY_ROWS, summarize
 
     name = f"drift.{method}"
     base = _resolve_baseline(baseline, root)
@@ -105,6 +111,9 @@ def assert_no_drift(
     except InsufficientDataError as error:
         return require(Score.unmeasured(name, f"not enough data for a drift test: {error}"), **inputs)
     details: dict[str, Any] = result.to_dict()
+    rows = SUMMARY_ROWS if keep_sample is None else keep_sample
+    if rows > 0:
+        details[SUMMARY_KEY] = summarize(cur.vectors, embedder=cur.signature, rows=rows, seed=seed).to_dict()
     lines = [result.summary(), _how_far(result)]
     if result.drifted and explain:
         from pytest_llmops.drift.clusters import explain_clusters

@@ -3,6 +3,7 @@
     llmops history list [--branch main] [--since 30d] [--limit 20]
     llmops history show RUN_ID
     llmops history trend SCORE [--by model|prompt] [--since 30d]   (SCORE: a name, drift, or PREFIX.*)
+    llmops history trend drift [--against first|previous|RUN] [--window N] [--check TEXT] [--method M]
     llmops history models
     llmops history import results.json [more.json ...]
 """
@@ -35,6 +36,13 @@ def add_history_parser(commands: argparse._SubParsersAction) -> None:
     trend.add_argument("score", help="a score name (rougeL, faithfulness), or a family: drift, robust.asr.*")
     trend.add_argument("--by", choices=["model", "prompt"], help="one line per model or prompt version")
     trend.add_argument("--since", type=parse_duration, help="only runs younger than this (e.g. 30d)")
+    drift = trend.add_argument_group("trend drift", "drift recomputed from the embedding summaries the runs stored")
+    drift.add_argument("--against", default="first", metavar="first|previous|RUN",
+                       help="the reference: the first window, the previous one, or a run id (default: first)")
+    drift.add_argument("--window", type=int, default=1, metavar="N", help="pool N consecutive runs per window (default 1)")
+    drift.add_argument("--check", metavar="TEXT", help="only drift checks whose test id or score name contains TEXT")
+    drift.add_argument("--method", help="re-test with this drift method (default: the one each check used)")
+    drift.add_argument("--html", type=Path, metavar="PATH", help="also write the drift-over-time charts to this page")
     actions.add_parser("models", help="each model and prompt version evaluated, when, with which verdict")
     importing = actions.add_parser("import", help="add existing results files to the history")
     importing.add_argument("files", nargs="+", type=Path)
@@ -99,6 +107,19 @@ def _show(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-de
 
 def _trend(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     since = time.time() - args.since if args.since else None
+    if args.score == "drift" and args.by is None and store.drift_summaries(limit=1):
+        return _drift_trend(store, args, since)
+    drift_flags = [f"--{name}" for name, default in (("against", "first"), ("window", 1), ("check", None),
+                                                     ("method", None), ("html", None)) if getattr(args, name) != default]
+    if drift_flags:
+        flags = ", ".join(drift_flags)
+        if args.score != "drift" or args.by is not None:
+            why = f"{flags}: only for `trend drift` (without --by)"
+        else:
+            why = (f"{flags}: no run in {store.path} kept an embedding summary of a drift check (runs stored before "
+                   "this version, or assert_no_drift(..., keep_sample=0)), so there is no drift to recompute")
+        print(f"llmops: {why}", file=sys.stderr)
+        return 2
     points = store.trend(args.score, by=args.by, since=since)
     if args.json:
         print(json.dumps(points, indent=2))
@@ -106,6 +127,9 @@ def _trend(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
     if not points:
         print(f"no run in {store.path} has a score {args.score!r}")
         return 1
+    if args.score == "drift":
+        print("no run stored an embedding summary of its drift checks (older runs): showing the statistic each "
+              "run computed against its own baseline")
     print(f"{args.score}: mean over the cases of each run, oldest first")
     for p in points:
         group = f"  {p['group']}" if p["group"] else ""
@@ -113,6 +137,54 @@ def _trend(store, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
             f"  {_when(p['finished_at'])}  {p['run_id']}  {(p['git_revision'] or '-')[:10]:<10}{group}  "
             f"mean {_number(p['mean'])}  ({p['passed']}/{p['cases']} passed)"
         )
+    return 0
+
+
+def _drift_trend(store, args: argparse.Namespace, since: float | None) -> int:  # type: ignore[no-untyped-def]
+    from pytest_llmops.history.drift_trend import drift_over_time
+    from pytest_llmops.metrics._deps import MissingDependencyError
+
+    try:
+        checks = drift_over_time(store, against=args.against, window=args.window, check=args.check,
+                                 method=args.method, since=since)
+    except MissingDependencyError as exc:  # a history copied to a machine without the [drift] extra
+        print(f"llmops: trend drift: {exc}", file=sys.stderr)
+        return 2
+    reference = {"first": "the first window", "previous": "the window before"}.get(args.against, f"run {args.against}")
+    if args.html is not None:
+        from pytest_llmops.redact import redact_text
+        from pytest_llmops.reporting.html import render_drift_page
+        from pytest_llmops.reporting.outputs import write_atomic
+
+        try:
+            write_atomic(args.html, redact_text(render_drift_page(checks, against=reference, source=str(store.path))))
+        except OSError as exc:
+            print(f"llmops: cannot write {args.html} (--html): {exc.strerror or exc}; choose a writable path",
+                  file=sys.stderr)
+            return 2
+        print(f"drift over time: {args.html}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({name: [p.to_dict() for p in points] for name, points in checks.items()}, indent=2))
+        return 0
+    if not checks:
+        print(f"no drift check matching {args.check!r} in {store.path}")
+        return 1
+    span = f"windows of {args.window} runs" if args.window > 1 else "run by run"
+    for name, points in checks.items():
+        print(f"{name}: drift against {reference}, {span}, oldest first")
+        print(f"  {'#':>3}  {'finished (UTC)':<16}  {'runs':<17}  {'revision':<10}  {'n':>5}  "
+              f"{'statistic':<16}  {'p':>8}  {'drifted':<7}  centroid shift")
+        for p in points:
+            runs = p.run_ids[0][:8] + (f" +{len(p.run_ids) - 1}" if len(p.run_ids) > 1 else "")
+            head = f"  {p.window:>3}  {_when(p.finished_at):<16}  {runs:<17}  {(p.git_revision or '-')[:10]:<10}  {p.n:>5}  "
+            if p.is_reference:
+                print(head + "reference")
+            elif p.note:
+                print(head + p.note)
+            else:
+                statistic = f"{p.statistic_name} {_number(p.statistic)}"
+                print(head + f"{statistic:<16}  {_number(p.p_value):>8}  {'YES' if p.drifted else 'no':<7}  "
+                      f"{_number(p.centroid_shift)}")
     return 0
 
 

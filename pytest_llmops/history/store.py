@@ -1,7 +1,8 @@
 """The run history: every finished run appended to one SQLite file.
 
 One row per run (who, when, what was evaluated, the verdict), one per case, one
-per score and gate, and the whole redacted results file as JSON text (plain, so
+per score and gate, one per drift check with the embedding summary it kept
+(``pytest_llmops.drift.summary``: for drift over time), and the whole redacted results file as JSON text (plain, so
 that a secrets scan of the file sees it as it sees results.json), so that an old
 run can be read back exactly, e.g. as the baseline of a comparison.
 
@@ -17,10 +18,12 @@ migrates it in place, in one transaction, before anything else is done.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,8 +92,34 @@ def _v2(db: sqlite3.Connection) -> None:
     )
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    # v3: each drift check's embedding summary (pytest_llmops.drift.summary), so drift can be recomputed
+    # between any two runs. Runs stored before keep theirs in the results text: they are read out here.
+    _run_script(
+        db,
+        """
+        CREATE TABLE drift_summaries (
+            run_id TEXT NOT NULL REFERENCES runs(run_id), nodeid TEXT NOT NULL, name TEXT NOT NULL,
+            embedder TEXT, method TEXT NOT NULL, alpha REAL NOT NULL, seed INTEGER NOT NULL,
+            n_permutations INTEGER, n INTEGER NOT NULL, dim INTEGER NOT NULL, rows INTEGER NOT NULL,
+            sample_seed INTEGER NOT NULL, dtype TEXT NOT NULL, mean BLOB NOT NULL, sample BLOB NOT NULL,
+            PRIMARY KEY (run_id, nodeid, name)
+        );
+        CREATE INDEX drift_summaries_by_check ON drift_summaries(nodeid, name)
+        """
+    )
+    for run_id, text in db.execute("SELECT run_id, results FROM runs").fetchall():
+        try:
+            cases = json.loads(text).get("cases") or []
+        except (ValueError, AttributeError):
+            continue  # a results text this version cannot read holds no summary it could use
+        _insert_summaries(db, run_id, _summaries_in(
+            (case.get("nodeid", ""), score) for case in cases for score in case.get("scores") or []
+        ))
+
+
 #: Migrations in order; the schema version of a file is how many of them it has had.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -228,6 +257,9 @@ class HistoryStore:
                 [(run_id, p.name, p.version, p.hash) for c in run.cases for p in c.prompts],
             )
             db.executemany("INSERT INTO models VALUES (?,?,?,?,?)", _models_of(run_id, run))
+            _insert_summaries(db, run_id, _summaries_in(
+                (case.nodeid, score.model_dump()) for case in run.cases for score in case.scores
+            ))
         return run_id
 
     # -- reading -------------------------------------------------------------------------------
@@ -351,6 +383,51 @@ class HistoryStore:
             for r in self._db.execute(sql, args)
         ]
 
+    def drift_summaries(
+        self, *, run_id: str | None = None, nodeid: str | None = None, name: str | None = None, suite: str | None = None,
+        branch: str | None = None, since: float | None = None, limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Each stored drift-check summary with its run's time and revision, oldest run first.
+
+        ``limit`` keeps the runs of the newest ``limit`` runs that have a summary. The bytes
+        (``mean``, ``sample``) are as :meth:`EmbeddingSummary.from_bytes` takes them.
+        """
+        def runs_where(r: str) -> tuple[list[str], list[Any]]:
+            # The run filters, on the runs table under the alias ``r`` (the limit's subquery uses its own).
+            where, args = [], []
+            for column, value in (("suite", suite), ("git_branch", branch)):
+                if value is not None:
+                    where.append(f"{r}.{column} = ?")
+                    args.append(value)
+            if since is not None:
+                where.append(f"{r}.finished_at >= ?")
+                args.append(since)
+            return where, args
+
+        where, args = runs_where("r")
+        for column, value in (("d.run_id", run_id), ("d.nodeid", nodeid), ("d.name", name)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if limit is not None:
+            inner, inner_args = runs_where("r2")
+            where.append(
+                "r.run_id IN (SELECT r2.run_id FROM runs r2 WHERE r2.run_id IN (SELECT run_id FROM drift_summaries)"
+                + "".join(f" AND {condition}" for condition in inner)
+                + " ORDER BY r2.finished_at DESC, r2.run_id LIMIT ?)"
+            )
+            args += [*inner_args, limit]
+        where = where or ["1=1"]
+        sql = (
+            "SELECT d.run_id, r.finished_at, r.git_revision, d.nodeid, d.name, d.embedder, d.method, d.alpha, d.seed,"
+            " d.n_permutations, d.n, d.dim, d.rows, d.sample_seed, d.dtype, d.mean, d.sample"
+            " FROM drift_summaries d JOIN runs r ON r.run_id = d.run_id"
+            f" WHERE {' AND '.join(where)} ORDER BY r.finished_at, d.run_id, d.nodeid, d.name"
+        )
+        keys = ("run_id", "finished_at", "git_revision", "nodeid", "name", "embedder", "method", "alpha", "seed",
+                "n_permutations", "n", "dim", "rows", "sample_seed", "dtype", "mean", "sample")
+        return [dict(zip(keys, row)) for row in self._db.execute(sql, args)]
+
     def models(self) -> list[dict[str, Any]]:
         """Each model (by role and runtime) evaluated: first and last run, runs, last verdict."""
         sql = (
@@ -383,6 +460,39 @@ class HistoryStore:
             {"name": r[0], "version": r[1], "hash": r[2], "runs": r[3], "first": r[4], "last": r[5]}
             for r in self._db.execute(sql)
         ]
+
+
+#: The key of a drift score's details that holds its embedding summary (pytest_llmops.drift.summary).
+_SUMMARY_KEY = "embedding_summary"
+
+
+def _summaries_in(scores: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[Any, ...]]:
+    """(nodeid, score as JSON) -> the columns of each drift score's summary; standard library only,
+    since every run is appended at its end and the plugin must not import numpy for it."""
+    rows = []
+    for nodeid, score in scores:
+        details = score.get("details") or {}
+        entry = details.get(_SUMMARY_KEY)
+        if not isinstance(entry, dict) or not details.get("method"):
+            continue
+        try:
+            rows.append((
+                nodeid, score["name"], entry.get("embedder"), details["method"], float(details.get("alpha", 0.05)),
+                int(details.get("seed") or 0), details.get("n_permutations"), int(entry["n"]), int(entry["dim"]),
+                int(entry["rows"]), int(entry.get("seed") or 0), str(entry["dtype"]),
+                base64.b64decode(entry["mean"], validate=True), base64.b64decode(entry["sample"], validate=True),
+            ))
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            continue  # a damaged summary is left out; the run's trend then says it has none
+    return rows
+
+
+def _insert_summaries(db: sqlite3.Connection, run_id: str, rows: list[tuple[Any, ...]]) -> None:
+    # A repeated case (repeat=N) checks the same drift once per sample: the first one stands for the run.
+    db.executemany(
+        "INSERT OR IGNORE INTO drift_summaries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(run_id, *row) for row in rows],
+    )
 
 
 def _sum(values: Iterator[float | None]) -> float | None:

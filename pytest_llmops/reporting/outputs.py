@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_llmops.redact import redact_text
 
 if TYPE_CHECKING:
+    from pytest_llmops.history.drift_trend import DriftPoint
     from pytest_llmops.history.store import SuiteRun
     from pytest_llmops.results.models import RunResult
 
@@ -73,6 +74,7 @@ def write_outputs(
     markdown_path: Path | None,
     step_summary: bool = True,
     history: Sequence[SuiteRun] = (),
+    drift: Mapping[str, Sequence[DriftPoint]] | None = None,
 ) -> list[Path]:
     """Write the reports asked for and return the paths written, in order: HTML, Markdown, step summary.
 
@@ -80,7 +82,8 @@ def write_outputs(
     whole); with ``step_summary`` the Markdown is also appended to the file
     named by ``$GITHUB_STEP_SUMMARY`` when that variable is set. Every text is
     redacted (``pytest_llmops.redact``) as it is written. ``history`` (the suite's earlier runs) feeds
-    the HTML report's history chart. A report that cannot
+    the HTML report's history chart, ``drift`` (each drift check's windows from
+    ``pytest_llmops.history.drift_trend``) its drift-over-time charts. A report that cannot
     be written does not stop the others: the ``ReportWriteError`` raised at the
     end names every one that failed.
     """
@@ -99,7 +102,7 @@ def write_outputs(
     if html_path is not None:
         from pytest_llmops.reporting.html import render_html
 
-        attempt(lambda: _write(Path(html_path), redact_text(render_html(run, history)), "--llmops-html"))
+        attempt(lambda: _write(Path(html_path), redact_text(render_html(run, history, drift)), "--llmops-html"))
     summary_wanted = step_summary and os.environ.get(STEP_SUMMARY_VARIABLE, "").strip()
     if markdown_path is not None or summary_wanted:
         from pytest_llmops.reporting.markdown import render_markdown

@@ -35,6 +35,7 @@ from pytest_llmops.session import LLMOpsState
 from pytest_llmops.settings import BASELINES_FOLDER
 
 if TYPE_CHECKING:
+    from pytest_llmops.history.drift_trend import DriftPoint
     from pytest_llmops.history.store import SuiteRun
 
 #: The run's exit status when a gate failed (or was unmeasured) or a baseline comparison found a
@@ -197,15 +198,18 @@ def finish_run(state: LLMOpsState, exit_status: int, *, other_failures: int) -> 
         end.results_path = settings.results
         drop_previous(settings.results)
     history: list[SuiteRun] = []
+    drift: dict[str, list[DriftPoint]] = {}
     if settings.history is not None and run.shard is None:  # the merged run is the one to keep
-        history = _append_history(run, state, end)
+        history, drift = _append_history(run, state, end)
     if settings.save_baseline:
         if run.interrupted:
             end.problems.append(f"baseline {settings.save_baseline!r} not saved: the run was interrupted")
         else:
             _save_baseline(run, state, end)
     try:
-        end.outputs = write_outputs(run, html_path=settings.html, markdown_path=settings.markdown, history=history)
+        end.outputs = write_outputs(
+            run, html_path=settings.html, markdown_path=settings.markdown, history=history, drift=drift
+        )
     except ReportWriteError as exc:
         end.outputs = exc.written
         end.problems.extend(exc.problems)
@@ -247,8 +251,11 @@ def _baseline(state: LLMOpsState) -> tuple[str, RunResult, list[str]]:
     return baseline_from_history(history, settings.compare, max_age_s=settings.compare_max_age)
 
 
-def _append_history(run: RunResult, state: LLMOpsState, end: RunEnd) -> list[SuiteRun]:
-    """Append the run to the history; returns the suite's recent runs (this one last) for the report."""
+def _append_history(
+    run: RunResult, state: LLMOpsState, end: RunEnd
+) -> tuple[list[SuiteRun], dict[str, list[DriftPoint]]]:
+    """Append the run to the history; returns the suite's recent runs (this one last) for the report,
+    and, when this run's drift checks kept embedding summaries, their drift over those runs."""
     from pytest_llmops.history.record import append_run, current_branch, suite_of
     from pytest_llmops.history.store import HistoryStore
 
@@ -258,15 +265,27 @@ def _append_history(run: RunResult, state: LLMOpsState, end: RunEnd) -> list[Sui
     try:
         append_run(path, run, root)
         if state.settings.html is None:
-            return []
+            return [], {}
         with HistoryStore(path) as store:
-            return store.suite_history(suite_of(run), branch=current_branch(root))
+            branch = current_branch(root)
+            history = store.suite_history(suite_of(run), branch=branch)
+            if not _keeps_drift_summaries(run):
+                return history, {}
+            from pytest_llmops.history.drift_trend import drift_over_time
+
+            # The same runs as the pass-rate chart: this suite on this branch, the last ones.
+            return history, drift_over_time(store, suite=suite_of(run), branch=branch, limit=len(history))
     except (OSError, ValueError, sqlite3.Error) as exc:
         end.problems.append(
             f"run not added to the history {path} (--llmops-history / llmops_history): {exc}. "
             "The results file has it; `llmops history import` adds it later."
         )
-        return []
+        return [], {}
+
+
+def _keeps_drift_summaries(run: RunResult) -> bool:
+    # Checked on the results, so that a run without drift checks imports no numpy for the report.
+    return any("embedding_summary" in score.details for case in run.cases for score in case.scores)
 
 
 def _export_mlflow(run: RunResult, state: LLMOpsState, end: RunEnd) -> None:
