@@ -78,3 +78,13 @@ def test_the_preference_export_needs_neither_pytest_nor_trl():
     loaded = modules_after("import pytest_llmops.exports.preferences, pytest_llmops.exports.cli")
     assert "pytest_llmops.exports.preferences" in loaded
     assert sorted(m for m in ("pytest", "_pytest", "trl", "datasets", "torch", "mlflow") if m in loaded) == []
+
+
+def test_the_judge_audit_modules_and_the_llmops_parser_import_nothing_heavy():
+    # `llmops --help` builds every subcommand's parser; the audit's modules load pydantic and numpy only when it runs.
+    loaded = modules_after(
+        "import pytest_llmops.judges.audit.runner, pytest_llmops.judges.audit.report, pytest_llmops.cli as c; "
+        "c.build_parser()"
+    )
+    assert "pytest_llmops.judges.audit.runner" in loaded
+    assert sorted(m for m in HEAVY if m in loaded) == []
