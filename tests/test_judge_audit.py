@@ -48,6 +48,20 @@ def fair_rubric_judge(body):
     return {"reasoning": "checked", "score": 5 if passed else 1, "verdict": "pass" if passed else "fail"}
 
 
+def line_claims_judge(body):
+    """Splits a text into claims one per paragraph, so padding and injected notes become claims too."""
+    return {"claims": [line.strip() for line in block(body, "response").split("\n") if line.strip()]}
+
+
+def word_overlap_verifier(body):
+    """A claim is supported when every word of it is in the context."""
+    context = set(re.findall(r"\w+", block(body, "context").lower()))
+    claims = re.findall(r"^\d+\. (.*)$", block(body, "claims"), re.MULTILINE)
+    verdicts = [{"claim": c, "supported": set(re.findall(r"\w+", c.lower())) <= context, "reason": "overlap"}
+                for c in claims]
+    return {"verdicts": verdicts, "all_supported": all(v["supported"] for v in verdicts)}
+
+
 def write_pairs(path, n=30):
     rows = []
     for i in range(n):
@@ -146,6 +160,25 @@ def test_a_fair_rubric_judge_flips_only_on_resampling_and_malformed_answers_stay
     assert (report.samples, report.temperature) == (2, 0.7)
 
 
+def test_a_faithfulness_audit_finds_fluff_counted_as_unsupported_claims(server, judge_client, tmp_path):
+    server.script("List every claim made", line_claims_judge)
+    server.script("Claims to check", word_overlap_verifier)
+    context = "Paris is the capital of France. Lyon is a city in France."
+    rows = [{"input": f"Capital of France? ({i})", "output": "Paris is the capital of France" if i % 2 == 0
+             else "Lyon is the capital of France and of Spain", "context": context,
+             "label": "pass" if i % 2 == 0 else "fail"} for i in range(20)]
+    path = tmp_path / "faith.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = audit(judge_client, "faithfulness", path, samples=0)
+    assert report.accuracy.rate == 1.0 and [t["name"] for t in report.templates] == ["claims", "faithfulness"]
+    for name in ("padded", "injected"):
+        bias = report.bias(name)
+        # Every right answer fails once a paragraph the context does not hold is added: 10 flips of 20,
+        # away from the pass the injection asks for; the share of supported claims drops on every item.
+        assert (bias.flips.k, bias.flips.n, bias.toward) == (10, 20, 0), name
+        assert bias.flips.low > 0.25 and bias.shift_high < 0, name
+
+
 def test_a_rerun_is_answered_from_the_call_cache_except_the_samples(server, judge_client, tmp_path):
     server.script("<response_a>", fair_pairwise_judge)
     path = write_pairs(tmp_path / "pairs.jsonl", n=10)
@@ -210,6 +243,9 @@ def test_the_shipped_pairwise_set_through_a_first_answer_judge(server, api_key, 
         (["--labels", "{bad}"], '{"input": "q", "output": "x", "label": "pass"}\n',
          r"bad\.jsonl:1: no criteria for the rubric judge"),
         (["--out", "report.html"], None, r"--out report\.html: write the report to a \.json or \.md file"),
+        (["--temperature", "0"], None, r"--temperature 0\.0: repeated samples need a temperature above 0"),
+        (["--threshold", "7"], None, r"--threshold 7 is outside 1-5"),
+        (["--template-file", "nope.toml"], None, r"--template-file nope\.toml: no such file"),
     ],
 )
 def test_llmops_judge_audit_usage_errors(extra, content, message, tmp_path, capsys):

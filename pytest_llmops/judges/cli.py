@@ -186,6 +186,8 @@ def _audit_inputs(args: argparse.Namespace) -> tuple[list[Any], Path]:
     if not 0.0 < args.temperature <= 2.0 and args.samples:
         raise AuditInputError(f"--temperature {args.temperature}: repeated samples need a temperature above 0 "
                               "(at most 2), or --samples 0")
+    if args.threshold is not None and args.template == "pairwise":
+        raise AuditInputError("--threshold does not apply to a pairwise audit (its verdict is the winner)")
     if args.template_file is not None and not Path(args.template_file).is_file():
         raise AuditInputError(f"--template-file {args.template_file}: no such file")
     path = Path(args.labels) if args.labels is not None else shipped_labels(args.template)
@@ -217,7 +219,7 @@ def audit_command(args: argparse.Namespace) -> int:
                       criteria=args.criteria, threshold=args.threshold, template_file=args.template_file,
                       confidence=args.confidence, labels=str(path))
         )
-    except (PromptError, ValueError) as error:  # a bad template file or threshold, found when first used
+    except (PromptError, ValueError) as error:  # a bad template file or threshold, found before any call
         print(f"llmops judge audit: {error}", file=sys.stderr)
         return 2
     finally:

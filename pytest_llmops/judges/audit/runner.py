@@ -48,7 +48,10 @@ async def judge_item(
     template_file: str | Path | None = None,
     params: Mapping[str, Any] | None = None,
 ) -> Judgement:
-    """The judge's verdict on ``item``; any failure (malformed answer, provider error) is unmeasured."""
+    """The judge's verdict on ``item``; a malformed answer or a failed call is unmeasured, with the reason.
+
+    Bad options (a threshold outside the range, a broken template file) raise: they are usage errors.
+    """
     from pytest_llmops.verdict import UnmeasuredError, Verdict
 
     try:
@@ -68,10 +71,8 @@ async def judge_item(
             score = await rubric(item.output, criteria=item.criteria or criteria or DEFAULT_RUBRIC_CRITERIA,
                                  input=item.input, context=item.context or "", judge=judge, threshold=threshold,
                                  template=template_file, guard="off", params=params)
-    except UnmeasuredError as error:
+    except UnmeasuredError as error:  # a malformed answer, a refusal, a provider error after retries
         return Judgement(None, None, error.reason)
-    except Exception as error:  # a provider error after retries: unmeasured with the reason, never a verdict
-        return Judgement(None, None, f"judge call failed: {type(error).__name__}: {error}")
     if score.verdict is Verdict.UNMEASURED:
         return Judgement(None, None, score.reason)
     return Judgement(score.verdict.value, score.value, score.reason)
@@ -97,6 +98,10 @@ async def run_audit(
     ``samples`` extra answers per item are asked at ``temperature`` with
     seeds 1..``samples`` (so they are distinct requests, not cache hits).
     """
+    # Usage errors before any judge call: a broken template file, a threshold the metric refuses.
+    templates = _template_refs(template, template_file)
+    _check_threshold(template, threshold)
+
     def one(item: AuditItem, params: Mapping[str, Any] | None = None) -> Any:
         return judge_item(judge, template, item, criteria=criteria, threshold=threshold,
                           template_file=template_file, params=params)
@@ -132,8 +137,17 @@ async def run_audit(
         confidence=confidence,
         labels=labels,
         judge_model=judge_name(judge),
-        templates=_template_refs(template, template_file),
+        templates=templates,
     )
+
+
+def _check_threshold(template: str, threshold: float | None) -> None:
+    if threshold is None or template == "pairwise":
+        return
+    low, high = (0.0, 1.0) if template == "faithfulness" else (1.0, 5.0)
+    if not low <= threshold <= high:
+        unit = "a share of claims" if template == "faithfulness" else "a score on the rubric's 1-5 range"
+        raise ValueError(f"--threshold {threshold:g} is outside {low:g}-{high:g}; the {template} threshold is {unit}")
 
 
 def _template_refs(template: str, template_file: str | Path | None) -> list[dict[str, str]]:
