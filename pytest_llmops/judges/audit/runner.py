@@ -96,7 +96,8 @@ async def run_audit(
     The client's per-provider concurrency limit decides how many are in
     flight; temperature-0 calls are answered from the call cache on a rerun.
     ``samples`` extra answers per item are asked at ``temperature`` with
-    seeds 1..``samples`` (so they are distinct requests, not cache hits).
+    seeds 1..``samples``: distinct requests, so none is the temperature-0
+    answer from the cache (a rerun replays the same samples from it).
     """
     # Usage errors before any judge call: a broken template file, a threshold the metric refuses.
     templates = _template_refs(template, template_file)
@@ -106,8 +107,7 @@ async def run_audit(
         return judge_item(judge, template, item, criteria=criteria, threshold=threshold,
                           template_file=template_file, params=params)
 
-    text_kinds = [p.name for p in PERTURBATIONS
-                  if applies(p, template) is None and p.name not in ("repeated_sampling", "batch_position")]
+    text_kinds = [p.name for p in PERTURBATIONS if applies(p, template) is None and p.name != "repeated_sampling"]
     jobs: list[Any] = [one(item) for item in items]
     for name in text_kinds:
         jobs += [one(perturb(name, item, template)) for item in items]
