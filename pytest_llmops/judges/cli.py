@@ -63,15 +63,21 @@ def add_calibrate_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _judge_client(model: str, api_base: str | None, state_dir: Path, no_cache: bool, command: str,
-                  concurrency: int = 16) -> Any:
-    """The judge as the project's client (temperature 0), with the call cache unless ``no_cache``."""
+                  concurrency: int = 16, deadline_s: float = 120.0) -> Any:
+    """The judge as the project's client (temperature 0), with the call cache unless ``no_cache``.
+
+    ``deadline_s`` bounds each call, the wait for a concurrency slot included.
+    """
     from pytest_llmops.models.cache import CallCache, RecordMode
     from pytest_llmops.models.client import LLMClient, ModelConfig, ModelRuntime
+    from pytest_llmops.models.retry import RetryPolicy
 
     cache = None if no_cache else CallCache(state_dir / "cache.sqlite")
     runtime = ModelRuntime(cache=cache, record_mode=RecordMode.parse("new" if cache else "off", source=command),
                            concurrency=concurrency)
-    return LLMClient(ModelConfig(model=model, role="judge", api_base=api_base, params={"temperature": 0.0}), runtime)
+    config = ModelConfig(model=model, role="judge", api_base=api_base, params={"temperature": 0.0},
+                         retry=RetryPolicy(deadline_s=deadline_s))
+    return LLMClient(config, runtime)
 
 
 def calibrate_command(args: argparse.Namespace) -> int:
@@ -135,6 +141,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _confidence(text: str) -> float:
+    value = _fraction(text)
+    if value in (0.0, 1.0):
+        raise argparse.ArgumentTypeError(f"{text}: a confidence is strictly between 0 and 1, e.g. 0.95")
+    return value
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -166,11 +179,14 @@ def add_judge_parser(commands: argparse._SubParsersAction) -> None:
     audit.add_argument("--samples", type=_count, default=3,
                        help="extra answers per item at --temperature for the repeated-sampling flip rate (default 3; 0: none)")
     audit.add_argument("--temperature", type=float, default=0.7, help="temperature of the repeated samples (default 0.7)")
-    audit.add_argument("--confidence", type=_fraction, default=0.95, help="interval confidence (default 0.95)")
+    audit.add_argument("--confidence", type=_confidence, default=0.95, help="interval confidence (default 0.95)")
     audit.add_argument("--max-flip-rate", type=_fraction, default=None,
                        help="exit 1 when a flip rate's lower bound is above this (the judge is surely biased)")
     audit.add_argument("--out", default=None, help="also write the report: report.json or report.md")
     audit.add_argument("--concurrency", type=int, default=16, help="judge calls in flight at most (default 16)")
+    audit.add_argument("--deadline", type=float, default=120.0,
+                       help="seconds a judge call may take, waiting for a slot included (default 120; raise it "
+                       "for a local model, which answers one call at a time)")
     audit.add_argument("--state-dir", default=".llmops", help="where the call cache lives")
     audit.add_argument("--no-cache", action="store_true", help="do not read or write the call cache")
     audit.set_defaults(handler=audit_command)
@@ -209,7 +225,7 @@ def audit_command(args: argparse.Namespace) -> int:
     try:
         items, path = _audit_inputs(args)
         judge = _judge_client(args.judge, args.api_base, Path(args.state_dir), args.no_cache, "llmops judge audit",
-                              args.concurrency)
+                              args.concurrency, args.deadline)
     except (AuditInputError, CacheError, PromptError, ValueError) as error:
         print(f"llmops judge audit: {error}", file=sys.stderr)
         return 2
