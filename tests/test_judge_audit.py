@@ -179,6 +179,19 @@ def test_a_faithfulness_audit_finds_fluff_counted_as_unsupported_claims(server, 
         assert bias.flips.low > 0.25 and bias.shift_high < 0, name
 
 
+def test_a_failing_judge_call_is_unmeasured_not_a_verdict(server, make_client, tmp_path):
+    from pytest_llmops.testing import Fault
+
+    client = make_client(model="openai/judge-model", role="judge", retries=1)
+    server.script("<response_a>", fair_pairwise_judge)
+    server.inject(Fault.server_error(), times=None, match=r"<input>\nq3\n")  # every call about q3 fails
+    report = audit(client, "pairwise", write_pairs(tmp_path / "pairs.jsonl", n=10), samples=1)
+    assert report.n_unmeasured == 1 and report.unmeasured_reasons[0].startswith("line 4:")
+    assert "500" in report.unmeasured_reasons[0]
+    assert (report.accuracy.k, report.accuracy.n) == (9, 9)
+    assert report.bias("order_swapped").flips.n == 9
+
+
 def test_a_rerun_is_answered_from_the_call_cache_except_the_samples(server, judge_client, tmp_path):
     server.script("<response_a>", fair_pairwise_judge)
     path = write_pairs(tmp_path / "pairs.jsonl", n=10)
