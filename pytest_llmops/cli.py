@@ -11,6 +11,7 @@
     llmops matrix show .llmops/results.json
     llmops matrix best .llmops/results.json --write best.toml
     llmops review export .llmops/results.json --format labelstudio
+    llmops judge audit --template pairwise --judge openai/gpt-4o-mini --out audit.md
 
 Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input.
 """
@@ -137,9 +138,10 @@ def _add_optional_commands(commands: argparse._SubParsersAction) -> None:
     from pytest_llmops.gates.cli import add_gate_parsers
 
     add_gate_parsers(commands)
-    from pytest_llmops.judges.cli import add_calibrate_parser
+    from pytest_llmops.judges.cli import add_calibrate_parser, add_judge_parser
 
     add_calibrate_parser(commands)
+    add_judge_parser(commands)
     from pytest_llmops.history.cli import add_history_parser
 
     add_history_parser(commands)

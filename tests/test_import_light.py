@@ -85,3 +85,13 @@ def test_the_reward_metric_and_assertions_import_nothing_heavy():
     loaded = modules_after("import pytest_llmops.metrics._reward, pytest_llmops.assertions.reward")
     assert sorted(m for m in HEAVY if m in loaded) == []
     assert "pytest_llmops.models.client" not in loaded
+
+
+def test_the_judge_audit_modules_and_the_llmops_parser_import_nothing_heavy():
+    # `llmops --help` builds every subcommand's parser; the audit's modules load pydantic and numpy only when it runs.
+    loaded = modules_after(
+        "import pytest_llmops.judges.audit.runner, pytest_llmops.judges.audit.report, pytest_llmops.cli as c; "
+        "c.build_parser()"
+    )
+    assert "pytest_llmops.judges.audit.runner" in loaded
+    assert sorted(m for m in HEAVY if m in loaded) == []

@@ -14,6 +14,7 @@ module                 what
 ``_pairwise.py``       A vs B in both orders
 ``_ground_truth.py``   the judge writes a reference; ROUGE-L or similarity compares
 ``calibration.py``     agreement with human labels; ``llmops calibrate``
+``audit/``             biases under perturbations; ``llmops judge audit``
 =====================  ==========================================================
 
 Every metric is ``async`` and returns a ``Score`` whose signature names the
