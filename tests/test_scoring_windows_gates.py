@@ -130,3 +130,13 @@ def test_score_pass_rate_bounds_gate_results_files_too():
     lower, upper = evaluate_gates(parse_gates(["pii.pass_rate.lower>=0.5", "pii.pass_rate.upper<=0.8"]), cases)
     assert (lower.value, upper.value) == pytest.approx(wilson_interval(18, 24))
     assert (lower.verdict, upper.verdict) == ("pass", "fail")
+
+
+def test_a_parquet_output_keeps_the_time_so_resumed_windows_are_whole(tmp_path):
+    pytest.importorskip("pyarrow")
+    base = [*two_days(tmp_path)[:-1], str(tmp_path / "scored.parquet"), "--time-field", "ts"]
+    assert llmops([*base, "--until", str(DAY + 3600 * 30)]) == 0
+    assert llmops([*base, "--window", "1d", "--resume"]) == 0
+    summary = json.loads((tmp_path / "scored.summary.json").read_text())
+    assert summary["already_scored"] == 30 and summary["windows"]["no_time"] == 0
+    assert [w["records"] for w in summary["windows"]["windows"]] == [24, 24]

@@ -48,8 +48,9 @@ class RateDrift:
             return f"{passed}/{measured} = {passed / measured:.3f}" if measured else "no measured record"
 
         p = "" if self.p_value is None else f"; Fisher p={self.p_value:.3g} at level {self.level:.3g}"
+        baseline = rate(self.baseline_passed, self.baseline_measured)
         return (f"{self.verdict.upper():<10} {self.window} {self.check}: pass rate "
-                f"{rate(self.passed, self.measured)} vs baseline {rate(self.baseline_passed, self.baseline_measured)}{p}")
+                f"{rate(self.passed, self.measured)} vs baseline {baseline}{p}")
 
 
 def _windows(summary: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

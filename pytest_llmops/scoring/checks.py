@@ -171,5 +171,6 @@ def load_gates(path: Path) -> list[str]:
         return []  # load_checks, called first, has already said what is wrong with the file
     gates = data.get("gates", [])
     if not isinstance(gates, list) or not all(isinstance(gate, str) for gate in gates):
-        raise ChecksError(f"{path}: gates must be a list of gate expressions, e.g. gates = [\"pii.pass_rate.lower>=0.99\"]")
+        raise ChecksError(f"{path}: gates must be a list of gate expressions, "
+                          "e.g. gates = [\"pii.pass_rate.lower>=0.99\"]")
     return gates

@@ -283,7 +283,8 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
     items = []
     for row in pq.read_table(path).to_pylist():
         labels = sorted({key.rsplit(".", 1)[0] for key in row if key not in ("id", "time")})
-        items.append({"id": row["id"], **({"time": row["time"]} if "time" in row else {}), "scores": {label: {part: row.get(f"{label}.{part}")
+        kept_time = {"time": row["time"]} if "time" in row else {}
+        items.append({"id": row["id"], **kept_time, "scores": {label: {part: row.get(f"{label}.{part}")
                                                          for part in ("value", "verdict", "reason")}
                                                  for label in labels if row.get(f"{label}.verdict") is not None}})
     return items

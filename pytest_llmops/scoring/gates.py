@@ -56,7 +56,8 @@ def _measure(gate: Gate, checks: Mapping[str, Any], confidence: float) -> tuple[
     # Recomputed from the counts, at this gate's confidence (the summary's own may differ).
     low, high = wilson_interval(passed, measured, confidence)
     value = {"pass_rate": passed / measured, "pass_rate.lower": low, "pass_rate.upper": high}[gate.statistic]
-    return value, measured, f"{passed}/{measured} passed; Wilson {confidence:.0%} interval [{low:.3f}, {high:.3f}]{note}"
+    detail = f"{passed}/{measured} passed; Wilson {confidence:.0%} interval [{low:.3f}, {high:.3f}]{note}"
+    return value, measured, detail
 
 
 def _result(gate: Gate, checks: Mapping[str, Any], confidence: float, scope: str | None) -> GateResult:
