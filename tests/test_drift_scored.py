@@ -97,3 +97,8 @@ def test_the_answers_of_a_scored_log_drift_per_window_against_a_saved_baseline(t
     labels = [w["label"] for w in json.loads(summary.read_text())["windows"]["windows"]]
     assert [row["window"] for row in json.loads(report.read_text())["windows"]] == labels
     assert [row["verdict"] for row in json.loads(report.read_text())["windows"]] == ["no drift", "drift"]
+    assert llmops(["drift", "check", str(december), "--baseline", "answers", "--every", "daily", *names]) == 2
+    assert "--every daily: 'daily' is not a duration" in capsys.readouterr().err
+    assert llmops(["drift", "check", str(december), "--baseline", "answers", "--every", "1d", "--html",
+                   str(tmp_path / "r.html"), *names]) == 2
+    assert "--html describes one window" in capsys.readouterr().err

@@ -280,6 +280,12 @@ def _check_windows(args: argparse.Namespace, records: list[Any], description: st
     for flag in ("html", "png", "clusters", "judge"):
         if getattr(args, flag):
             raise DriftInputError(f"--{flag} describes one window; drop --every, or pick the window with --since/--until")
+    from pytest_llmops.drift.logs import parse_duration
+
+    try:
+        parse_duration(args.every)
+    except ValueError as error:
+        raise DriftInputError(f"--every {args.every}: {error}") from None
     windows = iter_windows(records, every=args.every, origin=EPOCH)
     if not windows:
         raise DriftInputError(f"{description}: no record to cut into windows of {args.every}")
