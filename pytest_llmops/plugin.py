@@ -146,14 +146,20 @@ def _select_shard(config: pytest.Config, items: list[pytest.Item], shard: tuple[
 
     index, count = shard
     state = get_state(config)
+    every_case = [item.nodeid for item in items if _is_eval_case(item)]
     durations, durations_hash = load_durations(state.settings.results)
-    where = assign([item.nodeid for item in items], count, durations)
-    kept = [item for item in items if where[item.nodeid] == index]
-    dropped = [item for item in items if where[item.nodeid] != index]
+    durations_from = f"results file {state.settings.results.name}" if durations else None
+    if not durations and state.settings.history is not None:
+        from pytest_llmops.shards import history_durations
+
+        durations, durations_hash, durations_from = history_durations(state.settings.history, every_case)
+    where = assign(every_case, count, durations)
+    # Plain tests run in shard 1 only: once in all, and outside the balance of the eval cases.
+    kept = [item for item in items if where.get(item.nodeid, 1) == index]
+    dropped = [item for item in items if where.get(item.nodeid, 1) != index]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
-    every_case = [item.nodeid for item in kept + dropped if _is_eval_case(item)]
     state.shard = {
         "index": index,
         "count": count,
@@ -162,6 +168,7 @@ def _select_shard(config: pytest.Config, items: list[pytest.Item], shard: tuple[
         "selected": sorted({item.nodeid for item in kept if _is_eval_case(item)}),
         "balanced_by": "duration" if durations else "hash",
         "durations_hash": durations_hash,
+        "durations_from": durations_from,
     }
 
 

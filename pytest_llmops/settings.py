@@ -150,8 +150,9 @@ OPTIONS: tuple[Option, ...] = (
            "as a regression", 0.0, kind="fraction", example="0.02"),
     Option("compare_alpha", "significance level of the regression tests against the baseline", 0.05,
            kind="fraction", example="0.01"),
-    Option("shard", "run only shard I of N of the tests (split by node id hash, balanced by the durations in the "
-           "previous results file when it has them); gates are recorded, not decided: `llmops results merge` then "
+    Option("shard", "run only shard I of N of the eval cases (split by node id hash, balanced by the durations in "
+           "the previous results file, or else in the history's latest run of the suite; plain tests run in shard 1); "
+           "gates are recorded, not decided: `llmops results merge` then "
            "`llmops gate` decide on all shards", None, kind="shard", example="2/3"),
     Option("review_sample", "share of eval cases (0 to 1) marked for human review, seeded; with review on, every "
            "case whose judge score is within --llmops-review-margin of its threshold is marked too", None,

@@ -4,8 +4,14 @@ Each job runs a stable part of the collected tests: a test's shard follows
 from a hash of its node id, so every job computes the same split without
 talking to the others. When the previous results file has per-case
 ``duration_s``, the split is balanced by those durations instead (longest
-first, each to the least loaded shard); every job must then see the same
-file, which is why its hash is recorded and checked by ``llmops results merge``.
+first, each to the least loaded shard); without that file, the durations of
+the latest run of the same suite in the run history are used. Every job must
+then see the same durations, which is why their hash is recorded and checked
+by ``llmops results merge``.
+
+Plain tests (no eval case: no llmops marker or fixture) all run in shard 1:
+they are not eval cases to merge, and their unknown durations would skew the
+balance of the cases that are.
 
 Standard library only: the plugin imports this at start-up.
 """
@@ -85,3 +91,32 @@ def load_durations(path: Path) -> tuple[dict[str, float], str | None]:
     if not durations:
         return {}, None
     return durations, hashlib.sha256(raw).hexdigest()[:16]
+
+
+def durations_hash(durations: Mapping[str, float]) -> str:
+    """A short hash of a set of durations: equal in every job that balanced by the same ones."""
+    text = json.dumps(sorted(durations.items()), separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def history_durations(path: Path, nodeids: Sequence[str]) -> tuple[dict[str, float], str | None, str | None]:
+    """Durations of the latest run of the suite these node ids make up, in the history at ``path``.
+
+    Returns (durations, their hash, where they came from); empty when the history has no such run.
+    An unreadable history gives no durations, as a broken results file does (the split falls back to the hash).
+    """
+    if not path.is_file() or not nodeids:
+        return {}, None, None
+    from pytest_llmops.history.record import suite_of_ids
+    from pytest_llmops.history.store import HistoryError, HistoryStore
+
+    suite = suite_of_ids(list(nodeids))
+    try:
+        with HistoryStore(path) as store:
+            found = store.latest_durations(suite)
+    except HistoryError:
+        return {}, None, None
+    if not found or not found[1]:
+        return {}, None, None
+    run_id, durations = found
+    return durations, durations_hash(durations), f"history run {run_id} of suite {suite or '.'!r}"

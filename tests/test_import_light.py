@@ -64,6 +64,13 @@ def test_the_matrix_modules_the_plugin_loads_import_nothing_heavy():
 def test_the_shard_split_imports_nothing_heavy():
     loaded = modules_after("import pytest_llmops.shards as s; s.assign(['a', 'b'], 2)")
     assert sorted(m for m in HEAVY if m in loaded) == []
+    # The history (sqlite3, pydantic) is opened only when a shard run balances by it.
+    assert "pytest_llmops.history.store" not in loaded
+
+
+def test_the_score_windows_and_summary_gates_are_light_enough_for_the_cli():
+    loaded = modules_after("import pytest_llmops.scoring.windows, pytest_llmops.scoring.cli, pytest_llmops.drift.scores")
+    assert sorted(m for m in HEAVY if m in loaded) == []
 
 
 def test_the_review_modules_the_plugin_and_the_cli_load_are_light():

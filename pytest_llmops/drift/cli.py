@@ -5,6 +5,7 @@ Subcommands::
     llmops drift save  LOG --name NAME [window] [--field prompt] [--embedder minilm] [--overwrite]
     llmops drift check LOG --baseline NAME [window] [--method mmd ...] [--alpha 0.05] [--html out.html]
     llmops drift list
+    llmops drift scores SCORED.summary.json --baseline BASELINE.summary.json [--check pii] [--alpha 0.05]
 
 A window is ``--last N`` records, or ``--since``/``--until`` times, or
 ``--duration 24h`` ending at the newest record (combinable with ``--last``).
@@ -50,6 +51,11 @@ def _add_log_options(parser: argparse.ArgumentParser) -> None:
     window.add_argument(
         "--duration", metavar="SPAN", help="the SPAN (90m, 24h, 7d) ending at the newest record or --until"
     )
+    names = parser.add_argument_group("the log's own field names (default: the drift schema's)")
+    names.add_argument("--prompt-field", metavar="KEY", help="the key holding the prompt (default prompt)")
+    names.add_argument("--response-field", metavar="KEY",
+                       help="the key holding the answer, e.g. output for the logs `llmops score` reads (default response)")
+    names.add_argument("--time-field", metavar="KEY", help="the key holding the record's time (default timestamp)")
     parser.add_argument(
         "--allow-malformed",
         action="store_true",
@@ -77,7 +83,7 @@ def add_drift_parser(subparsers: Any) -> None:
         description="Compare a window of a production log with a saved baseline of embeddings. "
         "Exit status of check: 0 no drift, 1 drift, 2 usage or input error.",
     )
-    actions = drift.add_subparsers(dest="drift_action", metavar="{save,check,list}")
+    actions = drift.add_subparsers(dest="drift_action", metavar="{save,check,list,scores}")
     actions.required = True
 
     save = actions.add_parser("save", help="save a log window as a named baseline")
@@ -92,6 +98,10 @@ def add_drift_parser(subparsers: Any) -> None:
         "--method", action="append", choices=tuple(METHODS), default=None, help="drift test (repeatable; default mmd)"
     )
     check.add_argument("--alpha", type=float, default=0.05, help="false-alarm rate of the whole check (default 0.05)")
+    check.add_argument(
+        "--every", metavar="SPAN", help="test each window of SPAN (1h, 1d; UTC-aligned, the windows of "
+        "`llmops score --window`) against the baseline, each at alpha / the number of windows",
+    )
     check.add_argument("--permutations", type=int, default=None, help="permutations per test (default: the method's)")
     check.add_argument(
         "--seed", type=int, default=0, help="random seed (default 0: the same inputs give the same answer)"
@@ -104,6 +114,15 @@ def add_drift_parser(subparsers: Any) -> None:
     check.add_argument("--html", type=Path, default=None, help="write a self-contained HTML report here")
     check.add_argument("--png", type=Path, default=None, help="write the picture here")
     check.add_argument("--json", type=Path, default=None, help="write the full results as JSON here")
+
+    scores = actions.add_parser(
+        "scores", help="pass rates of an `llmops score` summary (each window) against a baseline summary; exit 1 "
+        "on drift",
+    )
+    scores.add_argument("summary", type=Path, help="the summary JSON of `llmops score` (with --window: per window)")
+    scores.add_argument("--baseline", type=Path, required=True, help="the summary JSON to compare with")
+    scores.add_argument("--check", action="append", default=None, help="only this check (repeatable; default all)")
+    scores.add_argument("--alpha", type=float, default=0.05, help="false-alarm rate of the whole command")
 
     listing = actions.add_parser("list", help="list saved baselines")
     listing.add_argument("--state-dir", type=Path, default=None, help="the project's state folder (default: .llmops)")
@@ -122,6 +141,8 @@ def run_drift_command(args: argparse.Namespace, *, out: TextIO | None = None, er
             return _list(args, out)
         if args.drift_action == "save":
             return _save(args, out, err)
+        if args.drift_action == "scores":
+            return _scores(args, out)
         return _check(args, out, err)
     except (DriftInputError, BaselineError, MissingDependencyError, ValueError, OSError) as error:
         print(f"llmops drift {args.drift_action}: error: {error}", file=err)
@@ -133,7 +154,9 @@ def _window(args: argparse.Namespace, err: TextIO) -> tuple[list[Any], str]:
 
     if args.last is not None and args.last < 1:
         raise DriftInputError(f"--last must be a positive number of records, got {args.last}")
-    log = read_log(args.log, allow_malformed=args.allow_malformed)
+    fields = {name: key for name, key in (("prompt", args.prompt_field), ("response", args.response_field),
+                                          ("timestamp", args.time_field)) if key}
+    log = read_log(args.log, allow_malformed=args.allow_malformed, fields=fields or None)
     for problem in log.problems:
         print(f"warning: skipped {problem.describe(args.log)}", file=err)
     records = select_window(log.records, last=args.last, since=args.since, until=args.until, duration=args.duration)
@@ -204,7 +227,7 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"compare like with like (drop --field, or save a baseline of {field} texts)"
         )
     records, description = _window(args, err)
-    texts = _texts(records, field, description)
+    texts = _texts(records, field, description) if not args.every else []
     saved_spec = baseline.info.extra.get("embedder_spec")
     spec = args.embedder or (saved_spec if isinstance(saved_spec, str) else "minilm")
     embedder = resolve_embedder(spec)
@@ -215,6 +238,8 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"{embedder.signature!r}; pass the baseline's embedder{hint}, or save a new baseline with this one"
         )
     methods = tuple(dict.fromkeys(args.method or ["mmd"]))
+    if args.every:
+        return _check_windows(args, records, description, baseline, embedder, methods, field, out)
     with _judge(args) as judge:
         report = build_report(
             texts,
@@ -243,6 +268,53 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.html is not None:
         print(f"report: {render_html(report, args.html)}", file=out)
     return EXIT_DRIFT if report.drifted else EXIT_OK
+
+
+def _check_windows(args: argparse.Namespace, records: list[Any], description: str, baseline: Any, embedder: Any,
+                   methods: tuple[str, ...], field: str, out: TextIO) -> int:
+    """``--every SPAN``: each UTC-aligned window against the baseline, at alpha / the number of windows."""
+    from pytest_llmops.drift.logs import iter_windows, window_texts
+    from pytest_llmops.drift.report import build_report
+    from pytest_llmops.scoring.windows import EPOCH
+
+    for flag in ("html", "png", "clusters", "judge"):
+        if getattr(args, flag):
+            raise DriftInputError(f"--{flag} describes one window; drop --every, or pick the window with --since/--until")
+    from pytest_llmops.drift.logs import parse_duration
+
+    try:
+        parse_duration(args.every)
+    except ValueError as error:
+        raise DriftInputError(f"--every {args.every}: {error}") from None
+    windows = iter_windows(records, every=args.every, origin=EPOCH)
+    if not windows:
+        raise DriftInputError(f"{description}: no record to cut into windows of {args.every}")
+    level = args.alpha / len(windows)
+    print(f"Drift of {args.log.name} against {baseline.name!r}, per {args.every} window: {len(windows)} windows, "
+          f"each at alpha {level:.3g} ({description}; embedded field: {field})", file=out)
+    rows, drifted, unmeasured = [], 0, 0
+    for window in windows:
+        texts = window_texts(list(window.records), field)
+        if len(texts) < 2:
+            unmeasured += 1
+            print(f"  UNMEASURED [window={window.label}]: {len(texts)} {field} text(s); a drift test needs 2", file=out)
+            rows.append({"window": window.label, "verdict": "unmeasured", "texts": len(texts)})
+            continue
+        report = build_report(texts, baseline, methods=methods, alpha=level, seed=args.seed,
+                              n_permutations=args.permutations, embedder=embedder,
+                              title=f"window {window.label}")
+        drifted += report.drifted
+        verdict = "drift" if report.drifted else "no drift"
+        summaries = "; ".join(f"[{result.method}] {result.summary()}" for result in report.results)
+        print(f"  {verdict.upper():<10} [window={window.label}] {len(texts)} texts: {summaries}", file=out)
+        rows.append({"window": window.label, "verdict": verdict, "texts": len(texts), "report": report.to_dict()})
+    if unmeasured and not drifted:
+        print("  a window too small to test cannot be said not to drift: exit 1", file=out)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"every": args.every, "alpha": args.alpha, "windows": rows}, indent=2) + "\n",
+                             encoding="utf-8")
+    return EXIT_DRIFT if drifted or unmeasured else EXIT_OK
 
 
 @contextmanager
@@ -277,6 +349,36 @@ def _print_report(report: Any, out: TextIO) -> None:
     if report.clusters is not None and report.drifted:
         for line in report.clusters.describe(limit=5):
             print(f"  {line}", file=out)
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    from pytest_llmops.scoring.gates import is_summary
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise DriftInputError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise DriftInputError(f"{path}: not JSON ({error})") from None
+    if not is_summary(data):
+        raise DriftInputError(f"{path} is not a summary of `llmops score` (it has no 'checks' and 'records')")
+    return data
+
+
+def _scores(args: argparse.Namespace, out: TextIO) -> int:
+    from pytest_llmops.drift.scores import score_drift
+
+    found = score_drift(_read_summary(args.summary), _read_summary(args.baseline), alpha=args.alpha,
+                        checks=args.check)
+    drifted = [row for row in found if row.verdict == "drift"]
+    unmeasured = [row for row in found if row.verdict == "unmeasured"]
+    print(f"pass rates of {args.summary} against {args.baseline}: {len(found)} test(s), "
+          f"{len(drifted)} drifted, {len(unmeasured)} unmeasured (alpha {args.alpha:g}, Bonferroni)", file=out)
+    for row in found:
+        print(f"  {row.describe()}", file=out)
+    if unmeasured and not drifted:
+        print("  a window with no measured record cannot be said not to drift: exit 1", file=out)
+    return EXIT_DRIFT if drifted or unmeasured else EXIT_OK
 
 
 def _list(args: argparse.Namespace, out: TextIO) -> int:

@@ -197,8 +197,23 @@ def parse_record(raw: Any, line: int) -> LogRecord:
     )
 
 
-def iter_log(path: str | os.PathLike[str]) -> Iterator[LogRecord | LogProblem]:
-    """Each non-blank line of a JSONL log as a record, or as the problem that stopped it being one."""
+def _renamed(raw: Any, fields: Mapping[str, str]) -> Any:
+    """The record with the log's own keys (``{"response": "output"}``: its ``output``) under the schema's names."""
+    if not isinstance(raw, dict):
+        return raw
+    renamed = {key: value for key, value in raw.items() if key not in fields and key not in fields.values()}
+    for schema_key, log_key in fields.items():
+        if log_key in raw:
+            renamed[schema_key] = raw[log_key]
+    return renamed
+
+
+def iter_log(path: str | os.PathLike[str], *, fields: Mapping[str, str] | None = None) -> Iterator[LogRecord | LogProblem]:
+    """Each non-blank line of a JSONL log as a record, or as the problem that stopped it being one.
+
+    ``fields`` maps schema names to the log's own keys, e.g. ``{"response": "output", "timestamp": "ts"}``
+    for the logs ``llmops score`` reads.
+    """
     source = Path(path)
     try:
         stream = source.open("rb")
@@ -220,21 +235,24 @@ def iter_log(path: str | os.PathLike[str]) -> Iterator[LogRecord | LogProblem]:
                 yield LogProblem(line_number, f"not valid JSON ({error.msg} at column {error.colno})")
                 continue
             try:
-                yield parse_record(raw, line_number)
+                yield parse_record(_renamed(raw, fields) if fields else raw, line_number)
             except ValueError as error:
                 yield LogProblem(line_number, str(error))
 
 
-def read_log(path: str | os.PathLike[str], *, allow_malformed: bool = False, max_reported: int = 10) -> LogFile:
+def read_log(
+    path: str | os.PathLike[str], *, allow_malformed: bool = False, max_reported: int = 10,
+    fields: Mapping[str, str] | None = None,
+) -> LogFile:
     """Read a JSONL log of prompt/response records (see the module docstring for the schema).
 
     Malformed lines raise :class:`LogFormatError` listing them (up to
     ``max_reported``) with their line numbers, unless ``allow_malformed``,
-    which skips them and keeps them in :attr:`LogFile.problems`.
+    which skips them and keeps them in :attr:`LogFile.problems`. ``fields``: as in :func:`iter_log`.
     """
     records: list[LogRecord] = []
     problems: list[LogProblem] = []
-    for item in iter_log(path):
+    for item in iter_log(path, fields=fields):
         (records if isinstance(item, LogRecord) else problems).append(item)  # type: ignore[arg-type]
     if problems and not allow_malformed:
         shown = [problem.describe(path) for problem in problems[:max_reported]]
@@ -305,11 +323,13 @@ class Window:
 
 
 def iter_windows(
-    records: Sequence[LogRecord], *, size: int | None = None, every: str | timedelta | None = None
+    records: Sequence[LogRecord], *, size: int | None = None, every: str | timedelta | None = None,
+    origin: datetime | None = None,
 ) -> list[Window]:
     """Split records into consecutive windows: ``size`` records each, or spans of ``every`` (e.g. "1d").
 
-    Time windows start at the oldest record's time; empty spans are left out.
+    Time windows start at ``origin`` (default: the oldest record's time; the Unix epoch gives UTC days,
+    the windows of ``llmops score --window``); empty spans are left out.
     The last window by count may be shorter than ``size``.
     """
     if (size is None) == (every is None):
@@ -326,7 +346,7 @@ def iter_windows(
     ordered = sorted(records, key=lambda r: (r.timestamp, r.line))
     if not ordered:
         return []
-    origin = ordered[0].timestamp
+    origin = origin or ordered[0].timestamp
     buckets: dict[int, list[LogRecord]] = {}
     for record in ordered:
         buckets.setdefault(int((record.timestamp - origin) / span), []).append(record)  # type: ignore[operator]

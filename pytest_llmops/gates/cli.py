@@ -4,6 +4,7 @@
     llmops gate .llmops/results.json --compare main --tolerance 0.02
     llmops baseline save .llmops/results.json main
     llmops baseline list
+    llmops gate scored.summary.json --gate 'pii.pass_rate.lower>=0.99' [--each-window]   (an `llmops score` summary)
 
 Exit codes: 0 every gate passed (and no regression), 1 a gate failed or was
 unmeasured, a regression was found, a case ended on an error of the suite or a
@@ -30,6 +31,8 @@ def add_gate_parsers(commands: argparse._SubParsersAction) -> None:
     gate.add_argument("--baselines", type=Path, default=DEFAULT_BASELINES, help="baseline folder")
     gate.add_argument("--tolerance", type=float, default=0.0, help="tolerated drop before a regression counts")
     gate.add_argument("--alpha", type=float, default=0.05, help="significance level of the regression tests")
+    gate.add_argument("--each-window", action="store_true",
+                      help="score summaries: decide every gate on each window of the summary too")
     gate.add_argument("--html", type=Path, help="write the HTML report of the re-gated run here")
     gate.add_argument("--markdown", type=Path, help="write the Markdown summary of the re-gated run here")
     gate.set_defaults(handler=gate_command)
@@ -62,6 +65,9 @@ def gate_command(args: argparse.Namespace) -> int:
     from pytest_llmops.gates.suites import from_results
     from pytest_llmops.results.baseline import BaselineError, compare_runs, load_baseline
 
+    summary = _summary(Path(args.file))
+    if summary is not None:
+        return _gate_summary(args, summary)
     run = _read(Path(args.file))
     if run is None:
         return 2
@@ -113,6 +119,47 @@ def gate_command(args: argparse.Namespace) -> int:
         value = "unmeasured" if score.value is None else f"{score.value:.4g}"
         print(f"REFUSED    corpus score {score.name} = {value}: {score.verdict} ({score.reason})")
     return 1 if refused or errors or bad_groups else 0
+
+
+def _summary(path: Path) -> dict | None:
+    """The file's JSON when it is an ``llmops score`` summary; None for anything else (read as results)."""
+    import json
+
+    from pytest_llmops.scoring.gates import is_summary
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # _read says what is wrong with it
+    return data if is_summary(data) else None
+
+
+def _gate_summary(args: argparse.Namespace, summary: dict) -> int:
+    """Gates on a score summary: the checks' pass rates (with Wilson bounds), means and counts."""
+    from pytest_llmops.gates.parse import GateSyntaxError
+    from pytest_llmops.scoring.gates import evaluate_summary_gates, parse_summary_gates, print_gates
+
+    for flag, given in (("--compare", args.compare), ("--html", args.html), ("--markdown", args.markdown)):
+        if given:
+            print(f"llmops: {flag} works on results files; {args.file} is a score summary", file=sys.stderr)
+            return 2
+    expressions = args.gate or list(summary.get("gates") or [])
+    if not expressions:
+        print(f"llmops: no gates given and none stored in {args.file}; pass --gate EXPR "
+              f"(e.g. --gate 'pii.pass_rate.lower>=0.99')", file=sys.stderr)
+        return 2
+    if args.each_window and not (summary.get("windows") or {}).get("windows"):
+        print(f"llmops: --each-window: {args.file} has no windows; score with --window (e.g. --window 1h)",
+              file=sys.stderr)
+        return 2
+    try:
+        gates = parse_summary_gates(expressions, source="--gate" if args.gate else f"gates stored in {args.file}")
+    except GateSyntaxError as exc:
+        print(f"llmops: {exc}", file=sys.stderr)
+        return 2
+    decided = evaluate_summary_gates(gates, summary, confidence=args.confidence, each_window=args.each_window)
+    print_gates(decided)
+    return 1 if any(gate.verdict != "pass" for gate in decided) else 0
 
 
 def baseline_command(args: argparse.Namespace) -> int:

@@ -227,10 +227,11 @@ def _score(gate: Gate, cases: Sequence[CaseResult], confidence: float) -> Measur
     if not measured:
         found = "no score" if not scores else f"only unmeasured scores ({unmeasured})"
         return None, 0, f"{found} named {gate.metric!r} in scope"
-    if gate.statistic == "pass_rate":
+    if gate.statistic.startswith("pass_rate"):
         passed = sum(score.verdict == "pass" for score in measured)
         low, high = wilson_interval(passed, len(measured), confidence)
-        return passed / len(measured), len(measured), f"{passed}/{len(measured)} met their threshold; Wilson {confidence:.0%} [{low:.3f}, {high:.3f}]{note}"
+        value = {"pass_rate": passed / len(measured), "pass_rate.lower": low, "pass_rate.upper": high}[gate.statistic]
+        return value, len(measured), f"{passed}/{len(measured)} met their threshold; Wilson {confidence:.0%} [{low:.3f}, {high:.3f}]{note}"
     values = [float(score.value) for score in measured]  # type: ignore[arg-type]
     return statistic(values, gate.statistic), len(values), f"{gate.statistic} over {len(values)} scores{note}"
 

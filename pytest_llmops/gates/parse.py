@@ -27,7 +27,8 @@ Metrics:
 * ``steps.STAT`` - app steps per case (tool, retriever and model-under-test spans).
 * ``span[kind=K, name=N].latency.STAT`` - durations of the spans that match the filter.
 * ``SCORE.STAT`` - any recorded score by name (``rougeL.p10``, ``faithfulness.mean``);
-  ``SCORE.pass_rate`` is the share of its measured values that met their own threshold.
+  ``SCORE.pass_rate`` is the share of its measured values that met their own threshold, and
+  ``SCORE.pass_rate.lower`` / ``.upper`` the bounds of its Wilson interval.
 
 STAT is one of ``mean``, ``median``, ``min``, ``max``, ``std``, ``count``, ``sum`` or ``pNN``
 (a percentile, e.g. ``p95``).
@@ -194,7 +195,7 @@ def parse_gate(expression: str, *, source: str = "") -> Gate:
         raise fail(number_at, f"the threshold must be a finite number, got {raw:g}")
     # Point at the unit when there is one (the usual mistake), else at the number.
     value_at = number_match.start("unit") if number_match.group("unit") else number_at
-    rate = family in ("pass_rate", "unmeasured_rate", "asr") or statistic == "pass_rate"
+    rate = family in ("pass_rate", "unmeasured_rate", "asr") or statistic.startswith("pass_rate")
     threshold, unit = _convert_threshold(family, raw, unit_text, rate, lambda problem: fail(value_at, problem))
     name = metric if statistic == "value" else f"{metric}.{statistic}"
     impossible = _never_passes(family, statistic, rate, op, threshold)
@@ -303,6 +304,8 @@ def _classify(metric_text: str, fail) -> tuple[str, str, str]:  # type: ignore[n
         if metric_text != "calls.total":
             raise fail("the call-count gate is calls.total")
         return "calls", "calls", "total"
+    if len(parts) >= 3 and parts[-2] == "pass_rate" and parts[-1] in ("lower", "upper"):
+        return "score", ".".join(parts[:-2]), f"pass_rate.{parts[-1]}"
     if len(parts) < 2:
         raise fail(f"a score gate needs a statistic, e.g. {metric_text}.mean, {metric_text}.p10 or {metric_text}.pass_rate")
     statistic = parts[-1]

@@ -33,7 +33,12 @@ def current_branch(root: Path) -> str | None:
 
 def suite_of(run: RunResult) -> str:
     """The deepest folder holding every case's test file ("" when the cases share none)."""
-    folders = {posixpath.dirname(case.nodeid.split("::", 1)[0]) for case in run.cases}
+    return suite_of_ids([case.nodeid for case in run.cases])
+
+
+def suite_of_ids(nodeids: list[str]) -> str:
+    """:func:`suite_of` for node ids not yet run (the collected cases of a shard)."""
+    folders = {posixpath.dirname(nodeid.split("::", 1)[0]) for nodeid in nodeids}
     return posixpath.commonpath(sorted(folders)) if folders else ""
 
 

@@ -311,6 +311,21 @@ class HistoryStore:
             ))
         return found
 
+    def latest_durations(self, suite: str) -> tuple[str, dict[str, float]] | None:
+        """The newest run of ``suite`` (any branch) and its per-case ``duration_s``; None when it never ran."""
+        row = self._db.execute(
+            "SELECT run_id FROM runs WHERE suite = ? ORDER BY finished_at DESC, run_id LIMIT 1", (suite,)
+        ).fetchone()
+        if row is None:
+            return None
+        durations = {
+            str(nodeid): float(duration)
+            for nodeid, duration in self._db.execute(
+                "SELECT nodeid, duration_s FROM cases WHERE run_id = ? AND duration_s IS NOT NULL", (row[0],)
+            )
+        }
+        return str(row[0]), durations
+
     def full_id(self, prefix: str) -> str:
         """The id of the one run whose id starts with ``prefix``."""
         rows = self._db.execute("SELECT run_id FROM runs WHERE run_id LIKE ? LIMIT 6", (prefix + "%",)).fetchall()

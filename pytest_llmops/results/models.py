@@ -331,6 +331,8 @@ class ShardRecord(_Frozen):
     balanced_by: Literal["hash", "duration"] = "hash"
     #: Hash of the results file the durations came from: shards balanced by different files may overlap.
     durations_hash: str | None = None
+    #: Where the durations came from: "results file NAME" or "history run ID of suite S" (None: by hash).
+    durations_from: str | None = None
     #: The gates the run was asked for, recorded, not decided: the merged run is gated on them.
     gates: list[str] = Field(default_factory=list)
     #: The folder each of ``gates`` was confined to (a suite's conftest gates), by gate text.

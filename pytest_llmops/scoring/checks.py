@@ -161,3 +161,16 @@ def load_checks(path: Path) -> list[Check]:
         labels.add(check.label)
         checks.append(check)
     return checks
+
+
+def load_gates(path: Path) -> list[str]:
+    """The checks file's top-level ``gates = ["pii.pass_rate.lower>=0.99", ...]`` (none: ``[]``)."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return []  # load_checks, called first, has already said what is wrong with the file
+    gates = data.get("gates", [])
+    if not isinstance(gates, list) or not all(isinstance(gate, str) for gate in gates):
+        raise ChecksError(f"{path}: gates must be a list of gate expressions, "
+                          "e.g. gates = [\"pii.pass_rate.lower>=0.99\"]")
+    return gates

@@ -2,6 +2,9 @@
 
     llmops score logs.jsonl --checks checks.toml --out scored.jsonl [--engine local|ray] [--workers 2]
                  [--sample 0.1] [--time-field ts --since 2026-11-01 --until 2026-12-01] [--resume]
+                 [--window 1h|1d|N] [--gate 'pii.pass_rate.lower>=0.99']
+
+Exit codes: 0 scored (and every gate passed), 1 a gate failed or was unmeasured, 2 bad usage or input.
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ def add_score_parser(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--since", help="only records at or after this time (ISO 8601 or epoch seconds)")
     score.add_argument("--until", help="only records before this time")
     score.add_argument("--resume", action="store_true", help="keep OUT and score only the records not in it")
+    score.add_argument("--window", help="also sum up per window in the summary: a span by --time-field "
+                       "(90m, 1h, 1d, 2w; aligned on UTC) or N for N consecutive records")
+    score.add_argument("--gate", action="append", default=[], metavar="EXPR",
+                       help="a gate on the summary, e.g. 'pii.pass_rate.lower>=0.99' (repeatable; "
+                       "added to the checks file's gates = [...])")
+    score.add_argument("--each-window", action="store_true", help="decide the gates on every window too")
     score.add_argument("--concurrency", type=int, default=16,
                        help="judge checks: most calls in flight per provider, per worker (default 16)")
     score.add_argument("--cache", default=".llmops/cache.sqlite",
@@ -123,6 +132,8 @@ def score_command(args: argparse.Namespace) -> int:
         if args.out.suffix == ".parquet":
             _need_pyarrow()
         checks = load_checks(args.checks)
+        gates = _gates(args, checks)
+        window = _window(args)
         records, problems = read_log(args.logs, args.id_field)
         chosen, left_out = select(records, args)
         done: dict[str, dict[str, Any]] = {}
@@ -139,6 +150,13 @@ def score_command(args: argparse.Namespace) -> int:
         else:
             scored = run_local(todo, checks, workers=args.workers, **options)
         seconds = time.perf_counter() - started
+        if args.time_field:
+            for record, item in zip(todo, scored):
+                raw = record.get(args.time_field)
+                try:  # kept with the scores, so that windows and --resume need not read the log again
+                    item["time"] = _moment(raw, "time") if raw is not None else None
+                except _Refused:
+                    item["time"] = None
     except (ChecksError, _Refused, RayUnavailable) as exc:
         print(f"llmops: {exc}", file=sys.stderr)
         return 2
@@ -147,9 +165,21 @@ def score_command(args: argparse.Namespace) -> int:
         write_parquet(args.out, [*done.values(), *scored])
     else:
         _append_jsonl(args.out, scored)
-    summary = summarize([*done.values(), *scored])
+    every_item = [*done.values(), *scored]
+    summary = summarize(every_item)
     summary |= {"engine": args.engine, "scored_now": len(scored), "already_scored": len(done),
                 "left_out": left_out, "problems": problems, "seconds": round(seconds, 3)}
+    if window is not None:
+        from pytest_llmops.scoring.windows import summarize_windows
+
+        summary["windows"] = summarize_windows(every_item, window)
+    decided = []
+    if gates:
+        from pytest_llmops.scoring.gates import evaluate_summary_gates
+
+        decided = evaluate_summary_gates(gates, summary, each_window=args.each_window)
+        summary["gates"] = [gate.expression for gate in gates]
+        summary["gate_results"] = [gate.model_dump() for gate in decided]
     summary_path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     for problem in problems[:5]:
         print(f"llmops: {problem}", file=sys.stderr)
@@ -161,7 +191,53 @@ def score_command(args: argparse.Namespace) -> int:
             f"{entry['pass_rate']:.3f} [{entry['pass_rate_low']:.3f}, {entry['pass_rate_high']:.3f}]")
         print(f"  {label}: {entry['passed']} passed, {entry['failed']} failed, {entry['unmeasured']} unmeasured; "
               f"pass rate {rate_text}")
-    return 0
+    if window is not None:
+        found = summary["windows"]
+        no_time = f"; {found['no_time']} records with no time in none" if found["no_time"] else ""
+        print(f"  {len(found['windows'])} windows of {window.text} in the summary{no_time}")
+    from pytest_llmops.scoring.gates import print_gates
+
+    print_gates(decided)
+    return 1 if any(gate.verdict != "pass" for gate in decided) else 0
+
+
+def _gates(args: argparse.Namespace, checks: list[Any]) -> list[Any]:
+    """The checks file's ``gates = [...]`` and the --gate options, parsed before anything is scored."""
+    from pytest_llmops.gates.parse import GateSyntaxError
+    from pytest_llmops.scoring.checks import load_gates
+    from pytest_llmops.scoring.gates import parse_summary_gates
+
+    gates = []
+    try:
+        gates += parse_summary_gates(load_gates(args.checks), source=f"{args.checks}: gates")
+        gates += parse_summary_gates(args.gate, source="--gate")
+    except GateSyntaxError as exc:
+        raise _Refused(str(exc)) from None
+    labels = {check.label for check in checks}
+    for gate in gates:
+        if gate.metric not in labels:
+            raise _Refused(f"{gate.source}: gate {gate.expression!r} names no check of {args.checks} "
+                           f"(its checks: {', '.join(sorted(labels))})")
+    if args.each_window and not gates:
+        raise _Refused("--each-window needs gates (--gate EXPR, or gates = [...] in the checks file)")
+    return gates
+
+
+def _window(args: argparse.Namespace) -> Any:
+    from pytest_llmops.scoring.windows import parse_window
+
+    if args.window is None:
+        if args.each_window:
+            raise _Refused("--each-window needs --window (e.g. --window 1h)")
+        return None
+    try:
+        spec = parse_window(args.window)
+    except ValueError as exc:
+        raise _Refused(str(exc)) from None
+    if spec.every is not None and not args.time_field:
+        raise _Refused(f"--window {args.window} groups records by time: give --time-field (the record field "
+                       "holding its time), or --window N for N records a window")
+    return spec
 
 
 def _append_jsonl(path: Path, scored: list[dict[str, Any]]) -> None:
@@ -190,6 +266,8 @@ def write_parquet(path: Path, scored: list[dict[str, Any]]) -> None:
     rows = []
     for item in scored:
         row: dict[str, Any] = {"id": str(item["id"])}
+        if "time" in item:
+            row["time"] = item["time"]
         for label, score in item["scores"].items():
             row |= {f"{label}.value": score["value"], f"{label}.verdict": score["verdict"],
                     f"{label}.reason": score["reason"]}
@@ -204,8 +282,9 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
 
     items = []
     for row in pq.read_table(path).to_pylist():
-        labels = sorted({key.rsplit(".", 1)[0] for key in row if key != "id"})
-        items.append({"id": row["id"], "scores": {label: {part: row.get(f"{label}.{part}")
+        labels = sorted({key.rsplit(".", 1)[0] for key in row if key not in ("id", "time")})
+        kept_time = {"time": row["time"]} if "time" in row else {}
+        items.append({"id": row["id"], **kept_time, "scores": {label: {part: row.get(f"{label}.{part}")
                                                          for part in ("value", "verdict", "reason")}
                                                  for label in labels if row.get(f"{label}.verdict") is not None}})
     return items

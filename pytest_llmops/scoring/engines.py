@@ -71,7 +71,7 @@ def run_ray(records: Sequence[dict[str, Any]], checks: list[Check], *, address: 
         data = ray.data.from_items([{"i": i, "record": json.dumps(r)} for i, r in enumerate(records)],
                                    override_num_blocks=max(1, min(len(records) // chunk + 1, 64)))
         scored = data.map_batches(_ScoreBatch, fn_constructor_args=(checks, options), batch_size=chunk,
-                                  batch_format="pandas", concurrency=workers)
+                                  batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=workers))
         rows = sorted(scored.take_all(), key=lambda row: row["i"])
         return [json.loads(row["scored"]) for row in rows]
     finally:
