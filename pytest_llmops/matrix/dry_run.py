@@ -39,25 +39,29 @@ class DryRunClient(LLMClient):
     def with_params(self, **params: Any) -> DryRunClient:
         return DryRunClient(replace(self.config, params={**self.config.params, **params}), self.runtime, plan=self.plan)
 
+    def _plan(self, model: str, key: str, chars: int, max_tokens: int | None) -> None:
+        """Append one planned request: its case and cell, whether the cache holds it, tokens in (chars / 4)."""
+        runtime = self.runtime
+        case = current_case()
+        matrix = (case.metadata.get("matrix") or {}) if case is not None else {}
+        self.plan.append({
+            "nodeid": case.nodeid if case is not None else None,
+            "cell": matrix.get("cell"),
+            "matrix": matrix.get("matrix"),
+            "model": model,
+            "role": self.config.role,
+            "key": key,
+            "cached": bool(runtime.cache is not None and runtime.record_mode.reads and runtime.cache.get(key) is not None),
+            "tokens_in": math.ceil(chars / 4),
+            "max_tokens": max_tokens,
+        })
+
     def _planned(self, prompt: Any, params: Mapping[str, Any]) -> Completion:
         request = self._request(prompt, params)
         key = self._key("chat", {"messages": [dict(m) for m in request.messages], "params": dict(request.params)})
-        runtime = self.runtime
-        cached = bool(runtime.cache is not None and runtime.record_mode.reads and runtime.cache.get(key) is not None)
         chars = sum(len(str(message.get("content", ""))) for message in request.messages)
-        case = current_case()
         max_tokens = request.params.get("max_tokens")
-        self.plan.append({
-            "nodeid": case.nodeid if case is not None else None,
-            "cell": (case.metadata.get("matrix") or {}).get("cell") if case is not None else None,
-            "matrix": (case.metadata.get("matrix") or {}).get("matrix") if case is not None else None,
-            "model": request.model,
-            "role": self.config.role,
-            "key": key,
-            "cached": cached,
-            "tokens_in": math.ceil(chars / 4),
-            "max_tokens": int(max_tokens) if isinstance(max_tokens, int) else None,
-        })
+        self._plan(request.model, key, chars, int(max_tokens) if isinstance(max_tokens, int) else None)
         call = self._call_record(request, "chat", key, started_at=time.time(), attempts=0, extra={"dry_run": True})
         return Completion("", call=call, finish_reason="dry_run")
 
@@ -68,21 +72,7 @@ class DryRunClient(LLMClient):
         from pytest_llmops.verdict import UnmeasuredError
 
         request = self._reward_request(prompt, answer, api, params)
-        key = self._reward_key(request)
-        runtime = self.runtime
-        case = current_case()
-        self.plan.append({
-            "nodeid": case.nodeid if case is not None else None,
-            "cell": (case.metadata.get("matrix") or {}).get("cell") if case is not None else None,
-            "matrix": (case.metadata.get("matrix") or {}).get("matrix") if case is not None else None,
-            "model": request.model,
-            "role": self.config.role,
-            "key": key,
-            "cached": bool(runtime.cache is not None and runtime.record_mode.reads
-                           and runtime.cache.get(key) is not None),
-            "tokens_in": math.ceil((len(prompt) + len(answer)) / 4),
-            "max_tokens": 0,
-        })
+        self._plan(request.model, self._reward_key(request), len(prompt) + len(answer), 0)
         raise UnmeasuredError("dry run (--llmops-dry-run): the reward request was planned, not sent")
 
     async def stream(self, prompt: Any, **params: Any) -> AsyncIterator[str]:
