@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_llmops._jsonl import json_objects
 from pytest_llmops.judges.engine import judge_name
 from pytest_llmops.judges.templates import JudgeTemplate, resolve_template
 from pytest_llmops.verdict import Score, UnmeasuredError, Verdict
@@ -143,27 +144,9 @@ def _label(value: Any, where: str) -> str:
 def load_labelled(path: str | Path, *, metric: str = "rubric") -> list[CalibrationItem]:
     """Read a labelled JSONL file; every problem names the file and line and how to fix it."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise CalibrationError(f"{path}: no such file; pass a JSONL file of labelled examples") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CalibrationError(f"{path}: cannot be read as UTF-8 text ({error})") from None
     items = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise CalibrationError(
-                f"{where}: not valid JSON ({error.msg} at column {error.colno}); one object a line"
-            ) from None
-        if not isinstance(data, dict):
-            raise CalibrationError(
-                f"{where}: expected a JSON object with input, output, label, got {type(data).__name__}"
-            )
+    for where, number, data in json_objects(path, CalibrationError, missing="file; pass a JSONL file of labelled examples",
+                                       expected="a JSON object with input, output, label"):
         missing = [key for key in ("input", "output", "label") if key not in data]
         if metric == "faithfulness" and not data.get("context"):
             missing.append("context")

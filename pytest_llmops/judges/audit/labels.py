@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pytest_llmops._jsonl import json_objects
 
 __all__ = ["TEMPLATES", "AuditInputError", "AuditItem", "load_audit_items", "shipped_labels"]
 
@@ -104,26 +105,10 @@ def load_audit_items(path: str | Path, template: str) -> list[AuditItem]:
     """Read a labelled JSONL file for a ``template`` audit; every problem names the file and line."""
     check_template(template)
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise AuditInputError(
-            f"{path}: no such labels file; pass a JSONL file of labelled items with --labels "
-            f"(or leave --labels out to use the shipped {TEMPLATES[template]})"
-        ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise AuditInputError(f"{path}: cannot be read as UTF-8 text ({error})") from None
     items = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise AuditInputError(f"{where}: not valid JSON ({error.msg} at column {error.colno}); one object a line") from None
-        if not isinstance(data, dict):
-            raise AuditInputError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    missing = (f"labels file; pass a JSONL file of labelled items with --labels "
+               f"(or leave --labels out to use the shipped {TEMPLATES[template]})")
+    for where, number, data in json_objects(path, AuditInputError, missing=missing):
         items.append(_item(data, template, where, number))
     if not items:
         raise AuditInputError(f"{path}: holds no labelled items; add one JSON object a line")
