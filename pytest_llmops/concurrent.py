@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import io
 import logging
 import sys
@@ -62,6 +63,10 @@ SERIAL_FIXTURES = frozenset({"capsys", "capsysbinary", "capfd", "capfdbinary", "
 WINDOW_FACTOR = 4
 #: Most loop turns one ``_drain`` gives (each turn runs every callback that is ready).
 DRAIN_TURNS = 32
+#: The garbage collector's thresholds while the run loop runs (Python's default is 700, 10, 10).
+#: A case allocates ~120 tracked objects; at the default a young collection runs every ~6 cases
+#: and the full ones walk every object of the session. See ``_collect_less``.
+GC_THRESHOLDS = (5000, 5, 10)
 
 
 @dataclass
@@ -145,6 +150,20 @@ def run_loop(
         raise session.Interrupted(
             f"{session.testsfailed} error{'s' if session.testsfailed != 1 else ''} during collection"
         )
+    with _collect_less():
+        _run_items(session, items, flags, body, record_of, runtime, concurrency)
+    return True
+
+
+def _run_items(
+    session: pytest.Session,
+    items: list[pytest.Item],
+    flags: list[bool],
+    body: Callable[[pytest.Item], Any],
+    record_of: Callable[[pytest.Item], Any],
+    runtime: Callable[[], Any],
+    concurrency: int,
+) -> None:
     index = 0
     while index < len(items):
         end = index + 1
@@ -161,7 +180,30 @@ def run_loop(
         if session.shouldstop:
             raise session.Interrupted(session.shouldstop)
         index = end
-    return True
+
+
+@contextlib.contextmanager
+def _collect_less() -> Iterator[None]:
+    """Fewer, cheaper garbage collections while the items run; the previous settings after.
+
+    What exists when the loop starts (modules, the collected items, fixtures) lives
+    for the session: ``gc.freeze`` keeps the collector from walking it again and again
+    (a full collection took ~50 ms at 1,000 cases, on the loop the calls run on), and
+    young collections run less often. Cycles made during the run are still collected;
+    what was frozen goes back to the collector when the loop ends.
+    """
+    before = gc.get_threshold()
+    # A suite that turned the collector off (or tuned it higher) keeps its choice.
+    tuned = gc.isenabled() and 0 < before[0] < GC_THRESHOLDS[0]
+    if tuned:
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        if tuned:
+            gc.set_threshold(*before)
+            gc.unfreeze()
 
 
 def _higher_scoped_params(item: pytest.Item) -> tuple[tuple[str, int], ...]:

@@ -144,3 +144,23 @@ def test_an_attempt_cut_off_by_the_deadline_is_on_the_call_record(make_client, s
     ]
     # The cut-off attempt ran for most of the deadline, and that is the failed call's latency.
     assert 0.3 <= call.attempt_log[1]["elapsed_s"] < 1.0 and call.latency_s == call.attempt_log[1]["elapsed_s"]
+
+
+def test_the_run_loop_collects_less_and_puts_the_collector_back():
+    import gc
+
+    from pytest_llmops import concurrent
+
+    before = gc.get_threshold()
+    frozen_before = gc.get_freeze_count()
+    with concurrent._collect_less():
+        assert gc.get_threshold() == concurrent.GC_THRESHOLDS
+        assert gc.get_freeze_count() > frozen_before  # what existed before the loop is not walked again
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen_before
+    # A suite that tuned the collector itself keeps its settings.
+    gc.set_threshold(20000, 10, 10)
+    try:
+        with concurrent._collect_less():
+            assert gc.get_threshold() == (20000, 10, 10)
+    finally:
+        gc.set_threshold(*before)
