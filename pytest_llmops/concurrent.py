@@ -195,14 +195,18 @@ def _collect_less() -> Iterator[None]:
     before = gc.get_threshold()
     # A suite that turned the collector off (or tuned it higher) keeps its choice.
     tuned = gc.isenabled() and 0 < before[0] < GC_THRESHOLDS[0]
-    if tuned:
+    # Frozen by someone else already: unfreezing at the end would undo their freeze too.
+    freeze = tuned and gc.get_freeze_count() == 0
+    if freeze:
         gc.freeze()
+    if tuned:
         gc.set_threshold(*GC_THRESHOLDS)
     try:
         yield
     finally:
         if tuned:
             gc.set_threshold(*before)
+        if freeze:
             gc.unfreeze()
 
 
