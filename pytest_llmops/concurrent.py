@@ -273,7 +273,7 @@ class _Batch:
         self.window = max(2, WINDOW_FACTOR * concurrency)
         #: One entry per item set up so far; ``None`` once reported (its state is not kept).
         self.live: list[_Live | None] = []
-        #: Bodies started and not finished (waiting for a test slot or running).
+        #: Bodies launched and not finished (not started yet, waiting for a test slot, or running).
         self.running = 0
         self.semaphore = asyncio.Semaphore(concurrency)
         self.progress = self.config.pluginmanager.get_plugin("llmops-progress")
@@ -327,41 +327,55 @@ class _Batch:
 
     # -- running the bodies -----------------------------------------------------------
     def _launch(self, live: _Live) -> None:
-        """Start a set-up item's body now, so its first request goes out while the next items set up."""
+        """Start a set-up item's body, so its first request goes out while the next items set up.
+
+        With a test slot free the loop runs now, and the body up to its first wait on the
+        network. With every slot taken the body would only queue for one: its task is made
+        without running the loop, and starts (in launch order) in the next turn that frees
+        a slot, saving a pass of the loop per item while the pipeline is full.
+        """
         if not live.setup_report.passed:
             self._turn()
             return
+        live.item.stash[_outcome_key] = live.outcome
+        if self.running >= self.concurrency:
+            self._start(live)
+            return
 
         async def launch() -> None:
-            live.item.stash[_outcome_key] = live.outcome
-            live.task = asyncio.create_task(self._body(live), name=live.item.nodeid)
+            self._start(live)
             await _drain()  # the body runs up to its first wait on the network, and others move on
 
         with self._routing():
             self.runtime.step(launch())
 
+    def _start(self, live: _Live) -> None:
+        live.task = self.runtime.loop().create_task(self._body(live), name=live.item.nodeid)
+        # Counted from its start to its end, started or not (a task cancelled unstarted never runs ``_body``).
+        self.running += 1
+        live.task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.running -= 1
+
     async def _body(self, live: _Live) -> None:
         item = live.item
         record = self.record_of(item)
-        self.running += 1
-        try:
-            async with self.semaphore:
-                # This task's own context: its record, its output buffers.
-                _sinks.set(live)
-                live.outcome.started = time.time()
-                started = time.perf_counter()
-                try:
-                    with _case_scope(record):
-                        # The test's coroutine as the plugin builds it (repeated when llm_eval(repeat=N) says so).
-                        await self.body(item)
-                except BaseException as error:  # noqa: BLE001 - re-raised in the call phase, by pytest's rules
-                    live.outcome.error = error
-                finally:
-                    live.outcome.duration_s = time.perf_counter() - started
-                    if self.progress is not None:
-                        self.progress.case_finished(item.nodeid)
-        finally:
-            self.running -= 1
+        async with self.semaphore:
+            # This task's own context: its record, its output buffers.
+            _sinks.set(live)
+            live.outcome.started = time.time()
+            started = time.perf_counter()
+            try:
+                with _case_scope(record):
+                    # The test's coroutine as the plugin builds it (repeated when llm_eval(repeat=N) says so).
+                    await self.body(item)
+            except BaseException as error:  # noqa: BLE001 - re-raised in the call phase, by pytest's rules
+                live.outcome.error = error
+            finally:
+                live.outcome.duration_s = time.perf_counter() - started
+                if self.progress is not None:
+                    self.progress.case_finished(item.nodeid)
 
     def _turn(self) -> None:
         """Let the bodies still running move on (read answers, send requests) before pytest works again."""

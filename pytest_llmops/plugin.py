@@ -31,6 +31,8 @@ from pytest_llmops.verdict import UnmeasuredError
 
 #: Tests that use one of these fixtures are eval cases even without the marker.
 LLMOPS_FIXTURES = frozenset({"llm", "judge", "reward_model", "prompt", "llmops_case", "llmops_trace", "llmops_otlp_receiver"})
+#: Tests with one of these markers are eval cases.
+EVAL_MARKERS = frozenset({"llm_eval", "llm_robust", "llm_matrix"})
 
 MARKER_HELP = (
     "llm_eval(repeat=1, min_pass_rate=None, model=None, api_base=None, judge=None, judge_api_base=None, "
@@ -112,11 +114,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _is_eval_case(item: pytest.Item) -> bool:
-    if (
-        item.get_closest_marker("llm_eval") is not None
-        or item.get_closest_marker("llm_robust") is not None
-        or item.get_closest_marker("llm_matrix") is not None
-    ):
+    # One walk over the markers of the node chain (three get_closest_marker calls walked it three times).
+    if any(mark.name in EVAL_MARKERS for mark in item.iter_markers()):
         return True
     return not LLMOPS_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
 
@@ -317,7 +316,9 @@ def eval_body(item: pytest.Function) -> Any:
         from pytest_llmops.matrix.early_stop import stopping_plan
 
         plan = stopping_plan(plan, cell, state)
-    if state.dry_run and _is_robust(item):
+    # Each looks the markers up along the node chain: once per case is enough.
+    robust, on_our_loop = _is_robust(item), runs_on_our_loop(item)
+    if state.dry_run and robust:
         raise pytest.UsageError(
             f"{item.nodeid}: --llmops-dry-run cannot count the calls of an llm_robust test (hypothesis chooses its "
             "examples as it runs); deselect such tests with -m 'not llm_robust'"
@@ -325,15 +326,15 @@ def eval_body(item: pytest.Function) -> Any:
     if state.dry_run:
         from pytest_llmops.matrix.dry_run import dry_body
 
-        return dry_body(item, arguments, on_our_loop=runs_on_our_loop(item), plan=state.dry_plan)
-    if _is_robust(item) and runs_on_our_loop(item):
+        return dry_body(item, arguments, on_our_loop=on_our_loop, plan=state.dry_plan)
+    if robust and on_our_loop:
         from pytest_llmops.robust.runner import plan_for as robust_plan
         from pytest_llmops.robust.runner import run_robust
 
         if plan is not None:
             raise pytest.UsageError(f"{item.nodeid}: llm_eval(repeat=...) and llm_robust do not combine; use one")
         return run_robust(item, robust_plan(item.get_closest_marker("llm_robust"), item.nodeid), arguments)
-    if runs_on_our_loop(item):
+    if on_our_loop:
         if plan is None:
             return item.obj(**arguments)
         return run_async(plan, lambda: item.obj(**arguments))

@@ -224,6 +224,12 @@ class ModelRuntime:
         # caller's, so the running case (a context variable) is seen inside.
         return self._runner.run(awaitable, context=contextvars.copy_context())  # type: ignore[arg-type]
 
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The session's event loop, made on first use: tasks may be created on it while it is not running."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.get_loop()
+
     def step(self, awaitable: Awaitable[T]) -> T:
         """``run`` for the concurrent run loop's many short turns (see ``pytest_llmops.concurrent``).
 
@@ -231,9 +237,7 @@ class ModelRuntime:
         a call, thousands of calls a run): a Ctrl-C then interrupts the loop directly, and the
         run loop cancels the bodies still running.
         """
-        if self._runner is None:
-            self._runner = asyncio.Runner()
-        return self._runner.get_loop().run_until_complete(awaitable)
+        return self.loop().run_until_complete(awaitable)
 
     def close(self) -> None:
         if self._runner is not None:
