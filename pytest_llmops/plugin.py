@@ -47,9 +47,25 @@ KNOWN_FAILURE_HELP = (
     "says so when it passes."
 )
 
-_record_key = pytest.StashKey[CaseRecord]()
-_sent_key = pytest.StashKey[dict]()
-_verdict_key = pytest.StashKey[CaseOutcome]()
+class _CaseState:
+    """An eval case's state between its setup and its teardown, under one stash key.
+
+    ``record`` is what the case measures; ``scores_sent`` and ``calls_sent`` how much
+    of it earlier reports carried; ``verdict`` the verdict so far (for JUnit properties).
+    One key, not one per field: an item's stash dict keeps the size it grew to for the
+    whole session, and items live as long as the session.
+    """
+
+    __slots__ = ("record", "scores_sent", "calls_sent", "verdict")
+
+    def __init__(self, record: CaseRecord) -> None:
+        self.record = record
+        self.scores_sent = 0
+        self.calls_sent = 0
+        self.verdict = CaseOutcome(record.nodeid)
+
+
+_case_key = pytest.StashKey[_CaseState]()
 _export_key = pytest.StashKey[str]()
 
 
@@ -203,10 +219,10 @@ def _collect_suite_gates(config: pytest.Config, items: list[pytest.Item]) -> Non
 
 
 def _in_case(item: pytest.Item, *, start: bool = False) -> Any:
-    record = item.stash.get(_record_key, None)
+    record = _record_of(item)
     if record is None and start and _is_eval_case(item):
-        record = item.stash[_record_key] = CaseRecord(item.nodeid)
-        item.stash[_sent_key] = {"scores": 0, "calls": 0}
+        record = CaseRecord(item.nodeid)
+        item.stash[_case_key] = _CaseState(record)
         cell = matrix_collect.cell_of(item)
         if cell is not None:
             from pytest_llmops.matrix.cells import case_key
@@ -220,6 +236,12 @@ def _in_case(item: pytest.Item, *, start: bool = False) -> Any:
         return (yield)
     with case_scope(record):
         return (yield)
+
+
+def _record_of(item: pytest.Item) -> CaseRecord | None:
+    """The record of an eval case between its setup and its teardown, else ``None``."""
+    case = item.stash.get(_case_key, None)
+    return None if case is None else case.record
 
 
 def _plan_review(item: pytest.Item, record: CaseRecord) -> None:
@@ -271,7 +293,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         session,
         eligible=runs_on_our_loop,
         body=eval_body,
-        record_of=lambda item: item.stash.get(_record_key, None),
+        record_of=_record_of,
         runtime=state.runtime,
         concurrency=state.settings.tests_at_once,
     )
@@ -390,16 +412,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = redact.redact_text(f"{type(error).__name__}: {error}")
     elif report.failed and report.longrepr is not None:
         _redact_longrepr(report)
-    record = item.stash.get(_record_key, None)
-    if record is not None:
+    case = item.stash.get(_case_key, None)
+    if case is not None:
+        record = case.record
         if report.failed and error is not None and (report.when != "call" or is_suite_error(error)):
             # Outside the call, any exception is the suite's (a fixture, a teardown): so is its type.
             report.llmops_error = type(error).__name__
+        # The verdict so far, for the JUnit properties: it needs the report's outcome, not its payload.
+        case.verdict.absorb(report)
         # Each report carries only what the case added since the previous report.
-        sent = item.stash[_sent_key]
-        payload = case_payload(record, scores_from=sent["scores"], calls_from=sent["calls"])
-        sent["scores"] += len(payload["scores"])
-        sent["calls"] += len(payload["calls"])
+        payload = case_payload(record, scores_from=case.scores_sent, calls_from=case.calls_sent)
+        case.scores_sent += len(payload.get("scores", ()))
+        case.calls_sent += len(payload.get("calls", ()))
         if report.when == "call" and report.failed and record.spans:
             from pytest_llmops.tracing.view import slowest_steps
 
@@ -414,17 +438,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             payload["markers"] = sorted({m.name for m in item.iter_markers()})
             known = item.get_closest_marker("llm_known_failure")
             if known is not None:
-                payload["metadata"]["known_failure"] = known_failure_reason(known, item.nodeid)
+                payload.setdefault("metadata", {})["known_failure"] = known_failure_reason(known, item.nodeid)
         report.llmops = payload
-        verdict = item.stash.setdefault(_verdict_key, CaseOutcome(item.nodeid))
-        verdict.absorb(report)
         if report.when == "teardown":
             # pytest's JUnit XML writes the properties of the teardown report.
-            report.user_properties.extend(junit_properties(verdict, record))
+            report.user_properties.extend(junit_properties(case.verdict, record))
             # Everything the case measured now rides on its reports; items live for the whole
             # session, so keeping it here too would grow memory with every case.
-            for key in (_record_key, _sent_key, _verdict_key):
-                del item.stash[key]
+            del item.stash[_case_key]
     return report
 
 

@@ -24,15 +24,29 @@ PRICE_TABLE = "model_prices_and_context_window_backup.json"
 
 
 @lru_cache(maxsize=1)
-def _table_text() -> bytes:
-    """litellm's shipped price table as raw bytes (empty if it cannot be found)."""
+def _table_path() -> Path | None:
+    """Where litellm's shipped price table is (``None`` if it cannot be found)."""
     spec = importlib.util.find_spec("litellm")
     for location in list(spec.submodule_search_locations or []) if spec is not None else []:
-        try:
-            return (Path(location) / PRICE_TABLE).read_bytes()
-        except OSError:
-            continue
-    return b""
+        path = Path(location) / PRICE_TABLE
+        if path.is_file():
+            return path
+    return None
+
+
+def _table_text() -> bytes:
+    """litellm's shipped price table as raw bytes (empty if it cannot be found).
+
+    Read again for each model name asked about (``may_be_priced`` keeps the answers), not
+    kept: the table is ~3.5 MB, and a run asks about a handful of names.
+    """
+    path = _table_path()
+    if path is None:
+        return b""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def _candidates(model: str) -> set[str]:

@@ -25,16 +25,22 @@ def case_payload(record: CaseRecord, *, scores_from: int = 0, calls_from: int = 
     """The plain-dict form of what a case measured (JSON-ready, picklable).
 
     ``scores_from`` and ``calls_from`` skip what an earlier report already carried.
+    Only what there is: an empty ``scores``, ``calls``, ``prompts`` or ``metadata`` is
+    left out (pytest keeps every report, three a case, for the whole session).
     """
-    return {
-        "scores": [score.to_dict() for score in record.scores[scores_from:]],
-        "calls": [call.to_dict() for call in record.calls[calls_from:]],
-        "prompts": [{"name": p.name, "version": p.version, "hash": p.hash} for p in record.prompts],
-        "metadata": dict(record.metadata),
-    }
+    payload: dict[str, Any] = {}
+    if len(record.scores) > scores_from:
+        payload["scores"] = [score.to_dict() for score in record.scores[scores_from:]]
+    if len(record.calls) > calls_from:
+        payload["calls"] = [call.to_dict() for call in record.calls[calls_from:]]
+    if record.prompts:
+        payload["prompts"] = [{"name": p.name, "version": p.version, "hash": p.hash} for p in record.prompts]
+    if record.metadata:
+        payload["metadata"] = dict(record.metadata)
+    return payload
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseOutcome:
     """One test's verdict and measurements, merged over its setup, call and teardown."""
 
