@@ -69,21 +69,24 @@ DRAIN_TURNS = 32
 GC_THRESHOLDS = (5000, 5, 10)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Outcome:
     """What the body of a test did when it ran concurrently: ``error`` is ``None`` on success.
 
     ``started`` (epoch seconds) and ``duration_s`` are the body's own run, from taking its
     test slot to its end, so a case's time is not the ~0 s of re-raising its outcome.
+    ``taken`` says the call phase has handed the outcome back (``precomputed_call``); the
+    timing stays on the item until its call report takes it (``take_body_timing``).
     """
 
     error: BaseException | None = None
     started: float | None = None
     duration_s: float | None = None
+    taken: bool = False
 
 
+#: One key for the outcome and its timing: an item's stash dict keeps the size it grew to.
 _outcome_key = pytest.StashKey[_Outcome]()
-_timing_key = pytest.StashKey[tuple[float, float]]()
 
 
 def precomputed_call(item: pytest.Item) -> bool | None:
@@ -93,9 +96,9 @@ def precomputed_call(item: pytest.Item) -> bool | None:
     returns ``None`` when the item did not run here (the caller runs it).
     """
     outcome = item.stash.get(_outcome_key, None)
-    if outcome is None:
+    if outcome is None or outcome.taken:
         return None
-    del item.stash[_outcome_key]
+    outcome.taken = True
     error, outcome.error = outcome.error, None
     if error is not None:
         raise error
@@ -104,10 +107,13 @@ def precomputed_call(item: pytest.Item) -> bool | None:
 
 def take_body_timing(item: pytest.Item) -> tuple[float, float] | None:
     """``(start, duration)`` of a body that ran concurrently, for its call report; ``None`` otherwise."""
-    timing = item.stash.get(_timing_key, None)
-    if timing is not None:
-        del item.stash[_timing_key]
-    return timing
+    outcome = item.stash.get(_outcome_key, None)
+    if outcome is None:
+        return None
+    del item.stash[_outcome_key]
+    if outcome.started is None or outcome.duration_s is None:
+        return None
+    return outcome.started, outcome.duration_s
 
 
 def uses_serial_fixture(item: pytest.Item) -> bool:
@@ -443,10 +449,8 @@ class _Batch:
             for name, lines in (("stdout", live.stdout), ("stderr", live.stderr), ("log", live.log)):
                 if lines:
                     item.add_report_section("call", name, "".join(lines) if name != "log" else "\n".join(lines))
-            if live.outcome.started is not None and live.outcome.duration_s is not None:
-                item.stash[_timing_key] = (live.outcome.started, live.outcome.duration_s)
             call_and_report(item, "call", log=True)
-        if _outcome_key in item.stash:  # the call phase stopped before the body's outcome was taken
+        if _outcome_key in item.stash:  # the call report did not take the body's outcome and timing
             del item.stash[_outcome_key]
         nextitem = self.items[index + 1] if index + 1 < len(self.items) else self.nextitem
         if self.session.shouldfail or self.session.shouldstop:
