@@ -66,18 +66,23 @@ def role_client(config: pytest.Config, node: pytest.Item, role: str, *, model: s
     if model is None:
         flag = "--llmops-" + model_setting.replace("_", "-")
         return UnconfiguredModel(role, f"llmops_{model_setting}", flag)  # type: ignore[arg-type]
-    config_ = ModelConfig(
-        model=model,
-        role=role,  # type: ignore[arg-type]
-        api_base=api_base,
-        # A judge (and a paraphraser) should be as repeatable as it can be.
-        params={"temperature": 0.0} if role != "llm" else {},
-        timeout_s=settings.timeout,
-        retry=RetryPolicy(retries=settings.retries, deadline_s=settings.deadline),
-        cache_endpoint=cache_endpoint,
-        reward_api=settings.reward_api,
-    )
     state = get_state(config)
+    # The same settings give the same (frozen) config: built once, not for every test.
+    key = (role, model, api_base, settings.timeout, settings.retries, settings.deadline, cache_endpoint,
+           settings.reward_api)
+    config_ = state.client_configs.get(key)
+    if config_ is None:
+        config_ = state.client_configs[key] = ModelConfig(
+            model=model,
+            role=role,  # type: ignore[arg-type]
+            api_base=api_base,
+            # A judge (and a paraphraser) should be as repeatable as it can be.
+            params={"temperature": 0.0} if role != "llm" else {},
+            timeout_s=settings.timeout,
+            retry=RetryPolicy(retries=settings.retries, deadline_s=settings.deadline),
+            cache_endpoint=cache_endpoint,
+            reward_api=settings.reward_api,
+        )
     if state.dry_run:
         from pytest_llmops.matrix.dry_run import DryRunClient
 

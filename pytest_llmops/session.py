@@ -55,6 +55,8 @@ class LLMOpsState:
         self.shard: dict[str, Any] | None = None
         #: With ``--llmops-shard``: the corpus pairs collected, kept for ``llmops results merge`` to score.
         self.corpus_state: dict[str, Any] | None = None
+        #: The clients' ``ModelConfig`` by the settings that make it (``fixtures.role_client``).
+        self.client_configs: dict[tuple[Any, ...], Any] = {}
 
     @property
     def is_worker(self) -> bool:

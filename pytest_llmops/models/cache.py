@@ -182,6 +182,24 @@ def _canonical(value: Any, where: str) -> Any:
     )
 
 
+class _NotPlain(Exception):
+    """A value ``_plain`` leaves to ``_canonical``."""
+
+
+def _plain(value: Any) -> Any:
+    """``_canonical`` for plain JSON data (dicts, lists, tuples, strings, numbers, None), without
+    building the path of every element for an error message; anything else raises ``_NotPlain``."""
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else value
+    if type(value) is dict:
+        return {str(k): _plain(v) for k, v in value.items()}
+    if type(value) is list or type(value) is tuple:
+        return [_plain(v) for v in value]
+    raise _NotPlain
+
+
 def _semantic(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Drop the non-semantic parameters from the top level and from a nested ``params`` mapping.
 
@@ -202,6 +220,13 @@ def _normalise_api_base(api_base: str | None) -> str | None:
     return redact_url(api_base.strip().rstrip("/")) or None
 
 
+def _canonical_payload(payload: dict[str, Any]) -> Any:
+    try:
+        return _plain(payload)
+    except _NotPlain:  # enums, sets, pydantic models, mapping types: the full path (and its error messages)
+        return _canonical(payload, "payload")
+
+
 def cache_key(kind: str, model: str, api_base: str | None, payload: Mapping[str, Any]) -> str:
     """The cache key of a call: a sha256 hex digest over its canonical JSON form.
 
@@ -215,7 +240,7 @@ def cache_key(kind: str, model: str, api_base: str | None, payload: Mapping[str,
         "kind": kind,
         "model": model,
         "api_base": _normalise_api_base(api_base),
-        "payload": _canonical(_semantic(payload), "payload"),
+        "payload": _canonical_payload(_semantic(payload)),
     }
     text = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

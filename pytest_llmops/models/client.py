@@ -198,6 +198,8 @@ class ModelRuntime:
         self.call_count = 0
         self.any_priced = False
         self._backends: dict[str, Backend] = {}
+        #: Which backend serves (model, api_base).
+        self._backend_names: dict[tuple[str, str | None], str] = {}
         self._prepared: set[tuple[str, str]] = set()
         self._preparing: dict[tuple[int, tuple[str, str]], asyncio.Task[None]] = {}
         self._limits: dict[tuple[int, str], AdaptiveLimit] = {}
@@ -254,12 +256,15 @@ class ModelRuntime:
 
     # -- backends and limits ---------------------------------------------
     def backend_for(self, model: str, api_base: str | None = None) -> Backend:
-        if model.startswith(LOCAL_PREFIX):
-            name = "local"
-        elif self.client == "direct" and _direct_handles(model, api_base):
-            name = "openai-http"
-        else:
-            name = "litellm"
+        name = self._backend_names.get((model, api_base))
+        if name is None:  # decided once per model and endpoint, not for every call
+            if model.startswith(LOCAL_PREFIX):
+                name = "local"
+            elif self.client == "direct" and _direct_handles(model, api_base):
+                name = "openai-http"
+            else:
+                name = "litellm"
+            self._backend_names[(model, api_base)] = name
         return self.backend_named(name)
 
     def backend_named(self, name: str) -> Backend:
