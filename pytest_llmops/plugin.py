@@ -433,7 +433,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if report.when == "teardown":
             # The tree travels once, whole, with the last report.
             spans.end_root(record)
-            payload["spans"] = [span.to_dict() for span in record.spans]
+            payload["spans"] = [span.to_row() for span in record.spans]
         if report.when == "setup":
             payload["markers"] = sorted({m.name for m in item.iter_markers()})
             known = item.get_closest_marker("llm_known_failure")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_llmops.case import CaseRecord
+from pytest_llmops.tracing.spans import SPAN_FIELDS
 
 #: The verdict of a whole case, as the results file and the summary show it.
 CASE_STATES = ("passed", "failed", "unmeasured", "error", "skipped", "xfailed")
@@ -54,8 +55,9 @@ class CaseOutcome:
     calls: list[dict[str, Any]] = field(default_factory=list)
     prompts: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
-    #: The case's span tree (root first), sent with its teardown report.
-    spans: list[dict[str, Any]] = field(default_factory=list)
+    #: The case's span tree (root first) as rows of ``SPAN_FIELDS``, sent with its teardown report;
+    #: ``spans`` gives them as dicts.
+    span_rows: list[tuple[Any, ...]] = field(default_factory=list)
     markers: list[str] = field(default_factory=list)
     #: Whether the case ran to a verdict: its call was reported, or its setup did not pass.
     finished: bool = False
@@ -74,7 +76,9 @@ class CaseOutcome:
                 if prompt not in self.prompts:
                     self.prompts.append(prompt)
             self.metadata.update(payload.get("metadata", {}))
-            self.spans.extend(payload.get("spans", []))
+            for span in payload.get("spans", ()):
+                # Rows (``Span.to_row``); a dict is taken too.
+                self.span_rows.append(tuple(span[name] for name in SPAN_FIELDS) if isinstance(span, dict) else tuple(span))
         unmeasured = getattr(report, "llmops_unmeasured", None)
         # Set by the plugin when the exception was not a failed check but a broken suite.
         error_type = getattr(report, "llmops_error", None)
@@ -95,6 +99,11 @@ class CaseOutcome:
             self._set("error", f"{report.when}: {_reason(report)}", error_type)
         elif report.skipped:
             self._set("skipped", _reason(report))
+
+    @property
+    def spans(self) -> list[dict[str, Any]]:
+        """The case's span tree (root first), one dict per span."""
+        return [dict(zip(SPAN_FIELDS, row)) for row in self.span_rows]
 
     def end_unfinished(self, reason: str) -> None:
         """A case set up but never run to a verdict (the run was interrupted) is unmeasured, not passed."""

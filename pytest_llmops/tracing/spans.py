@@ -42,6 +42,9 @@ OPENINFERENCE_KIND = {
 }
 #: Longest text kept in one attribute of the results file (prompts, answers, documents).
 MAX_TEXT = 4000
+#: A span's fields as the results file holds them, in the order of ``Span.to_row``.
+SPAN_FIELDS = ("name", "kind", "trace_id", "span_id", "parent_id", "start", "end", "duration_s", "status", "error",
+               "attributes", "source")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -140,12 +143,15 @@ class Span:
             self.end = self.start + (time.perf_counter() - self._perf)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "kind": self.kind, "trace_id": self.trace_id, "span_id": self.span_id,
-            "parent_id": self.parent_id, "start": self.start, "end": self.end,
-            "duration_s": self.duration_s, "status": self.status, "error": self.error,
-            "attributes": dict(self.attributes), "source": self.source,
-        }
+        return dict(zip(SPAN_FIELDS, self.to_row()))
+
+    def to_row(self) -> tuple[Any, ...]:
+        """The span's fields in the order of ``SPAN_FIELDS``: how a finished case keeps its tree
+        (a tuple of 12 is a quarter of the size of a dict of them, thousands of cases a run)."""
+        return (
+            self.name, self.kind, self.trace_id, self.span_id, self.parent_id, self.start, self.end,
+            self.duration_s, self.status, self.error, dict(self.attributes), self.source,
+        )
 
 
 # -- the case's root span and opening spans under it ------------------------------------
