@@ -47,6 +47,7 @@ KNOWN_FAILURE_HELP = (
     "says so when it passes."
 )
 
+
 class _CaseState:
     """An eval case's state between its setup and its teardown, under one stash key.
 

@@ -1,9 +1,9 @@
 """Per-case results assembled from pytest's reports.
 
 Each test's scores, calls and prompts ride on its reports as a plain dict
-(``report.llmops``), so they reach the controller unchanged under
-pytest-xdist; the controller folds the reports of each test into one
-``CaseOutcome``. Standard library only.
+(``report.llmops``; its span tree as rows of ``SPAN_FIELDS``), so they reach
+the controller unchanged under pytest-xdist; the controller folds the reports
+of each test into one ``CaseOutcome``. Standard library only.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ class CaseOutcome:
             self.metadata.update(payload.get("metadata", {}))
             for span in payload.get("spans", ()):
                 # Rows (``Span.to_row``); a dict is taken too.
-                self.span_rows.append(tuple(span[name] for name in SPAN_FIELDS) if isinstance(span, dict) else tuple(span))
+                row = tuple(span[name] for name in SPAN_FIELDS) if isinstance(span, dict) else tuple(span)
+                self.span_rows.append(row)
         unmeasured = getattr(report, "llmops_unmeasured", None)
         # Set by the plugin when the exception was not a failed check but a broken suite.
         error_type = getattr(report, "llmops_error", None)
