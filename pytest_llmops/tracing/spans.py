@@ -65,18 +65,21 @@ def _new_id(size: int) -> str:
     return os.urandom(size).hex()
 
 
+def _shortened(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"... [{len(text) - MAX_TEXT} more chars]"
+
+
 def _attribute(value: Any) -> Any:
     """A value an attribute can hold (str, bool, int, float, or a list of them), text shortened."""
     kind = type(value)
     # The common cases first: a model span sets ~25 attributes, thousands of cases a run.
     if kind is str:
-        return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + f"... [{len(value) - MAX_TEXT} more chars]"
+        return _shortened(value)
     if kind is int or kind is float or kind is bool:
         return value
     if isinstance(value, str):
         # A plain str: a subclass (an answer's ``Completion``) would not cross to the xdist controller.
-        value = str.__str__(value)
-        return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + f"... [{len(value) - MAX_TEXT} more chars]"
+        return _shortened(str.__str__(value))
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
