@@ -81,6 +81,27 @@ def test_results_keep_reward_scores_and_calls(pytester, server, run_args):
     assert set(server.requests_by_path) == {"/score"}
 
 
+def test_each_reward_call_is_an_evaluator_span_of_the_case(pytester, server, run_args):
+    pytester.makepyfile(EVAL_TESTS)
+    pytester.runpytest(*run_args)
+
+    cases = {case["nodeid"].split("::")[-1]: case for case in results_of(pytester)["cases"]}
+    spans = [s for s in cases["test_new_answer_beats_the_old_one"]["spans"] if s["kind"] == "evaluator"]
+    assert [s["name"] for s in spans] == ["reward hosted_vllm/reward-model"] * 2
+    root = cases["test_new_answer_beats_the_old_one"]["spans"][0]
+    first = spans[0]
+    assert first["parent_id"] == root["span_id"] and first["status"] == "ok"
+    attributes = first["attributes"]
+    assert attributes["openinference.span.kind"] == "EVALUATOR"
+    assert attributes["gen_ai.operation.name"] == "reward" and attributes["llmops.role"] == "reward"
+    assert json.loads(attributes["input.value"]) == {
+        "prompt": "What is the capital of France?", "answer": "Paris is the capital of France."}
+    assert json.loads(attributes["output.value"]) == {"values": [0.9], "label": "LABEL_0"}
+    # the same answer is scored by other cases at once: sent by one, shared (coalesced) by the others
+    assert (attributes.get("llmops.coalesced"), attributes["llmops.attempts"]) in ((True, 0), (None, 1))
+    assert attributes["llmops.cache_hit"] is False
+
+
 def test_a_reward_below_the_bar_fails_with_the_score_and_inputs(pytester, server, run_args):
     pytester.makepyfile("""
         import pytest
@@ -111,6 +132,9 @@ def test_a_reward_server_that_stays_down_ends_the_case_unmeasured(pytester, serv
     assert case["state"] == "unmeasured"
     assert [c["attempts"] for c in case["calls"]] == [2]
     assert server.requests_by_path == {"/classify": 2}
+    [span] = [s for s in case["spans"] if s["kind"] == "evaluator"]
+    assert span["status"] == "error" and "ProviderError" in span["error"]
+    assert span["attributes"]["llmops.attempts"] == 2
 
 
 def test_without_a_reward_model_reward_checks_are_unmeasured_naming_the_setting(pytester):

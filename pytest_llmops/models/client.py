@@ -889,9 +889,23 @@ class LLMClient:
         JSON body. Cached, limited, retried and recorded like a chat call; a failed or
         malformed answer raises ``ProviderError`` (the check ends unmeasured). Only
         OpenAI-compatible models with an api_base (``hosted_vllm/``, ``openai/``) can be
-        asked, since litellm has no route for vLLM's reward APIs.
+        asked, since litellm has no route for vLLM's reward APIs. Inside an eval case
+        the call is a span (kind ``evaluator``) of the case's trace.
         """
         request = self._reward_request(prompt, answer, api, params)
+        with model_span("reward", self.config.model, self.config.role,
+                        scored={"prompt": request.prompt, "answer": request.answer}) as span:
+            try:
+                result = await self._reward(request)
+            except BaseException as error:
+                describe_call(span, getattr(error, "call", None))
+                raise
+            describe_call(span, result.call)
+            if span is not None:
+                span.set_output({"values": list(result.values), "label": result.label})
+            return result
+
+    async def _reward(self, request: RewardRequest) -> RewardResult:
         key = self._reward_key(request)
         replayed = self._replay(request, "reward", key)
         if replayed is not None:

@@ -65,7 +65,7 @@ def capture_spans(provider: Any) -> Any:
 def _kind(attributes: Any) -> str:
     """The llmops kind from OpenInference's kind, or from the GenAI operation; a chain otherwise."""
     kind = str(attributes.get("openinference.span.kind", "")).lower()
-    if kind in ("llm", "tool", "chain", "retriever", "agent", "embedding"):
+    if kind in ("llm", "tool", "chain", "retriever", "agent", "embedding", "evaluator"):
         return kind
     operation = attributes.get("gen_ai.operation.name")
     if operation in ("chat", "text_completion", "generate_content"):

@@ -32,12 +32,12 @@ if TYPE_CHECKING:
     from pytest_llmops.case import CaseRecord
     from pytest_llmops.models.call import Call
 
-SpanKind = Literal["case", "llm", "embedding", "retriever", "tool", "chain", "agent"]
+SpanKind = Literal["case", "llm", "embedding", "evaluator", "retriever", "tool", "chain", "agent"]
 #: Kinds a user may give ``@traced`` / ``llmops_trace.span``.
 USER_KINDS = ("tool", "chain", "retriever", "agent", "llm")
 #: OpenInference's name of each kind (the case's root span is a chain).
 OPENINFERENCE_KIND = {
-    "case": "CHAIN", "llm": "LLM", "embedding": "EMBEDDING", "retriever": "RETRIEVER",
+    "case": "CHAIN", "llm": "LLM", "embedding": "EMBEDDING", "evaluator": "EVALUATOR", "retriever": "RETRIEVER",
     "tool": "TOOL", "chain": "CHAIN", "agent": "AGENT",
 }
 #: Longest text kept in one attribute of the results file (prompts, answers, documents).
@@ -302,10 +302,17 @@ def traced(function: Any = None, *, kind: str = "chain", name: str | None = None
 # -- what the model client and the retriever record --------------------------------------
 
 
+#: A model call's GenAI operation and span kind, by the call's kind (a reward model is an evaluator).
+_CALL_SPANS = {"chat": ("chat", "llm"), "embedding": ("embeddings", "embedding"), "reward": ("reward", "evaluator")}
+
+
 def model_span(call_kind: str, model: str, role: str, messages: Sequence[Mapping[str, Any]] | None = None,
-               texts: Sequence[str] | None = None) -> Any:
-    """The span of one model call (``chat MODEL`` / ``embeddings MODEL``), before its answer is in."""
-    operation = "chat" if call_kind == "chat" else "embeddings"
+               texts: Sequence[str] | None = None, scored: Mapping[str, str] | None = None) -> Any:
+    """The span of one model call (``chat MODEL`` / ``embeddings MODEL`` / ``reward MODEL``), before its answer is in.
+
+    ``scored`` is what a reward model is asked to score (its prompt and answer).
+    """
+    operation, kind = _CALL_SPANS[call_kind]
     attributes: dict[str, Any] = {
         "llm.model_name": model, "gen_ai.request.model": model, "gen_ai.operation.name": operation,
         "gen_ai.provider.name": model.split("/", 1)[0] if "/" in model else model, "llmops.role": role,
@@ -319,7 +326,10 @@ def model_span(call_kind: str, model: str, role: str, messages: Sequence[Mapping
             attributes[f"llm.input_messages.{index}.message.content"] = content if isinstance(content, str) else to_text(content)
     if texts is not None:
         attributes["llmops.embedding.texts"] = len(texts)
-    return open_span(f"{operation} {model}", "llm" if call_kind == "chat" else "embedding", attributes)
+    if scored is not None:
+        attributes["input.value"] = to_text(dict(scored))
+        attributes["input.mime_type"] = "application/json"
+    return open_span(f"{operation} {model}", kind, attributes)
 
 
 def describe_call(span: Span | None, call: Call | None, answer: str | None = None) -> None:
