@@ -222,3 +222,36 @@ def test_llmops_calibrate_command(server, api_key, monkeypatch, tmp_path, capsys
         == 2
     )
     assert "missing.jsonl: no such file" in capsys.readouterr().err
+
+
+def test_llmops_calibrate_deadline_bounds_each_call_of_a_hung_judge(server, api_key, monkeypatch, tmp_path, capsys):
+    import time
+
+    from pytest_llmops.testing import Fault
+
+    monkeypatch.setenv("OPENAI_API_KEY", api_key)
+    server.inject(Fault.hang(30), times=None)
+    data = write_labels(tmp_path / "labels.jsonl", ITEMS[:2])
+    started = time.monotonic()
+    code = main(["calibrate", str(data), "--judge", "openai/judge-model", "--api-base", server.url,
+                 "--metric", "rubric", "--criteria", CRITERIA, "--repeats", "1", "--deadline", "1",
+                 "--concurrency", "2", "--no-cache", "--state-dir", str(tmp_path / "state"), "--json"])
+    elapsed = time.monotonic() - started
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    # both items were asked at once and given up after the deadline: unmeasured, not guessed
+    assert elapsed < 10
+    assert (report["n_items"], report["n_measured"], report["n_unmeasured"]) == (2, 0, 2)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--deadline", "0", "argument --deadline: 0: seconds above 0"),
+    ("--deadline", "inf", "argument --deadline: inf: seconds above 0"),
+    ("--concurrency", "0", "argument --concurrency: 0: at least 1"),
+])
+def test_llmops_calibrate_refuses_a_bad_deadline_or_concurrency_naming_the_option(tmp_path, capsys, option, value, message):
+    data = write_labels(tmp_path / "labels.jsonl")
+    with pytest.raises(SystemExit) as stopped:
+        main(["calibrate", str(data), "--judge", "openai/x", option, value])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err

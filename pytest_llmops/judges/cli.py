@@ -52,6 +52,7 @@ def add_calibrate_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="exit 1 when Cohen's kappa is below this",
     )
+    _add_call_options(parser)
     parser.add_argument(
         "--state-dir",
         default=".llmops",
@@ -60,6 +61,14 @@ def add_calibrate_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the call cache")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=calibrate_command)
+
+
+def _add_call_options(parser: argparse.ArgumentParser) -> None:
+    """How many judge calls go out at once and how long each may take (calibrate and audit)."""
+    parser.add_argument("--concurrency", type=_positive_count, default=16, help="judge calls in flight at most (default 16)")
+    parser.add_argument("--deadline", type=_seconds, default=120.0,
+                        help="seconds a judge call may take, waiting for a slot included (default 120; raise it "
+                        "for a local model, which answers one call at a time)")
 
 
 def _judge_client(model: str, api_base: str | None, state_dir: Path, no_cache: bool, command: str,
@@ -82,26 +91,17 @@ def _judge_client(model: str, api_base: str | None, state_dir: Path, no_cache: b
 
 def calibrate_command(args: argparse.Namespace) -> int:
     from pytest_llmops.judges.calibration import CalibrationError, calibrate
-    from pytest_llmops.models.cache import CacheError, CallCache, RecordMode
-    from pytest_llmops.models.client import LLMClient, ModelConfig, ModelRuntime
+    from pytest_llmops.models.cache import CacheError
     from pytest_llmops.prompts import PromptError
 
     state_dir = Path(args.state_dir)
     try:
-        cache = None if args.no_cache else CallCache(state_dir / "cache.sqlite")
-    except CacheError as error:
+        judge = _judge_client(args.judge, args.api_base, state_dir, args.no_cache, "llmops calibrate",
+                              args.concurrency, args.deadline)
+    except (CacheError, ValueError) as error:
         print(f"llmops calibrate: {error}", file=sys.stderr)
         return 2
-    runtime = ModelRuntime(cache=cache, record_mode=RecordMode.parse("new", source="llmops calibrate"))
-    judge = LLMClient(
-        ModelConfig(
-            model=args.judge,
-            role="judge",
-            api_base=args.api_base,
-            params={"temperature": 0.0},
-        ),
-        runtime,
-    )
+    runtime = judge.runtime
     try:
         report = runtime.run(
             calibrate(
@@ -158,6 +158,23 @@ def _count(text: str) -> int:
     return value
 
 
+def _positive_count(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: seconds above 0, e.g. 120")
+    return value
+
+
 def add_judge_parser(commands: argparse._SubParsersAction) -> None:
     """``llmops judge audit``: a judge template's biases over a labelled set."""
     from pytest_llmops.judges.audit.labels import TEMPLATES
@@ -183,10 +200,7 @@ def add_judge_parser(commands: argparse._SubParsersAction) -> None:
     audit.add_argument("--max-flip-rate", type=_fraction, default=None,
                        help="exit 1 when a flip rate's lower bound is above this (the judge is surely biased)")
     audit.add_argument("--out", default=None, help="also write the report: report.json or report.md")
-    audit.add_argument("--concurrency", type=int, default=16, help="judge calls in flight at most (default 16)")
-    audit.add_argument("--deadline", type=float, default=120.0,
-                       help="seconds a judge call may take, waiting for a slot included (default 120; raise it "
-                       "for a local model, which answers one call at a time)")
+    _add_call_options(audit)
     audit.add_argument("--state-dir", default=".llmops", help="where the call cache lives")
     audit.add_argument("--no-cache", action="store_true", help="do not read or write the call cache")
     audit.set_defaults(handler=audit_command)
