@@ -207,4 +207,4 @@ def test_reward_comparisons_become_preference_pairs(pytester, server, run_args, 
         {"prompt": "What is the capital of France?", "chosen": "Paris.", "rejected": "Lyon."},
         {"prompt": "What is the capital of France?", "chosen": "Paris.", "rejected": "Lyon."},
     ]
-    assert "dropped 1 pair(s) the judge called a tie in both orders" in capsys.readouterr().out
+    assert "dropped 1 pair(s) called a tie (by the judge in both orders, or rewards within the margin)" in capsys.readouterr().out

@@ -69,7 +69,8 @@ class PairwiseTally:
             lines.append(f"dropped {self.orders_disagree} pair(s) whose two orders disagreed (position bias or a tie "
                          "in one order)")
         if self.tie:
-            lines.append(f"dropped {self.tie} pair(s) the judge called a tie in both orders")
+            lines.append(f"dropped {self.tie} pair(s) called a tie (by the judge in both orders, or rewards within "
+                         "the margin)")
         if self.unmeasured:
             lines.append(f"dropped {self.unmeasured} unmeasured pairwise score(s)")
         if self.no_texts:
