@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import Any
 
 #: Statuses that mean "slow down" rather than "this request is wrong".
 THROTTLE_STATUSES = frozenset({429, 503})
@@ -41,15 +40,13 @@ class AdaptiveLimit:
         """How many requests may be in flight now."""
         return max(1, int(self.limit))
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[int]:
-        """Hold one slot while a request is out; yields the epoch it was sent in."""
-        await self._acquire()
-        try:
-            yield self._epoch
-        finally:
-            self.in_use -= 1
-            self._wake()
+    def slot(self) -> _Slot:
+        """Hold one slot while a request is out (``async with limit.slot() as epoch``); gives the epoch it was sent in."""
+        return _Slot(self)
+
+    def _release(self) -> None:
+        self.in_use -= 1
+        self._wake()
 
     async def _acquire(self) -> None:
         if not self._waiters and self.in_use < self.current:
@@ -87,3 +84,20 @@ class AdaptiveLimit:
         """A request was answered: grow the limit a little (and let a waiter in if it grew a slot)."""
         self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
         self._wake()
+
+
+class _Slot:
+    """``AdaptiveLimit.slot()``: an async context manager of its own, not an ``asynccontextmanager``
+    generator (one is entered for every attempt; a generator costs a loop registration and frames)."""
+
+    __slots__ = ("_limit",)
+
+    def __init__(self, limit: AdaptiveLimit) -> None:
+        self._limit = limit
+
+    async def __aenter__(self) -> int:
+        await self._limit._acquire()
+        return self._limit._epoch
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._limit._release()

@@ -16,9 +16,8 @@ Standard library only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 #: A timer this late (seconds) means the loop was held up, not that the answer is late.
 STALL_S = 0.05
@@ -31,34 +30,45 @@ class StallClock:
     extended_s: float = 0.0
 
 
-@asynccontextmanager
-async def stall_tolerant_timeout(seconds: float, *, max_extension_s: float | None = None) -> AsyncIterator[StallClock]:
+class stall_tolerant_timeout:  # noqa: N801 - used as ``async with stall_tolerant_timeout(...)``, like asyncio.timeout
     """Like ``asyncio.timeout(seconds)`` (raises ``TimeoutError``), but forgiving of loop stalls.
 
     ``max_extension_s`` bounds the extra time in all (``seconds`` by default), so a
     request that really hangs still ends within ``seconds + max_extension_s``.
+
+    An async context manager of its own (not an ``asynccontextmanager`` generator):
+    one is entered for every attempt, and a generator costs a registration with the
+    loop and two more frames each time.
     """
-    loop = asyncio.get_running_loop()
-    most = seconds if max_extension_s is None else max_extension_s
-    clock = StallClock()
-    timeout = asyncio.timeout(None)
-    deadline = loop.time() + seconds
-    handle: asyncio.TimerHandle | None = None
 
-    def check() -> None:
-        nonlocal deadline, handle
-        late = loop.time() - deadline
-        if late > STALL_S and clock.extended_s < most:
-            extra = min(late, most - clock.extended_s)
+    __slots__ = ("_seconds", "_most", "_clock", "_timeout", "_loop", "_deadline", "_handle")
+
+    def __init__(self, seconds: float, *, max_extension_s: float | None = None) -> None:
+        self._seconds = seconds
+        self._most = seconds if max_extension_s is None else max_extension_s
+        self._clock = StallClock()
+        self._timeout = asyncio.timeout(None)
+        self._handle: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> StallClock:
+        loop = self._loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + self._seconds
+        await self._timeout.__aenter__()
+        self._handle = loop.call_at(self._deadline, self._check)
+        return self._clock
+
+    def _check(self) -> None:
+        loop, clock = self._loop, self._clock
+        late = loop.time() - self._deadline
+        if late > STALL_S and clock.extended_s < self._most:
+            extra = min(late, self._most - clock.extended_s)
             clock.extended_s += extra
-            deadline = loop.time() + extra
-            handle = loop.call_at(deadline, check)
+            self._deadline = loop.time() + extra
+            self._handle = loop.call_at(self._deadline, self._check)
         else:
-            timeout.reschedule(loop.time())  # expire now: the block is cancelled, TimeoutError at its end
+            self._timeout.reschedule(loop.time())  # expire now: the block is cancelled, TimeoutError at its end
 
-    async with timeout:
-        handle = loop.call_at(deadline, check)
-        try:
-            yield clock
-        finally:
-            handle.cancel()
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        if self._handle is not None:
+            self._handle.cancel()
+        return await self._timeout.__aexit__(exc_type, exc, tb)
