@@ -131,11 +131,16 @@ def calibrate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fraction(text: str) -> float:
+def _number(text: str, kind: type, what: str) -> Any:
+    """``text`` read as ``kind`` (int or float) for an option, or argparse's error naming ``what`` it should be."""
     try:
-        value = float(text)
+        return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def _fraction(text: str) -> float:
+    value = _number(text, float, "a number between 0 and 1")
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
     return value
@@ -149,10 +154,7 @@ def _confidence(text: str) -> float:
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _number(text, int, "a whole number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is below 0")
     return value
@@ -166,10 +168,7 @@ def _positive_count(text: str) -> int:
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    value = _number(text, float, "a number of seconds")
     if not 0.0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text}: seconds above 0, e.g. 120")
     return value
