@@ -101,10 +101,6 @@ class Support:
     sentences: tuple[str, ...]
     sentence_scores: tuple[float, ...]
 
-    @property
-    def weakest(self) -> str:
-        return self.sentences[min(range(len(self.sentences)), key=self.sentence_scores.__getitem__)]
-
 
 class NliModel:
     """The MiniLM cross-encoder: ``probabilities(premises, hypotheses)`` gives P(label) per pair."""
@@ -150,8 +146,6 @@ class NliModel:
 
     def probabilities(self, premises: Sequence[str], hypotheses: Sequence[str], batch: int = 32):
         """Softmax over ``LABELS`` for each pair, as a NumPy array (pairs sorted by length to pad little)."""
-        import numpy as np
-
         torch = self._torch
         order = sorted(range(len(premises)), key=lambda i: len(premises[i]) + len(hypotheses[i]))
         out = np.zeros((len(premises), len(LABELS)), dtype=np.float32)
@@ -163,12 +157,8 @@ class NliModel:
                 out[idx] = torch.softmax(logits, dim=-1).numpy()
         return out
 
-    def support(self, answer: str, context: str) -> Support:
-        """SummaC-style support of ``answer`` by ``context`` (see the module docstring)."""
-        return self.supports([(answer, context)])[0]
-
     def supports(self, pairs: Sequence[tuple[str, str]]) -> list[Support]:
-        """``support`` for many (answer, context) pairs in one batched pass."""
+        """SummaC-style support of each (answer, context) pair (see the module docstring), in one batched pass."""
         premises: list[str] = []
         hypotheses: list[str] = []
         owners: list[tuple[int, int]] = []
@@ -191,7 +181,6 @@ class NliModel:
             scores = tuple(best.get((n, s), 0.0) for s in range(len(sentences)))
             results.append(Support(min(scores), tuple(sentences), scores))
         return results
-
 
 
 LABEL = {name: i for i, name in enumerate(LABELS)}
