@@ -82,25 +82,29 @@ def test_results_keep_reward_scores_and_calls(pytester, server, run_args):
 
 
 def test_each_reward_call_is_an_evaluator_span_of_the_case(pytester, server, run_args):
-    pytester.makepyfile(EVAL_TESTS)
+    pytester.makepyfile("""
+        import pytest
+        from pytest_llmops.assertions import assert_reward_preferred
+
+        @pytest.mark.llm_eval
+        async def test_new_answer_beats_the_old_one(reward_model):
+            await assert_reward_preferred("What is the capital of France?", "Paris is the capital of France.",
+                                          "I do not know.", model=reward_model)
+    """)
     pytester.runpytest(*run_args)
 
-    cases = {case["nodeid"].split("::")[-1]: case for case in results_of(pytester)["cases"]}
-    spans = [s for s in cases["test_new_answer_beats_the_old_one"]["spans"] if s["kind"] == "evaluator"]
+    [case] = results_of(pytester)["cases"]
+    root, *children = case["spans"]
+    spans = [s for s in children if s["kind"] == "evaluator"]
     assert [s["name"] for s in spans] == ["reward hosted_vllm/reward-model"] * 2
-    root = cases["test_new_answer_beats_the_old_one"]["spans"][0]
-    first = spans[0]
-    assert first["parent_id"] == root["span_id"] and first["status"] == "ok"
-    attributes = first["attributes"]
-    assert attributes["openinference.span.kind"] == "EVALUATOR"
-    assert attributes["gen_ai.operation.name"] == "reward" and attributes["llmops.role"] == "reward"
-    assert json.loads(attributes["input.value"]) == {
-        "prompt": "What is the capital of France?", "answer": "Paris is the capital of France."}
-    assert json.loads(attributes["output.value"]) == {"values": [0.9], "label": "LABEL_0"}
-    # the same answer is scored by other cases at once: sent by one, shared (coalesced) by the others
-    assert (attributes.get("llmops.coalesced"), attributes["llmops.attempts"]) in ((True, 0), (None, 1))
-    assert attributes["llmops.cache_hit"] is False
-
+    assert all(s["parent_id"] == root["span_id"] and s["status"] == "ok" for s in spans)
+    scored = sorted(json.loads(s["attributes"]["input.value"])["answer"] for s in spans)
+    assert scored == ["I do not know.", "Paris is the capital of France."]
+    paris = next(s["attributes"] for s in spans if "Paris" in s["attributes"]["input.value"])
+    assert paris["openinference.span.kind"] == "EVALUATOR"
+    assert paris["gen_ai.operation.name"] == "reward" and paris["llmops.role"] == "reward"
+    assert json.loads(paris["output.value"]) == {"values": [0.9], "label": "LABEL_0"}
+    assert (paris["llmops.attempts"], paris["llmops.cache_hit"]) == (1, False)
 
 def test_a_reward_below_the_bar_fails_with_the_score_and_inputs(pytester, server, run_args):
     pytester.makepyfile("""
