@@ -149,12 +149,23 @@ class CacheMissError(Exception):
 # --- keys ------------------------------------------------------------------
 
 
-def _canonical(value: Any, where: str) -> Any:
+class _Unhashable(TypeError):
+    """A value ``_canonical`` cannot turn into JSON; ``path`` is filled in on the way out."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.path: list[str] = []
+
+
+def _canonical(value: Any) -> Any:
     """Turn ``value`` into plain JSON data with one spelling per meaning.
 
     Mappings of any type become dicts with string keys (``logit_bias`` may use
     int token ids), tuples and lists become lists, and integral floats become
-    ints, since JSON providers cannot tell ``0`` from ``0.0``.
+    ints, since JSON providers cannot tell ``0`` from ``0.0``. Raises
+    ``_Unhashable`` with the path to a value it cannot take; the path is built
+    only then, not for every element (a cache key is made for every call).
     """
     if value is None or isinstance(value, (bool, str, int)):
         return value
@@ -163,41 +174,44 @@ def _canonical(value: Any, where: str) -> Any:
             return int(value)
         return value
     if isinstance(value, Enum):
-        return _canonical(value.value, where)
+        return _canonical(value.value)
     if isinstance(value, Mapping):
-        return {str(k): _canonical(v, f"{where}.{k}") for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            try:
+                out[str(k)] = _canonical(v)
+            except _Unhashable as error:
+                error.path.insert(0, f".{k}")
+                raise
+        return out
     if isinstance(value, (list, tuple)):
-        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = []
+        for i, v in enumerate(value):
+            try:
+                items.append(_canonical(v))
+            except _Unhashable as error:
+                error.path.insert(0, f"[{i}]")
+                raise
+        return items
     if isinstance(value, Set):
-        items = [_canonical(v, where) for v in value]
+        items = [_canonical(v) for v in value]
         return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False))
     # A pydantic model class as response_format (as litellm accepts): its JSON schema is what is sent.
     if isinstance(value, type) and callable(getattr(value, "model_json_schema", None)):
-        return _canonical(value.model_json_schema(), where)
+        return _canonical(value.model_json_schema())
     if callable(getattr(value, "model_dump", None)):
-        return _canonical(value.model_dump(mode="json"), where)
-    raise TypeError(
-        f"cache_key: cannot hash {where} of type {type(value).__name__}; "
-        "pass JSON data (dicts, lists, strings, numbers) instead"
-    )
+        return _canonical(value.model_dump(mode="json"))
+    raise _Unhashable(type(value).__name__)
 
 
-class _NotPlain(Exception):
-    """A value ``_plain`` leaves to ``_canonical``."""
-
-
-def _plain(value: Any) -> Any:
-    """``_canonical`` for plain JSON data (dicts, lists, tuples, strings, numbers, None), without
-    building the path of every element for an error message; anything else raises ``_NotPlain``."""
-    if value is None or isinstance(value, (bool, str, int)):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else value
-    if type(value) is dict:
-        return {str(k): _plain(v) for k, v in value.items()}
-    if type(value) is list or type(value) is tuple:
-        return [_plain(v) for v in value]
-    raise _NotPlain
+def _canonical_payload(payload: Mapping[str, Any]) -> Any:
+    try:
+        return _canonical(payload)
+    except _Unhashable as error:
+        raise TypeError(
+            f"cache_key: cannot hash payload{''.join(error.path)} of type {error.kind}; "
+            "pass JSON data (dicts, lists, strings, numbers) instead"
+        ) from None
 
 
 def _semantic(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,13 +232,6 @@ def _normalise_api_base(api_base: str | None) -> str | None:
         return None
     # Credentials in the URL (?api-key=..., user:key@) do not shape the answer: a rotated key keeps its entries.
     return redact_url(api_base.strip().rstrip("/")) or None
-
-
-def _canonical_payload(payload: dict[str, Any]) -> Any:
-    try:
-        return _plain(payload)
-    except _NotPlain:  # enums, sets, pydantic models, mapping types: the full path (and its error messages)
-        return _canonical(payload, "payload")
 
 
 def cache_key(kind: str, model: str, api_base: str | None, payload: Mapping[str, Any]) -> str:

@@ -76,10 +76,8 @@ class CaseOutcome:
                 if prompt not in self.prompts:
                     self.prompts.append(prompt)
             self.metadata.update(payload.get("metadata", {}))
-            for span in payload.get("spans", ()):
-                # Rows (``Span.to_row``); a dict is taken too.
-                row = tuple(span[name] for name in SPAN_FIELDS) if isinstance(span, dict) else tuple(span)
-                self.span_rows.append(row)
+            # Rows (``Span.to_row``); a list again once they crossed from an xdist worker.
+            self.span_rows.extend(tuple(row) for row in payload.get("spans", ()))
         unmeasured = getattr(report, "llmops_unmeasured", None)
         # Set by the plugin when the exception was not a failed check but a broken suite.
         error_type = getattr(report, "llmops_error", None)
