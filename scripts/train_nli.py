@@ -55,6 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+from pytest_llmops._jsonl import json_objects  # noqa: E402
 from pytest_llmops.hallucination import text as TX  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets"
@@ -199,34 +200,28 @@ def _family(source: str) -> str:
     return "ling-" + source.rsplit("curriculum-", 1)[-1].split("/")[0].split("#")[0]
 
 
+def _nli_rows(path: Path) -> list[dict]:
+    """The rows of one ``nli/`` file as {premise, hypothesis, label, family}."""
+    return [
+        {"premise": r["premise"], "hypothesis": r["hypothesis"], "label": LABEL[r["label"]], "family": _family(r["source"])}
+        for _, _, r in json_objects(path, SystemExit, missing="NLI file (pass --data)")
+    ]
+
+
 def nli_pairs(data: Path, *, per_task: int, with_anli: bool, rng: random.Random) -> list[dict]:
-    """Rows of ``nli/`` as {premise, hypothesis, label, family}; ANLI only when asked."""
-    rows: list[dict] = []
-    for line in (data / "nli" / "anli_wanli_snli.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            r["family"] = _family(r["source"])
-            rows.append(r)
+    """Training rows of ``nli/``: WANLI and SNLI, ``per_task`` probes of each linguistic task; ANLI only when asked."""
+    kept = [r for r in _nli_rows(data / "nli" / "anli_wanli_snli.jsonl") if with_anli or r["family"] != "anli"]
     probes: dict[str, list[dict]] = {}
-    for line in (data / "nli" / "curriculum_ling_sample.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            r["family"] = _family(r["source"])
-            probes.setdefault(r["family"], []).append(r)
-    kept = [r for r in rows if with_anli or r["family"] != "anli"]
+    for r in _nli_rows(data / "nli" / "curriculum_ling_sample.jsonl"):
+        probes.setdefault(r["family"], []).append(r)
     for group in probes.values():
         kept += rng.sample(group, min(per_task, len(group)))
-    return [{"premise": r["premise"], "hypothesis": r["hypothesis"], "label": LABEL[r["label"]], "family": r["family"]} for r in kept]
+    return kept
 
 
 def anli_rows(data: Path) -> list[dict]:
     """ANLI alone (a held-out test of entailment on real text when it was not trained on)."""
-    out = []
-    for line in (data / "nli" / "anli_wanli_snli.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip() and "#anli" in line:
-            r = json.loads(line)
-            out.append({"premise": r["premise"], "hypothesis": r["hypothesis"], "label": LABEL[r["label"]], "family": "anli"})
-    return out
+    return [r for r in _nli_rows(data / "nli" / "anli_wanli_snli.jsonl") if r["family"] == "anli"]
 
 
 _TAG = re.compile(r"</?t>")
@@ -246,10 +241,8 @@ def realsumm_pairs(data: Path, rng: random.Random) -> list[dict]:
     folder = data / "summarization"
     articles = [_detokenize(line) for line in (folder / "realsumm_src.txt").read_text(encoding="utf-8").splitlines()]
     references: dict[int, str] = {}
-    for line in (folder / "realsumm_abs.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            references.setdefault(int(r["src_line"]), r["reference"])
+    for _, _, r in json_objects(folder / "realsumm_abs.jsonl", SystemExit, missing="REALSumm file (pass --data)"):
+        references.setdefault(int(r["src_line"]), r["reference"])
     vocabulary = sorted({w for a in articles for w in TX.words(a) if len(w) > 4 and TX.is_content(w)})
     out: list[dict] = []
     for src, reference in sorted(references.items()):
